@@ -1,0 +1,475 @@
+//! The [`Authenticator`]: the one object adapters talk to.
+
+use std::fmt;
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::ConfigError;
+use crate::cookie::{CookieLookup, CookiePolicy};
+use crate::error::Error;
+use crate::handle::{AuthHandle, CookieAction, Current};
+use crate::identity::Identity;
+use crate::record::{ClientMeta, SessionKind};
+use crate::store::SessionStore;
+use crate::token::{SessionToken, TokenError};
+
+/// Default idle timeout: 30 minutes.
+pub const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+/// Default absolute timeout: 12 hours.
+pub const DEFAULT_ABSOLUTE_TIMEOUT: std::time::Duration =
+    std::time::Duration::from_secs(12 * 60 * 60);
+/// Default refresh threshold: a quarter of the idle timeout.
+pub const DEFAULT_REFRESH_THRESHOLD: f64 = 0.25;
+/// Default limit on the JSON size of a session's data: 16 KiB.
+pub const DEFAULT_MAX_DATA_BYTES: usize = 16 * 1024;
+
+/// The credentials found in a request, parsed and owned, ready for
+/// [`Authenticator::authenticate`]. Built by [`Authenticator::credentials`];
+/// holds no borrowed request data so it can cross an `await`.
+pub struct Credentials {
+    pub(crate) session: SessionCredential,
+    pub(crate) client: ClientMeta,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("session", &self.session)
+            .field("client", &self.client)
+            .finish()
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum SessionCredential {
+    None,
+    Token(SessionToken),
+    Malformed(TokenError),
+    Conflicting,
+}
+
+/// Why a presented credential did not authenticate the request. The request
+/// goes on as anonymous; guards and extractors then answer 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The session cookie is not a well-formed token.
+    MalformedCookie,
+    /// The request carries two different session cookies.
+    ConflictingCookies,
+    /// No live session has this token (logged out, expired, never existed).
+    UnknownSession,
+    /// The token belongs to a session of another kind (a refresh session).
+    WrongKind,
+}
+
+impl Rejection {
+    /// A short, stable reason for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MalformedCookie => "malformed_cookie",
+            Self::ConflictingCookies => "conflicting_cookies",
+            Self::UnknownSession => "unknown_session",
+            Self::WrongKind => "wrong_kind",
+        }
+    }
+}
+
+/// A refusal an adapter turns into a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Denial {
+    /// No valid credential: 401 with `WWW-Authenticate`.
+    Unauthenticated,
+    /// Authenticated but lacking a role: 403.
+    Forbidden,
+    /// The store failed: 503 with `Retry-After`.
+    Unavailable,
+}
+
+/// What a [`Denial`] looks like on the wire, identical in every adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DenialResponse {
+    /// The status code.
+    pub status: u16,
+    /// Headers to set, with lowercase names.
+    pub headers: Vec<(&'static str, String)>,
+    /// A short JSON body; internal detail never goes here.
+    pub body: &'static str,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) idle: Duration,
+    pub(crate) absolute: Duration,
+    pub(crate) refresh_after: Duration,
+    pub(crate) cookie: CookiePolicy,
+    pub(crate) max_data_bytes: usize,
+    retry_after_secs: u64,
+    challenge: String,
+}
+
+/// Turns a request's credentials into an [`AuthHandle`], and carries the
+/// configuration of the session lifecycle. Cheap to clone; build one per
+/// application with [`Authenticator::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use auth_core::{Authenticator, CookiePolicy, MemoryStore};
+///
+/// let auth = Authenticator::builder(MemoryStore::new())
+///     .with_idle_timeout(Duration::from_secs(15 * 60))
+///     .with_cookie(CookiePolicy::default().with_name("sid"))
+///     .build()?;
+/// assert_eq!(auth.cookie_policy().cookie_name(), "__Host-sid");
+/// # Ok::<(), auth_core::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct Authenticator {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("store", &self.inner.store)
+            .field("idle_timeout", &self.inner.idle)
+            .field("absolute_timeout", &self.inner.absolute)
+            .field("cookie", &self.inner.cookie)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Authenticator`]; every option has a safe default.
+#[must_use]
+pub struct AuthenticatorBuilder {
+    store: Arc<dyn SessionStore>,
+    clock: Arc<dyn Clock>,
+    idle: std::time::Duration,
+    absolute: std::time::Duration,
+    refresh_threshold: f64,
+    cookie: CookiePolicy,
+    max_data_bytes: usize,
+    retry_after: std::time::Duration,
+    realm: String,
+}
+
+impl fmt::Debug for AuthenticatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticatorBuilder")
+            .field("store", &self.store)
+            .field("idle", &self.idle)
+            .field("absolute", &self.absolute)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthenticatorBuilder {
+    /// The idle timeout (default 30 minutes): a session unused this long ends.
+    pub fn with_idle_timeout(mut self, idle: std::time::Duration) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// The absolute timeout (default 12 hours): a session ends this long
+    /// after login however busy it is.
+    pub fn with_absolute_timeout(mut self, absolute: std::time::Duration) -> Self {
+        self.absolute = absolute;
+        self
+    }
+
+    /// The share of the idle timeout that must pass since the last refresh
+    /// before a request pushes the idle expiry forward (default 0.25). Below
+    /// it, a request costs one store read and no write. `0.0` refreshes on
+    /// every request.
+    pub fn with_refresh_threshold(mut self, share: f64) -> Self {
+        self.refresh_threshold = share;
+        self
+    }
+
+    /// The cookie policy (default [`CookiePolicy::default`]).
+    pub fn with_cookie(mut self, cookie: CookiePolicy) -> Self {
+        self.cookie = cookie;
+        self
+    }
+
+    /// The clock (default the system clock). Give the store the same one.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The largest JSON size of a session's data (default 16 KiB).
+    pub fn with_max_data_bytes(mut self, bytes: usize) -> Self {
+        self.max_data_bytes = bytes;
+        self
+    }
+
+    /// The `Retry-After` sent with 503 answers to store failures (default
+    /// 1 second, rounded up to whole seconds).
+    pub fn with_retry_after(mut self, after: std::time::Duration) -> Self {
+        self.retry_after = after;
+        self
+    }
+
+    /// The realm named in `WWW-Authenticate` challenges (default `app`).
+    pub fn with_realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// Checks the configuration and builds the authenticator.
+    pub fn build(self) -> Result<Authenticator, ConfigError> {
+        let idle = Duration::try_from(self.idle).map_err(|_| ConfigError::IdleTimeout)?;
+        let absolute =
+            Duration::try_from(self.absolute).map_err(|_| ConfigError::AbsoluteTimeout)?;
+        if idle <= Duration::ZERO {
+            return Err(ConfigError::IdleTimeout);
+        }
+        if absolute < idle {
+            return Err(ConfigError::AbsoluteTimeout);
+        }
+        if !(0.0..=1.0).contains(&self.refresh_threshold) {
+            return Err(ConfigError::RefreshThreshold);
+        }
+        self.cookie.validate()?;
+        if self
+            .realm
+            .chars()
+            .any(|c| c == '"' || c == '\\' || c.is_control())
+        {
+            return Err(ConfigError::Realm);
+        }
+        let retry_after_secs = self.retry_after.as_secs()
+            + u64::from(self.retry_after.subsec_nanos() > 0);
+        let challenge = format!(
+            "Cookie realm=\"{}\", cookie-name=\"{}\"",
+            self.realm,
+            self.cookie.cookie_name()
+        );
+        Ok(Authenticator {
+            inner: Arc::new(Inner {
+                store: self.store,
+                clock: self.clock,
+                idle,
+                absolute,
+                refresh_after: idle * self.refresh_threshold,
+                cookie: self.cookie,
+                max_data_bytes: self.max_data_bytes,
+                retry_after_secs: retry_after_secs.max(1),
+                challenge,
+            }),
+        })
+    }
+}
+
+impl Authenticator {
+    /// Starts building an authenticator on `store`.
+    pub fn builder(store: impl SessionStore) -> AuthenticatorBuilder {
+        Self::builder_shared(Arc::new(store))
+    }
+
+    /// Starts building an authenticator on a store that is already shared.
+    pub fn builder_shared(store: Arc<dyn SessionStore>) -> AuthenticatorBuilder {
+        AuthenticatorBuilder {
+            store,
+            clock: Arc::new(SystemClock),
+            idle: DEFAULT_IDLE_TIMEOUT,
+            absolute: DEFAULT_ABSOLUTE_TIMEOUT,
+            refresh_threshold: DEFAULT_REFRESH_THRESHOLD,
+            cookie: CookiePolicy::default(),
+            max_data_bytes: DEFAULT_MAX_DATA_BYTES,
+            retry_after: std::time::Duration::from_secs(1),
+            realm: "app".into(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.inner.store
+    }
+
+    /// The cookie policy.
+    pub fn cookie_policy(&self) -> &CookiePolicy {
+        &self.inner.cookie
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Step 1 of a request: parse what the adapter found. `cookie_headers`
+    /// are the raw values of every `Cookie` header; `user_agent` and
+    /// `address` describe the client for the device list.
+    ///
+    /// This does no I/O and never fails: bad input becomes a credential
+    /// that [`authenticate`](Self::authenticate) rejects with a reason.
+    pub fn credentials<'a, I>(
+        &self,
+        cookie_headers: I,
+        user_agent: Option<&[u8]>,
+        address: Option<String>,
+    ) -> Credentials
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        let session = match self.inner.cookie.find_session_cookie(cookie_headers) {
+            CookieLookup::Absent => SessionCredential::None,
+            CookieLookup::Conflicting => SessionCredential::Conflicting,
+            CookieLookup::Found(value) => match SessionToken::parse(value) {
+                Ok(token) => SessionCredential::Token(token),
+                Err(err) => SessionCredential::Malformed(err),
+            },
+        };
+        let user_agent = user_agent.and_then(|ua| std::str::from_utf8(ua).ok());
+        Credentials {
+            session,
+            client: ClientMeta::new(user_agent, address),
+        }
+    }
+
+    /// Step 2 of a request: resolve the credentials into an [`AuthHandle`].
+    ///
+    /// A missing or rejected credential gives an anonymous handle (with
+    /// [`AuthHandle::rejection`] saying why, and a scheduled removal of a
+    /// dead cookie). A store failure is an `Err`: never anonymous.
+    ///
+    /// Below the refresh threshold this costs exactly one store read; above
+    /// it, one read and one `touch`, and the cookie is sent again.
+    pub async fn authenticate(&self, credentials: Credentials) -> Result<AuthHandle, Error> {
+        let Credentials { session, client } = credentials;
+        let token = match session {
+            SessionCredential::None => return Ok(AuthHandle::anonymous(self, client, None)),
+            SessionCredential::Conflicting => {
+                tracing::info!(reason = "conflicting_cookies", "session cookie rejected");
+                return Ok(AuthHandle::anonymous(
+                    self,
+                    client,
+                    Some(Rejection::ConflictingCookies),
+                ));
+            }
+            SessionCredential::Malformed(err) => {
+                tracing::debug!(reason = "malformed_cookie", error = %err, "session cookie rejected");
+                let handle = AuthHandle::anonymous(self, client, Some(Rejection::MalformedCookie));
+                handle.set_cookie_action(CookieAction::Remove);
+                return Ok(handle);
+            }
+            SessionCredential::Token(token) => token,
+        };
+        let key = token.key();
+        let now = self.inner.clock.now();
+        let record = match self.inner.store.load(&key).await {
+            Ok(Some(record)) if !record.is_expired(now) => record,
+            Ok(_) => return Ok(self.rejected(client, Rejection::UnknownSession)),
+            Err(err) => {
+                tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "session store failed during authentication");
+                return Err(err.into());
+            }
+        };
+        if record.kind != SessionKind::Browser {
+            return Ok(self.rejected(client, Rejection::WrongKind));
+        }
+        let mut record = record;
+        let mut cookie = CookieAction::None;
+        if now - record.last_refresh_at >= self.inner.refresh_after {
+            let idle_expires_at = (now + self.inner.idle).min(record.absolute_expires_at);
+            if idle_expires_at > record.idle_expires_at {
+                match self.inner.store.touch(&key, idle_expires_at, now).await {
+                    Ok(true) => {
+                        record.idle_expires_at = idle_expires_at;
+                        record.last_refresh_at = now;
+                        if self.inner.cookie_is_persistent() {
+                            cookie = CookieAction::Set;
+                        }
+                    }
+                    Ok(false) => return Ok(self.rejected(client, Rejection::UnknownSession)),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "session store failed during refresh");
+                        return Err(err.into());
+                    }
+                }
+            }
+        }
+        let identity = Identity::from_session(&record);
+        Ok(AuthHandle::authenticated(
+            self,
+            client,
+            Current { token, record },
+            identity,
+            cookie,
+        ))
+    }
+
+    fn rejected(&self, client: ClientMeta, reason: Rejection) -> AuthHandle {
+        tracing::debug!(reason = reason.as_str(), "session cookie rejected");
+        let handle = AuthHandle::anonymous(self, client, Some(reason));
+        handle.set_cookie_action(CookieAction::Remove);
+        handle
+    }
+
+    /// What a [`Denial`] looks like on the wire. Adapters copy it verbatim,
+    /// so every framework answers the same bytes.
+    pub fn denial(&self, denial: Denial) -> DenialResponse {
+        let json = ("content-type", "application/json".to_owned());
+        let no_store = ("cache-control", "no-store".to_owned());
+        match denial {
+            Denial::Unauthenticated => DenialResponse {
+                status: 401,
+                headers: vec![
+                    ("www-authenticate", self.inner.challenge.clone()),
+                    json,
+                    no_store,
+                ],
+                body: r#"{"error":"unauthenticated"}"#,
+            },
+            Denial::Forbidden => DenialResponse {
+                status: 403,
+                headers: vec![json, no_store],
+                body: r#"{"error":"forbidden"}"#,
+            },
+            Denial::Unavailable => DenialResponse {
+                status: 503,
+                headers: vec![
+                    ("retry-after", self.inner.retry_after_secs.to_string()),
+                    json,
+                    no_store,
+                ],
+                body: r#"{"error":"unavailable"}"#,
+            },
+        }
+    }
+
+    /// The response for an [`Error`] that escaped a handler or the layer.
+    pub fn error_response(&self, error: &Error) -> DenialResponse {
+        match error.status() {
+            401 => self.denial(Denial::Unauthenticated),
+            503 => self.denial(Denial::Unavailable),
+            status => DenialResponse {
+                status,
+                headers: vec![
+                    ("content-type", "application/json".to_owned()),
+                    ("cache-control", "no-store".to_owned()),
+                ],
+                body: if status == 413 {
+                    r#"{"error":"session_data_too_large"}"#
+                } else {
+                    r#"{"error":"internal"}"#
+                },
+            },
+        }
+    }
+
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+}
+
+impl Inner {
+    pub(crate) fn cookie_is_persistent(&self) -> bool {
+        self.cookie.is_persistent()
+    }
+}

@@ -1,0 +1,32 @@
+//! Configuration errors.
+
+/// A configuration that cannot work, refused when it is built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The idle timeout is zero.
+    #[error("the idle timeout must be positive")]
+    IdleTimeout,
+    /// The absolute timeout is zero or shorter than the idle timeout.
+    #[error("the absolute timeout must be positive and at least the idle timeout")]
+    AbsoluteTimeout,
+    /// The refresh threshold is not a share between 0 and 1.
+    #[error("the refresh threshold must be between 0.0 and 1.0")]
+    RefreshThreshold,
+    /// The cookie name is empty or not an HTTP token.
+    #[error("the cookie name must be a non-empty HTTP token")]
+    CookieName,
+    /// The cookie path does not start with `/` or has forbidden characters.
+    #[error("the cookie path must start with '/' and hold no ';' or ','")]
+    CookiePath,
+    /// The cookie domain is empty or has forbidden characters.
+    #[error("the cookie domain must be non-empty and hold no ';' or ','")]
+    CookieDomain,
+    /// `SameSite=None` needs `Secure`; browsers drop such a cookie otherwise.
+    #[error("SameSite=None requires Secure")]
+    SameSiteNoneWithoutSecure,
+    /// The realm for `WWW-Authenticate` has a quote, backslash or control
+    /// character.
+    #[error("the realm may not contain quotes, backslashes or control characters")]
+    Realm,
+}

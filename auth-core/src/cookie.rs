@@ -1,0 +1,434 @@
+//! Cookie policy: the `Set-Cookie` values for the session cookie, and
+//! finding it among the `Cookie` headers of a request.
+//!
+//! Defaults: `HttpOnly` (scripts cannot read the token), `Secure` (never
+//! sent over plain HTTP), `SameSite=Lax` (not sent on cross-site
+//! sub-requests and POSTs), `Path=/`, no `Domain` (the cookie stays on the
+//! host that set it), and, because all of that holds, the `__Host-` name
+//! prefix, which makes browsers refuse the cookie if any of it is missing
+//! and so stops a sibling subdomain from planting one.
+//!
+//! Turning `Secure` off (for local development over `http://`) also drops
+//! the `__Host-` prefix, which browsers would otherwise refuse.
+
+use std::fmt::Write as _;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::config::ConfigError;
+
+/// Most bytes of `Cookie` header that are searched; the rest is ignored.
+pub const MAX_COOKIE_HEADER: usize = 8 * 1024;
+
+/// The `SameSite` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SameSite {
+    /// Sent only with same-site requests.
+    Strict,
+    /// Sent with same-site requests and top-level cross-site navigations.
+    Lax,
+    /// Sent with every request; requires `Secure`.
+    None,
+}
+
+impl SameSite {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Strict => "Strict",
+            Self::Lax => "Lax",
+            Self::None => "None",
+        }
+    }
+}
+
+/// How the session cookie is named, scoped and flagged.
+///
+/// ```
+/// use auth_core::CookiePolicy;
+///
+/// let policy = CookiePolicy::default();
+/// assert_eq!(policy.cookie_name(), "__Host-session");
+/// let removal = policy.removal_cookie();
+/// assert!(removal.starts_with("__Host-session=; "));
+/// assert!(removal.contains("Max-Age=0"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookiePolicy {
+    name: String,
+    full_name: String,
+    secure: bool,
+    http_only: bool,
+    same_site: SameSite,
+    path: String,
+    domain: Option<String>,
+    host_prefix: bool,
+    persistent: bool,
+}
+
+impl Default for CookiePolicy {
+    fn default() -> Self {
+        let mut p = Self {
+            name: "session".into(),
+            full_name: String::new(),
+            secure: true,
+            http_only: true,
+            same_site: SameSite::Lax,
+            path: "/".into(),
+            domain: None,
+            host_prefix: true,
+            persistent: true,
+        };
+        p.full_name = p.compute_name();
+        p
+    }
+}
+
+/// The outcome of looking for the session cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieLookup<'a> {
+    /// No session cookie.
+    Absent,
+    /// One value (perhaps repeated identically).
+    Found(&'a [u8]),
+    /// Two or more different values: a sign of cookie tossing or a stale
+    /// cookie on a wider path. Treated as no session.
+    Conflicting,
+}
+
+fn is_token_char(b: u8) -> bool {
+    // RFC 6265 cookie-name is an RFC 7230 token.
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn is_path_or_domain_char(b: u8) -> bool {
+    b.is_ascii_graphic() && b != b';' && b != b','
+}
+
+impl CookiePolicy {
+    /// The default policy (see the [module docs](self)).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn compute_name(&self) -> String {
+        if self.host_prefix && self.secure {
+            format!("__Host-{}", self.name)
+        } else {
+            self.name.clone()
+        }
+    }
+
+    fn rebuild(mut self) -> Self {
+        self.full_name = self.compute_name();
+        self
+    }
+
+    /// The cookie's base name (default `session`); the `__Host-` prefix is
+    /// added when it applies.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self.rebuild()
+    }
+
+    /// Whether the cookie is `Secure` (default `true`). Off only for local
+    /// development over plain HTTP; it also drops the `__Host-` prefix.
+    pub fn with_secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self.rebuild()
+    }
+
+    /// Whether the cookie is `HttpOnly` (default `true`).
+    pub fn with_http_only(mut self, http_only: bool) -> Self {
+        self.http_only = http_only;
+        self
+    }
+
+    /// The `SameSite` attribute (default `Lax`).
+    pub fn with_same_site(mut self, same_site: SameSite) -> Self {
+        self.same_site = same_site;
+        self
+    }
+
+    /// The `Path` attribute (default `/`). A path other than `/` drops the
+    /// `__Host-` prefix, which requires `/`.
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self.rebuild()
+    }
+
+    /// A `Domain` attribute (default none, which keeps the cookie on the
+    /// exact host). Setting one drops the `__Host-` prefix.
+    pub fn with_domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self.rebuild()
+    }
+
+    /// Whether to use the `__Host-` prefix when the cookie is `Secure`, has
+    /// `Path=/` and no `Domain` (default `true`).
+    pub fn with_host_prefix(mut self, host_prefix: bool) -> Self {
+        self.host_prefix = host_prefix;
+        self.rebuild()
+    }
+
+    /// Whether the cookie carries `Max-Age` and survives a browser restart
+    /// (default `true`), or is a browser-session cookie.
+    pub fn with_persistent(mut self, persistent: bool) -> Self {
+        self.persistent = persistent;
+        self
+    }
+
+    /// The name the cookie is set and looked up under.
+    pub fn cookie_name(&self) -> &str {
+        &self.full_name
+    }
+
+    /// Whether the cookie is `Secure`.
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+
+    /// Whether the cookie carries `Max-Age`.
+    pub fn is_persistent(&self) -> bool {
+        self.persistent
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.is_empty() || !self.name.bytes().all(is_token_char) {
+            return Err(ConfigError::CookieName);
+        }
+        if !self.path.starts_with('/') || !self.path.bytes().all(is_path_or_domain_char) {
+            return Err(ConfigError::CookiePath);
+        }
+        if let Some(d) = &self.domain
+            && (d.is_empty() || !d.bytes().all(is_path_or_domain_char))
+        {
+            return Err(ConfigError::CookieDomain);
+        }
+        if self.same_site == SameSite::None && !self.secure {
+            return Err(ConfigError::SameSiteNoneWithoutSecure);
+        }
+        Ok(())
+    }
+
+    fn uses_host_prefix(&self) -> bool {
+        self.host_prefix && self.secure
+    }
+
+    fn write_attributes(&self, out: &mut String) {
+        // `__Host-` requires Path=/ and no Domain; both are forced then.
+        if self.uses_host_prefix() {
+            out.push_str("; Path=/");
+        } else {
+            let _ = write!(out, "; Path={}", self.path);
+            if let Some(d) = &self.domain {
+                let _ = write!(out, "; Domain={d}");
+            }
+        }
+        if self.http_only {
+            out.push_str("; HttpOnly");
+        }
+        if self.secure {
+            out.push_str("; Secure");
+        }
+        let _ = write!(out, "; SameSite={}", self.same_site.as_str());
+    }
+
+    /// The `Set-Cookie` value that hands `token` to the client, expiring at
+    /// `expires_at` (as `Max-Age`, counted from `now`) when persistent.
+    pub fn session_cookie(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> String {
+        let mut out = String::with_capacity(160);
+        let _ = write!(out, "{}={token}", self.full_name);
+        if self.persistent {
+            let secs = (expires_at - now).max(Duration::ZERO).whole_seconds();
+            let _ = write!(out, "; Max-Age={secs}");
+        }
+        self.write_attributes(&mut out);
+        out
+    }
+
+    /// The `Set-Cookie` value that removes the cookie. It repeats the
+    /// attributes, because browsers only replace a cookie whose name, path
+    /// and domain match.
+    pub fn removal_cookie(&self) -> String {
+        let mut out = String::with_capacity(160);
+        let _ = write!(
+            out,
+            "{}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+            self.full_name
+        );
+        self.write_attributes(&mut out);
+        out
+    }
+
+    /// Finds the session cookie among the request's `Cookie` header values.
+    ///
+    /// Tolerates other cookies, junk between them, missing spaces, quoted
+    /// values and non-UTF-8 bytes. Only the first [`MAX_COOKIE_HEADER`]
+    /// bytes of each header are searched. Two different values for the
+    /// session cookie give [`CookieLookup::Conflicting`], never the first.
+    ///
+    /// ```
+    /// use auth_core::{CookiePolicy, cookie::CookieLookup};
+    ///
+    /// let policy = CookiePolicy::default().with_secure(false);
+    /// let headers: [&[u8]; 1] = [b"theme=dark; session=abc; x"];
+    /// assert_eq!(policy.find_session_cookie(headers), CookieLookup::Found(b"abc"));
+    /// let headers: [&[u8]; 2] = [b"session=abc", b"session=def"];
+    /// assert_eq!(policy.find_session_cookie(headers), CookieLookup::Conflicting);
+    /// ```
+    pub fn find_session_cookie<'a, I>(&self, headers: I) -> CookieLookup<'a>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        let name = self.full_name.as_bytes();
+        let mut found: Option<&'a [u8]> = None;
+        for header in headers {
+            let header = &header[..header.len().min(MAX_COOKIE_HEADER)];
+            for pair in header.split(|b| *b == b';') {
+                let pair = pair.trim_ascii();
+                let Some(eq) = pair.iter().position(|b| *b == b'=') else {
+                    continue;
+                };
+                if pair[..eq].trim_ascii() != name {
+                    continue;
+                }
+                let mut value = pair[eq + 1..].trim_ascii();
+                if value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' {
+                    value = &value[1..value.len() - 1];
+                }
+                match found {
+                    None => found = Some(value),
+                    Some(prev) if prev == value => {}
+                    Some(_) => return CookieLookup::Conflicting,
+                }
+            }
+        }
+        found.map_or(CookieLookup::Absent, CookieLookup::Found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn lookup<'a>(policy: &CookiePolicy, headers: &[&'a [u8]]) -> CookieLookup<'a> {
+        policy.find_session_cookie(headers.iter().copied())
+    }
+
+    #[test]
+    fn default_cookie_has_every_protective_attribute() {
+        let p = CookiePolicy::default();
+        let now = datetime!(2030-01-01 0:00 UTC);
+        let c = p.session_cookie("TOKEN", now, now + Duration::minutes(30));
+        assert_eq!(
+            c,
+            "__Host-session=TOKEN; Max-Age=1800; Path=/; HttpOnly; Secure; SameSite=Lax"
+        );
+    }
+
+    #[test]
+    fn removal_repeats_the_attributes() {
+        let p = CookiePolicy::default().with_secure(false).with_path("/app");
+        assert_eq!(
+            p.removal_cookie(),
+            "session=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/app; HttpOnly; SameSite=Lax"
+        );
+    }
+
+    #[test]
+    fn insecure_drops_the_host_prefix_and_secure() {
+        let p = CookiePolicy::default().with_secure(false);
+        assert_eq!(p.cookie_name(), "session");
+        let now = datetime!(2030-01-01 0:00 UTC);
+        let c = p.session_cookie("T", now, now);
+        assert!(!c.contains("Secure"));
+        assert!(c.contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn domain_and_path_apply_without_host_prefix() {
+        let p = CookiePolicy::default()
+            .with_host_prefix(false)
+            .with_domain("example.com")
+            .with_path("/app")
+            .with_same_site(SameSite::Strict)
+            .with_persistent(false);
+        let now = datetime!(2030-01-01 0:00 UTC);
+        assert_eq!(
+            p.session_cookie("T", now, now),
+            "session=T; Path=/app; Domain=example.com; HttpOnly; Secure; SameSite=Strict"
+        );
+    }
+
+    #[test]
+    fn invalid_policies_are_refused() {
+        let cases = [
+            (CookiePolicy::default().with_name(""), ConfigError::CookieName),
+            (CookiePolicy::default().with_name("a b"), ConfigError::CookieName),
+            (CookiePolicy::default().with_name("a;b"), ConfigError::CookieName),
+            (CookiePolicy::default().with_path("app"), ConfigError::CookiePath),
+            (CookiePolicy::default().with_path("/a;b"), ConfigError::CookiePath),
+            (CookiePolicy::default().with_domain("a;b"), ConfigError::CookieDomain),
+            (
+                CookiePolicy::default()
+                    .with_secure(false)
+                    .with_same_site(SameSite::None),
+                ConfigError::SameSiteNoneWithoutSecure,
+            ),
+        ];
+        for (policy, want) in cases {
+            assert_eq!(policy.validate(), Err(want));
+        }
+        assert_eq!(CookiePolicy::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn lookup_cases() {
+        let p = CookiePolicy::default().with_secure(false);
+        let cases: &[(&[&[u8]], CookieLookup<'_>)] = &[
+            (&[], CookieLookup::Absent),
+            (&[b""], CookieLookup::Absent),
+            (&[b"other=1"], CookieLookup::Absent),
+            (&[b"session=abc"], CookieLookup::Found(b"abc")),
+            (&[b"a=1;session=abc;b=2"], CookieLookup::Found(b"abc")),
+            (&[b"  session = abc  ; b"], CookieLookup::Found(b"abc")),
+            (&[b"session=\"abc\""], CookieLookup::Found(b"abc")),
+            (&[b";;;=;==;session=abc"], CookieLookup::Found(b"abc")),
+            (&[b"session=abc; session=abc"], CookieLookup::Found(b"abc")),
+            (&[b"session=abc", b"session=abd"], CookieLookup::Conflicting),
+            (&[b"session=abc; session="], CookieLookup::Conflicting),
+            (&[b"Session=abc"], CookieLookup::Absent),
+            (&[b"xsession=abc"], CookieLookup::Absent),
+            (&[b"session=\xff\xfe"], CookieLookup::Found(b"\xff\xfe")),
+            (&[b"session=a=b"], CookieLookup::Found(b"a=b")),
+        ];
+        for (headers, want) in cases {
+            assert_eq!(lookup(&p, headers), *want, "{headers:?}");
+        }
+    }
+
+    #[test]
+    fn lookup_uses_the_prefixed_name_when_secure() {
+        let p = CookiePolicy::default();
+        assert_eq!(lookup(&p, &[b"session=abc"]), CookieLookup::Absent);
+        assert_eq!(
+            lookup(&p, &[b"__Host-session=abc"]),
+            CookieLookup::Found(b"abc")
+        );
+    }
+
+    #[test]
+    fn lookup_ignores_bytes_past_the_limit() {
+        let p = CookiePolicy::default().with_secure(false);
+        let mut header = vec![b'x'; MAX_COOKIE_HEADER];
+        header.extend_from_slice(b"; session=abc");
+        assert_eq!(lookup(&p, &[&header]), CookieLookup::Absent);
+    }
+}

@@ -1,0 +1,44 @@
+//! The error type of session operations.
+
+use crate::store::StoreError;
+use crate::token::RandomError;
+
+/// Why a session operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store failed. Answer 503: the request's fate is unknown, and it
+    /// must look neither like success nor like a logout.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The system's random source failed.
+    #[error(transparent)]
+    Random(#[from] RandomError),
+    /// The operation needs a session and the request has none.
+    #[error("the request has no session")]
+    NoSession,
+    /// Session data could not be converted to or from JSON.
+    #[error("session data could not be (de)serialized")]
+    Data(#[source] serde_json::Error),
+    /// Session data grew past the configured limit.
+    #[error("session data exceeds {limit} bytes")]
+    DataTooLarge {
+        /// The limit, in bytes of JSON.
+        limit: usize,
+    },
+}
+
+impl Error {
+    /// The HTTP status an adapter answers with when a handler lets this
+    /// error through: 503 for store and random-source failures, 401 for a
+    /// missing session, 500 for data the application could not encode, 413
+    /// for oversized data.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Store(_) | Self::Random(_) => 503,
+            Self::NoSession => 401,
+            Self::Data(_) => 500,
+            Self::DataTooLarge { .. } => 413,
+        }
+    }
+}

@@ -1,0 +1,528 @@
+//! The per-request [`AuthHandle`]: login, logout, rotation, the device list
+//! and session data, recorded for the adapter to apply to the response.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::authenticator::{Authenticator, Rejection};
+use crate::error::Error;
+use crate::identity::Identity;
+use crate::record::{ClientMeta, SessionData, SessionKind, SessionRecord};
+use crate::store::StoreError;
+use crate::token::{SessionId, SessionToken};
+
+/// How many times a data save re-reads and re-applies its changes after
+/// losing a race with another request on the same session.
+const SAVE_ATTEMPTS: usize = 3;
+
+/// What to log a user in as.
+///
+/// ```
+/// let login = auth_core::Login::new("alice").with_roles(["user"]).with_label("laptop");
+/// # let _ = login;
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Login {
+    user_id: String,
+    roles: Vec<String>,
+    label: Option<String>,
+    data: SessionData,
+}
+
+impl Login {
+    /// Logs in `user_id`, with no roles.
+    pub fn new(user_id: impl Into<String>) -> Self {
+        Self {
+            user_id: user_id.into(),
+            roles: Vec::new(),
+            label: None,
+            data: SessionData::new(),
+        }
+    }
+
+    /// The user's roles.
+    pub fn with_roles<I, R>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = R>,
+        R: Into<String>,
+    {
+        self.roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// A label for the device list.
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Initial session data.
+    pub fn with_data(mut self, data: SessionData) -> Self {
+        self.data = data;
+        self
+    }
+}
+
+/// One of a user's sessions, as the device list shows it: no token, no key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionInfo {
+    /// The public session id.
+    pub id: SessionId,
+    /// When the session began.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the session was last seen, to the precision of the refresh
+    /// threshold.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen_at: OffsetDateTime,
+    /// When the session ends unless used again.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// The client's user agent at login.
+    pub user_agent: Option<String>,
+    /// The client's address at login.
+    pub address: Option<String>,
+    /// The application's label.
+    pub label: Option<String>,
+    /// Whether this is the session of the request that asked.
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CookieAction {
+    None,
+    /// Send the current session's token (new, rotated or refreshed).
+    Set,
+    Remove,
+}
+
+pub(crate) struct Current {
+    pub(crate) token: SessionToken,
+    pub(crate) record: SessionRecord,
+}
+
+struct State {
+    current: Option<Current>,
+    identity: Option<Identity>,
+    cookie: CookieAction,
+    /// Data keys changed by this request: `None` means removed.
+    changes: BTreeMap<String, Option<Value>>,
+    rejection: Option<Rejection>,
+}
+
+/// The authentication state of one request, and the way handlers change it.
+///
+/// The adapter creates it from the request's credentials, puts it in the
+/// request, and after the handler applies what it recorded: a new,
+/// refreshed or removed cookie, and unsaved data. Clones share the state.
+///
+/// Operations that change sessions (`login`, `logout`, `rotate`, …) write to
+/// the store at once and return its errors, so a handler never reports a
+/// login that did not happen. Data changes are saved when the response is
+/// produced (or by [`save`](Self::save)).
+#[derive(Clone)]
+pub struct AuthHandle {
+    auth: Authenticator,
+    client: Arc<ClientMeta>,
+    state: Arc<Mutex<State>>,
+}
+
+impl fmt::Debug for AuthHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state.lock();
+        f.debug_struct("AuthHandle")
+            .field("identity", &state.identity)
+            .field("cookie", &state.cookie)
+            .field("rejection", &state.rejection)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthHandle {
+    fn new(
+        auth: &Authenticator,
+        client: ClientMeta,
+        current: Option<Current>,
+        identity: Option<Identity>,
+        cookie: CookieAction,
+        rejection: Option<Rejection>,
+    ) -> Self {
+        Self {
+            auth: auth.clone(),
+            client: Arc::new(client),
+            state: Arc::new(Mutex::new(State {
+                current,
+                identity,
+                cookie,
+                changes: BTreeMap::new(),
+                rejection,
+            })),
+        }
+    }
+
+    pub(crate) fn anonymous(
+        auth: &Authenticator,
+        client: ClientMeta,
+        rejection: Option<Rejection>,
+    ) -> Self {
+        Self::new(auth, client, None, None, CookieAction::None, rejection)
+    }
+
+    pub(crate) fn authenticated(
+        auth: &Authenticator,
+        client: ClientMeta,
+        current: Current,
+        identity: Identity,
+        cookie: CookieAction,
+    ) -> Self {
+        Self::new(auth, client, Some(current), Some(identity), cookie, None)
+    }
+
+    pub(crate) fn set_cookie_action(&self, action: CookieAction) {
+        self.state.lock().cookie = action;
+    }
+
+    /// The authenticator this handle came from.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    /// Who is calling now (after any login or logout in this request).
+    pub fn identity(&self) -> Option<Identity> {
+        self.state.lock().identity.clone()
+    }
+
+    /// Why the request's credential was rejected, if it was.
+    pub fn rejection(&self) -> Option<Rejection> {
+        self.state.lock().rejection
+    }
+
+    fn require_user(&self) -> Result<(String, Option<SessionRecord>), Error> {
+        let state = self.state.lock();
+        let identity = state.identity.as_ref().ok_or(Error::NoSession)?;
+        let record = state.current.as_ref().map(|c| c.record.clone());
+        Ok((identity.user_id().to_owned(), record))
+    }
+
+    /// Logs a user in: creates a session with a fresh token, retires the
+    /// session the request came with (if any, whoever it belonged to: the
+    /// defence against session fixation) and schedules the cookie.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use auth_core::{Authenticator, Login, MemoryStore};
+    ///
+    /// let auth = Authenticator::builder(MemoryStore::new()).build().unwrap();
+    /// let handle = auth.authenticate(auth.credentials([], None, None)).await.unwrap();
+    /// let identity = handle.login(Login::new("alice").with_roles(["user"])).await.unwrap();
+    /// assert_eq!(identity.user_id(), "alice");
+    /// let set_cookie = handle.finish().await.unwrap().unwrap();
+    /// assert!(set_cookie.starts_with("__Host-session="));
+    /// # });
+    /// ```
+    pub async fn login(&self, login: Login) -> Result<Identity, Error> {
+        let token = SessionToken::generate()?;
+        let now = self.auth.now();
+        let inner = &self.auth.inner;
+        let absolute_expires_at = now + inner.absolute;
+        let mut client = (*self.client).clone();
+        client.label = login.label;
+        let record = SessionRecord {
+            key: token.key(),
+            id: SessionId::generate()?,
+            user_id: login.user_id,
+            kind: SessionKind::Browser,
+            roles: login.roles,
+            created_at: now,
+            idle_expires_at: (now + inner.idle).min(absolute_expires_at),
+            absolute_expires_at,
+            last_refresh_at: now,
+            data: login.data,
+            client,
+            version: 1,
+        };
+        check_size(&record.data, inner.max_data_bytes)?;
+        inner.store.create(&record).await?;
+        let old = self.state.lock().current.as_ref().map(|c| c.record.key);
+        if let Some(old) = old {
+            // The new session exists; if retiring the old one fails, the
+            // caller gets an error and no cookie, and the new session
+            // expires unused.
+            inner.store.delete(&old).await?;
+        }
+        let identity = Identity::from_session(&record);
+        tracing::info!(session = %record.id, user = %record.user_id, "login");
+        let mut state = self.state.lock();
+        state.current = Some(Current { token, record });
+        state.identity = Some(identity.clone());
+        state.cookie = CookieAction::Set;
+        state.changes.clear();
+        state.rejection = None;
+        Ok(identity)
+    }
+
+    /// Ends the request's session and schedules the cookie's removal.
+    /// Returns whether there was a session to end.
+    pub async fn logout(&self) -> Result<bool, Error> {
+        let key = self.state.lock().current.as_ref().map(|c| c.record.key);
+        let existed = match key {
+            Some(key) => self.auth.inner.store.delete(&key).await?,
+            None => false,
+        };
+        self.clear_session();
+        Ok(existed)
+    }
+
+    fn clear_session(&self) {
+        let mut state = self.state.lock();
+        if let Some(c) = state.current.take() {
+            tracing::info!(session = %c.record.id, user = %c.record.user_id, "logout");
+        }
+        state.identity = None;
+        state.changes.clear();
+        state.cookie = CookieAction::Remove;
+    }
+
+    /// Ends every session of the caller, this one included. Returns how
+    /// many ended.
+    pub async fn logout_everywhere(&self) -> Result<usize, Error> {
+        let (user, _) = self.require_user()?;
+        let n = self.auth.inner.store.delete_user(&user, None).await?;
+        tracing::info!(user = %user, sessions = n, "logout everywhere");
+        self.clear_session();
+        Ok(n)
+    }
+
+    /// Ends every session of the caller except this one. Returns how many
+    /// ended.
+    pub async fn logout_others(&self) -> Result<usize, Error> {
+        let (user, record) = self.require_user()?;
+        let keep = record.map(|r| r.key);
+        let n = self
+            .auth
+            .inner
+            .store
+            .delete_user(&user, keep.as_ref())
+            .await?;
+        tracing::info!(user = %user, sessions = n, "logout of other sessions");
+        Ok(n)
+    }
+
+    /// The caller's live sessions, newest first.
+    pub async fn sessions(&self) -> Result<Vec<SessionInfo>, Error> {
+        let (user, record) = self.require_user()?;
+        let current = record.map(|r| r.id);
+        let mut list: Vec<SessionInfo> = self
+            .auth
+            .inner
+            .store
+            .list_user(&user)
+            .await?
+            .into_iter()
+            .filter(|r| r.kind == SessionKind::Browser)
+            .map(|r| SessionInfo {
+                current: current.as_ref() == Some(&r.id),
+                expires_at: r.expires_at(),
+                id: r.id,
+                created_at: r.created_at,
+                last_seen_at: r.last_refresh_at,
+                user_agent: r.client.user_agent,
+                address: r.client.address,
+                label: r.client.label,
+            })
+            .collect();
+        list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+        Ok(list)
+    }
+
+    /// Ends one of the caller's own sessions, by public id. Returns `false`
+    /// if the caller has no such session (someone else's id included).
+    /// Revoking the current session is a logout.
+    pub async fn revoke(&self, id: &SessionId) -> Result<bool, Error> {
+        let (user, record) = self.require_user()?;
+        let store = &self.auth.inner.store;
+        let Some(target) = store
+            .list_user(&user)
+            .await?
+            .into_iter()
+            .find(|r| &r.id == id)
+        else {
+            return Ok(false);
+        };
+        let existed = store.delete(&target.key).await?;
+        tracing::info!(session = %target.id, user = %user, "session revoked");
+        if record.is_some_and(|r| r.id == *id) {
+            self.clear_session();
+        }
+        Ok(existed)
+    }
+
+    /// Gives the current session a new token and retires the old one
+    /// atomically; the public id, data and expiries stay. Do this on every
+    /// privilege change.
+    pub async fn rotate(&self) -> Result<(), Error> {
+        self.rotate_with(|_| {}).await
+    }
+
+    /// Changes the session's roles, rotating its token (a privilege change).
+    pub async fn set_roles<I, R>(&self, roles: I) -> Result<Identity, Error>
+    where
+        I: IntoIterator<Item = R>,
+        R: Into<String>,
+    {
+        let roles: Vec<String> = roles.into_iter().map(Into::into).collect();
+        self.rotate_with(move |r| r.roles = roles).await?;
+        self.identity().ok_or(Error::NoSession)
+    }
+
+    async fn rotate_with(&self, change: impl FnOnce(&mut SessionRecord)) -> Result<(), Error> {
+        let token = SessionToken::generate()?;
+        let (old_key, mut record) = {
+            let state = self.state.lock();
+            let current = state.current.as_ref().ok_or(Error::NoSession)?;
+            let mut record = current.record.clone();
+            apply_changes(&mut record.data, &state.changes);
+            (current.record.key, record)
+        };
+        check_size(&record.data, self.auth.inner.max_data_bytes)?;
+        record.key = token.key();
+        change(&mut record);
+        self.auth.inner.store.rotate(&old_key, &record).await?;
+        tracing::info!(session = %record.id, user = %record.user_id, "session rotated");
+        let identity = Identity::from_session(&record);
+        let mut state = self.state.lock();
+        state.current = Some(Current { token, record });
+        state.identity = Some(identity);
+        state.changes.clear();
+        state.cookie = CookieAction::Set;
+        Ok(())
+    }
+
+    /// Reads a value from the session's data.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        let state = self.state.lock();
+        let current = state.current.as_ref().ok_or(Error::NoSession)?;
+        let value = match state.changes.get(key) {
+            Some(changed) => changed.as_ref(),
+            None => current.record.data.get_value(key),
+        };
+        value
+            .map(|v| T::deserialize(v).map_err(Error::Data))
+            .transpose()
+    }
+
+    /// Sets a value in the session's data; saved with the response.
+    pub fn insert<T: Serialize>(&self, key: &str, value: &T) -> Result<(), Error> {
+        let value = serde_json::to_value(value).map_err(Error::Data)?;
+        let mut state = self.state.lock();
+        if state.current.is_none() {
+            return Err(Error::NoSession);
+        }
+        state.changes.insert(key.to_owned(), Some(value));
+        Ok(())
+    }
+
+    /// Removes a value from the session's data; saved with the response.
+    pub fn remove(&self, key: &str) -> Result<(), Error> {
+        let mut state = self.state.lock();
+        if state.current.is_none() {
+            return Err(Error::NoSession);
+        }
+        state.changes.insert(key.to_owned(), None);
+        Ok(())
+    }
+
+    /// Saves pending data changes now. On a concurrent change by another
+    /// request, re-reads the session and re-applies only this request's
+    /// changes, so neither request's keys are lost. A session that ended
+    /// meanwhile takes the changes with it.
+    pub async fn save(&self) -> Result<(), Error> {
+        let store = &self.auth.inner.store;
+        for _ in 0..SAVE_ATTEMPTS {
+            let (mut record, changes) = {
+                let state = self.state.lock();
+                if state.changes.is_empty() {
+                    return Ok(());
+                }
+                let Some(current) = state.current.as_ref() else {
+                    return Ok(());
+                };
+                (current.record.clone(), state.changes.clone())
+            };
+            apply_changes(&mut record.data, &changes);
+            check_size(&record.data, self.auth.inner.max_data_bytes)?;
+            match store.update(&record).await {
+                Ok(version) => {
+                    record.version = version;
+                    let mut state = self.state.lock();
+                    if let Some(current) = state.current.as_mut()
+                        && current.record.key == record.key
+                    {
+                        current.record = record;
+                    }
+                    state.changes.retain(|k, v| changes.get(k) != Some(v));
+                    return Ok(());
+                }
+                Err(StoreError::Conflict) => match store.load(&record.key).await? {
+                    Some(fresh) => {
+                        let mut state = self.state.lock();
+                        if let Some(current) = state.current.as_mut() {
+                            current.record = fresh;
+                        }
+                    }
+                    None => return Ok(self.drop_changes()),
+                },
+                Err(StoreError::NotFound) => return Ok(self.drop_changes()),
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(StoreError::Conflict.into())
+    }
+
+    fn drop_changes(&self) {
+        tracing::debug!("session ended before its data was saved; changes dropped");
+        self.state.lock().changes.clear();
+    }
+
+    /// Step 5 of a request, for adapters: saves pending data and returns
+    /// the `Set-Cookie` value to send, if any.
+    pub async fn finish(&self) -> Result<Option<String>, Error> {
+        if !self.state.lock().changes.is_empty() {
+            self.save().await?;
+        }
+        let state = self.state.lock();
+        let policy = &self.auth.inner.cookie;
+        Ok(match state.cookie {
+            CookieAction::None => None,
+            CookieAction::Remove => Some(policy.removal_cookie()),
+            CookieAction::Set => state.current.as_ref().map(|c| {
+                policy.session_cookie(&c.token.expose(), self.auth.now(), c.record.expires_at())
+            }),
+        })
+    }
+}
+
+fn apply_changes(data: &mut SessionData, changes: &BTreeMap<String, Option<Value>>) {
+    for (k, v) in changes {
+        data.set_value(k, v.clone());
+    }
+}
+
+fn check_size(data: &SessionData, limit: usize) -> Result<(), Error> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let size = serde_json::to_vec(data).map_err(Error::Data)?.len();
+    if size > limit {
+        return Err(Error::DataTooLarge { limit });
+    }
+    Ok(())
+}

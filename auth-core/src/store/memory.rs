@@ -1,0 +1,410 @@
+//! The embedded, in-process store.
+
+use std::collections::hash_map::{Entry, RandomState};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parking_lot::{Mutex, RwLock};
+use time::OffsetDateTime;
+
+use super::{SessionStore, StoreError};
+use crate::clock::{Clock, SystemClock};
+use crate::record::SessionRecord;
+use crate::token::SessionKey;
+
+const SHARDS: usize = 64;
+/// A shard is swept when it has grown to twice its size after the last
+/// sweep, and never below this many entries.
+const MIN_SWEEP: usize = 64;
+
+/// Session keys are SHA-256 outputs of tokens this crate generated, so their
+/// bits are already uniform: hashing them again is wasted work.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes.iter().take(8) {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type KeyMap<V> = HashMap<SessionKey, V, BuildHasherDefault<KeyHasher>>;
+type KeySet = HashSet<SessionKey, BuildHasherDefault<KeyHasher>>;
+
+struct SessionShard {
+    map: KeyMap<SessionRecord>,
+    sweep_at: usize,
+}
+
+/// Sessions in this process's memory: the default store, for development,
+/// tests and single-instance apps.
+///
+/// - Reads take a shared lock on one of 64 shards, so concurrent requests
+///   never wait on a global lock.
+/// - Expired sessions are invisible the moment they expire (the store asks
+///   its [`Clock`]) and are reclaimed by amortised sweeps: a shard is swept
+///   whenever it has doubled since its last sweep, so memory stays within a
+///   small factor of the live sessions without a background task.
+/// - A per-user index serves the device list and logout-everywhere.
+///
+/// Clones share the same sessions. Everything is lost when the process
+/// exits; use a shared store (Redis) to run several instances.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use auth_core::{MemoryStore, SessionStore};
+///
+/// let store = MemoryStore::new();
+/// assert!(store.list_user("alice").await.unwrap().is_empty());
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    clock: Arc<dyn Clock>,
+    sessions: Box<[RwLock<SessionShard>]>,
+    users: Box<[Mutex<HashMap<String, KeySet>>]>,
+    user_hasher: RandomState,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("clock", &self.inner.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+fn shard_of(key: &SessionKey) -> usize {
+    usize::from(key.as_bytes()[8]) % SHARDS
+}
+
+impl MemoryStore {
+    /// An empty store on the system clock.
+    pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// An empty store that judges expiry by `clock`. Give it the same clock
+    /// as the [`SessionManager`](crate::SessionManager).
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                clock,
+                sessions: (0..SHARDS)
+                    .map(|_| {
+                        RwLock::new(SessionShard {
+                            map: KeyMap::default(),
+                            sweep_at: MIN_SWEEP,
+                        })
+                    })
+                    .collect(),
+                users: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+                user_hasher: RandomState::new(),
+            }),
+        }
+    }
+
+    /// How many records the store holds, including expired ones not yet
+    /// reclaimed.
+    pub fn stored_len(&self) -> usize {
+        self.inner.sessions.iter().map(|s| s.read().map.len()).sum()
+    }
+
+    /// How many live sessions the store holds.
+    pub fn len(&self) -> usize {
+        let now = self.inner.clock.now();
+        self.inner
+            .sessions
+            .iter()
+            .map(|s| s.read().map.values().filter(|r| !r.is_expired(now)).count())
+            .sum()
+    }
+
+    /// Whether the store holds no live session.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reclaims every expired session now. Not needed for correctness:
+    /// the store sweeps as it grows.
+    pub fn sweep(&self) {
+        for i in 0..SHARDS {
+            self.sweep_shard(i);
+        }
+    }
+
+    fn user_shard(&self, user_id: &str) -> &Mutex<HashMap<String, KeySet>> {
+        let i = (self.inner.user_hasher.hash_one(user_id) as usize) % SHARDS;
+        &self.inner.users[i]
+    }
+
+    fn sweep_shard(&self, i: usize) {
+        let now = self.inner.clock.now();
+        let mut removed = Vec::new();
+        {
+            let mut shard = self.inner.sessions[i].write();
+            shard.map.retain(|key, rec| {
+                let live = !rec.is_expired(now);
+                if !live {
+                    removed.push((*key, std::mem::take(&mut rec.user_id)));
+                }
+                live
+            });
+            shard.sweep_at = (shard.map.len() * 2).max(MIN_SWEEP);
+        }
+        for (key, user) in removed {
+            let mut users = self.user_shard(&user).lock();
+            unindex(&mut users, &user, &key);
+        }
+    }
+}
+
+fn unindex(users: &mut HashMap<String, KeySet>, user: &str, key: &SessionKey) {
+    if let Some(set) = users.get_mut(user) {
+        set.remove(key);
+        if set.is_empty() {
+            users.remove(user);
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        let now = self.inner.clock.now();
+        let i = shard_of(&record.key);
+        let needs_sweep;
+        {
+            let mut users = self.user_shard(&record.user_id).lock();
+            let mut shard = self.inner.sessions[i].write();
+            match shard.map.entry(record.key) {
+                Entry::Occupied(e) if !e.get().is_expired(now) => {
+                    return Err(StoreError::DuplicateKey);
+                }
+                Entry::Occupied(mut e) => {
+                    // An expired record under the same key: replace it. Its
+                    // index entry is for the same key, so it stays valid.
+                    e.insert(record.clone());
+                }
+                Entry::Vacant(e) => {
+                    e.insert(record.clone());
+                }
+            }
+            users
+                .entry(record.user_id.clone())
+                .or_default()
+                .insert(record.key);
+            needs_sweep = shard.map.len() >= shard.sweep_at;
+        }
+        if needs_sweep {
+            self.sweep_shard(i);
+        }
+        Ok(())
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+        let now = self.inner.clock.now();
+        let shard = self.inner.sessions[shard_of(key)].read();
+        Ok(shard.map.get(key).filter(|r| !r.is_expired(now)).cloned())
+    }
+
+    async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
+        let now = self.inner.clock.now();
+        let mut shard = self.inner.sessions[shard_of(&record.key)].write();
+        let stored = match shard.map.get_mut(&record.key) {
+            Some(stored) if !stored.is_expired(now) => stored,
+            _ => return Err(StoreError::NotFound),
+        };
+        if stored.version != record.version {
+            return Err(StoreError::Conflict);
+        }
+        if stored.user_id != record.user_id || stored.id != record.id {
+            return Err(StoreError::backend("update may not change a session's owner or id"));
+        }
+        *stored = record.clone();
+        stored.version += 1;
+        Ok(stored.version)
+    }
+
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        idle_expires_at: OffsetDateTime,
+        last_refresh_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let now = self.inner.clock.now();
+        let mut shard = self.inner.sessions[shard_of(key)].write();
+        match shard.map.get_mut(key) {
+            Some(stored) if !stored.is_expired(now) => {
+                stored.idle_expires_at = idle_expires_at;
+                stored.last_refresh_at = last_refresh_at;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let now = self.inner.clock.now();
+        let i = shard_of(key);
+        let user = match self.inner.sessions[i].read().map.get(key) {
+            Some(rec) => rec.user_id.clone(),
+            None => return Ok(false),
+        };
+        let mut users = self.user_shard(&user).lock();
+        let removed = self.inner.sessions[i].write().map.remove(key);
+        unindex(&mut users, &user, key);
+        Ok(removed.is_some_and(|r| !r.is_expired(now)))
+    }
+
+    async fn rotate(&self, old: &SessionKey, new: &SessionRecord) -> Result<(), StoreError> {
+        let now = self.inner.clock.now();
+        let mut users = self.user_shard(&new.user_id).lock();
+        let (a, b) = (shard_of(old), shard_of(&new.key));
+        // Both shards are held at once (in index order), so no reader sees
+        // the old and new keys both live or both gone.
+        let (mut first, mut second) = if a == b {
+            (self.inner.sessions[a].write(), None)
+        } else {
+            let (lo, hi) = (a.min(b), a.max(b));
+            let lo_guard = self.inner.sessions[lo].write();
+            let hi_guard = self.inner.sessions[hi].write();
+            if a < b {
+                (lo_guard, Some(hi_guard))
+            } else {
+                (hi_guard, Some(lo_guard))
+            }
+        };
+        // `first` holds the old key's shard, `second` (if any) the new one's.
+        match first.map.get(old) {
+            Some(rec) if !rec.is_expired(now) => {
+                if rec.user_id != new.user_id {
+                    return Err(StoreError::backend("rotate may not change a session's owner"));
+                }
+            }
+            _ => return Err(StoreError::NotFound),
+        }
+        let new_shard = second.as_deref_mut().unwrap_or(&mut first);
+        if new_shard
+            .map
+            .get(&new.key)
+            .is_some_and(|r| !r.is_expired(now))
+        {
+            return Err(StoreError::DuplicateKey);
+        }
+        new_shard.map.insert(new.key, new.clone());
+        first.map.remove(old);
+        let set = users.entry(new.user_id.clone()).or_default();
+        set.remove(old);
+        set.insert(new.key);
+        Ok(())
+    }
+
+    async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        let now = self.inner.clock.now();
+        let mut users = self.user_shard(user_id).lock();
+        let Some(keys) = users.get_mut(user_id) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(keys.len());
+        keys.retain(|key| {
+            let shard = self.inner.sessions[shard_of(key)].read();
+            match shard.map.get(key) {
+                Some(rec) if !rec.is_expired(now) => {
+                    out.push(rec.clone());
+                    true
+                }
+                // Expired or gone: the sweep will drop the record itself.
+                _ => false,
+            }
+        });
+        if keys.is_empty() {
+            users.remove(user_id);
+        }
+        Ok(out)
+    }
+
+    async fn delete_user(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<usize, StoreError> {
+        let now = self.inner.clock.now();
+        let mut users = self.user_shard(user_id).lock();
+        let Some(keys) = users.remove(user_id) else {
+            return Ok(0);
+        };
+        let mut deleted = 0;
+        let mut kept = KeySet::default();
+        for key in keys {
+            if Some(&key) == keep {
+                kept.insert(key);
+                continue;
+            }
+            let removed = self.inner.sessions[shard_of(&key)].write().map.remove(&key);
+            if removed.is_some_and(|r| !r.is_expired(now)) {
+                deleted += 1;
+            }
+        }
+        if !kept.is_empty() {
+            users.insert(user_id.to_owned(), kept);
+        }
+        Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::testing::{conformance, sample_record};
+
+    #[tokio::test]
+    async fn passes_the_conformance_suite() {
+        conformance(|clock: ManualClock| async move { MemoryStore::with_clock(Arc::new(clock)) })
+            .await;
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_are_reclaimed_as_the_store_grows() {
+        let clock = ManualClock::starting_now();
+        let store = MemoryStore::with_clock(Arc::new(clock.clone()));
+        // Many short-lived sessions, each expiring before the next batch.
+        for _round in 0..20 {
+            for i in 0..500 {
+                let r = sample_record(&format!("u{i}"), clock.now(), time::Duration::seconds(1));
+                store.create(&r).await.unwrap();
+            }
+            clock.advance(time::Duration::seconds(2));
+        }
+        // 10,000 created; the store holds a bounded multiple of one batch.
+        let held = store.stored_len();
+        assert!(held <= 500 * 3 + SHARDS * MIN_SWEEP, "held {held} records");
+        assert_eq!(store.len(), 0);
+        store.sweep();
+        assert_eq!(store.stored_len(), 0);
+        let users: usize = store.inner.users.iter().map(|u| u.lock().len()).sum();
+        assert_eq!(users, 0, "the user index is emptied with the sessions");
+    }
+}

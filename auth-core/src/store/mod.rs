@@ -1,0 +1,165 @@
+//! The store contract, and the in-memory store.
+//!
+//! A store keeps [`SessionRecord`]s under their [`SessionKey`] and indexes
+//! them by user. It is a small async trait, usable as `Arc<dyn SessionStore>`;
+//! a store for another database is a crate that implements it and runs the
+//! conformance suite (feature `testing`) in one test.
+//!
+//! # The contract
+//! - **Expiry**: a record whose [`expires_at`](SessionRecord::expires_at)
+//!   has passed is never returned, by `load` or by `list_user`, and is
+//!   reclaimed eventually without anyone sweeping by hand.
+//! - **Versions**: `create` stores the record as given; `update` writes only
+//!   if the stored version equals the record's and stores `version + 1`, so a
+//!   stale write is reported as [`StoreError::Conflict`] rather than lost.
+//!   `touch` changes expiry fields only and leaves the version alone.
+//! - **Atomicity**: `rotate` removes the old key and inserts the new record
+//!   in one step: no reader sees both or neither.
+//! - **Index**: `list_user` and `delete_user` see exactly the user's live
+//!   sessions; rotated, deleted and expired ones never linger there.
+//! - **Errors** say whether retrying can help ([`StoreError::is_retryable`]).
+//!   A store never turns an error into "not found": that would log users out
+//!   whenever the database hiccups.
+
+mod memory;
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::record::SessionRecord;
+use crate::token::SessionKey;
+
+pub use memory::MemoryStore;
+
+/// A boxed error from a store's backend.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// `create` or `rotate` found the new key taken.
+    #[error("a session with this key already exists")]
+    DuplicateKey,
+    /// `update` lost a race: the stored version is not the record's.
+    #[error("the session was changed concurrently")]
+    Conflict,
+    /// The session to update, touch or rotate does not exist (or expired).
+    #[error("no such session")]
+    NotFound,
+    /// The backend could not be reached or timed out; retrying may help.
+    #[error("session store unavailable")]
+    Unavailable(#[source] BoxError),
+    /// The backend answered with something unusable (corrupt data, a
+    /// version of the layout this code does not know); retrying won't help.
+    #[error("session store failed")]
+    Backend(#[source] BoxError),
+}
+
+impl StoreError {
+    /// Whether the same call may succeed if tried again later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Conflict)
+    }
+
+    /// Wraps a backend error as [`StoreError::Unavailable`].
+    pub fn unavailable(err: impl Into<BoxError>) -> Self {
+        Self::Unavailable(err.into())
+    }
+
+    /// Wraps a backend error as [`StoreError::Backend`].
+    pub fn backend(err: impl Into<BoxError>) -> Self {
+        Self::Backend(err.into())
+    }
+}
+
+/// Where sessions live. See the [module docs](self) for the contract.
+///
+/// ```
+/// use std::sync::Arc;
+/// use auth_core::{MemoryStore, SessionStore};
+///
+/// let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+/// # let _ = store;
+/// ```
+#[async_trait]
+pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Stores a new record. [`StoreError::DuplicateKey`] if the key is taken;
+    /// an existing record is never overwritten.
+    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError>;
+
+    /// The live record under `key`, or `None` if there is none or it expired.
+    async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Replaces the record if the stored version equals `record.version`,
+    /// storing it with `version + 1`, which it returns.
+    /// [`StoreError::Conflict`] if the versions differ, [`StoreError::NotFound`]
+    /// if the session is gone. The key and user id of a session never change.
+    async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError>;
+
+    /// Moves the idle expiry and the last-refresh time, nothing else (the
+    /// version stays). Returns `false` if the session is gone.
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        idle_expires_at: OffsetDateTime,
+        last_refresh_at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes a session. Returns whether it existed.
+    async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError>;
+
+    /// Atomically deletes `old` and creates `new` (which belongs to the same
+    /// user). [`StoreError::NotFound`] if `old` is gone,
+    /// [`StoreError::DuplicateKey`] if `new.key` is taken; either way nothing
+    /// changes.
+    async fn rotate(&self, old: &SessionKey, new: &SessionRecord) -> Result<(), StoreError>;
+
+    /// The user's live sessions, in no particular order.
+    async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// Deletes every session of the user except `keep`, if given. Returns
+    /// how many were deleted.
+    async fn delete_user(&self, user_id: &str, keep: Option<&SessionKey>)
+    -> Result<usize, StoreError>;
+}
+
+#[async_trait]
+impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
+    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        (**self).create(record).await
+    }
+    async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+        (**self).load(key).await
+    }
+    async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
+        (**self).update(record).await
+    }
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        idle_expires_at: OffsetDateTime,
+        last_refresh_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        (**self).touch(key, idle_expires_at, last_refresh_at).await
+    }
+    async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        (**self).delete(key).await
+    }
+    async fn rotate(&self, old: &SessionKey, new: &SessionRecord) -> Result<(), StoreError> {
+        (**self).rotate(old, new).await
+    }
+    async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        (**self).list_user(user_id).await
+    }
+    async fn delete_user(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<usize, StoreError> {
+        (**self).delete_user(user_id, keep).await
+    }
+}

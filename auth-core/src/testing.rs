@@ -1,0 +1,550 @@
+//! Test helpers for applications and store crates (feature `testing`).
+//!
+//! - [`conformance`]: the store contract as one async function. A custom
+//!   store crate proves itself with one test:
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use auth_core::{MemoryStore, ManualClock, testing::conformance};
+//!
+//! conformance(|clock: ManualClock| async move { MemoryStore::with_clock(Arc::new(clock)) }).await;
+//! # });
+//! ```
+//!
+//! - [`CountingStore`]: wraps any store and counts calls per operation, to
+//!   assert how many reads and writes a request costs.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+
+use crate::clock::{Clock, ManualClock};
+use crate::record::{ClientMeta, SessionData, SessionKind, SessionRecord};
+use crate::store::{SessionStore, StoreError};
+use crate::token::{SessionId, SessionKey, SessionToken};
+
+/// Calls made to a [`CountingStore`], per operation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreCalls {
+    /// `create` calls.
+    pub create: usize,
+    /// `load` calls.
+    pub load: usize,
+    /// `update` calls.
+    pub update: usize,
+    /// `touch` calls.
+    pub touch: usize,
+    /// `delete` calls.
+    pub delete: usize,
+    /// `rotate` calls.
+    pub rotate: usize,
+    /// `list_user` calls.
+    pub list_user: usize,
+    /// `delete_user` calls.
+    pub delete_user: usize,
+}
+
+impl StoreCalls {
+    /// Calls that read without writing.
+    pub fn reads(&self) -> usize {
+        self.load + self.list_user
+    }
+
+    /// Calls that write.
+    pub fn writes(&self) -> usize {
+        self.create + self.update + self.touch + self.delete + self.rotate + self.delete_user
+    }
+}
+
+#[derive(Default)]
+struct Counters([AtomicUsize; 8]);
+
+/// A store wrapper that counts calls. Clones share the counters.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use auth_core::{MemoryStore, SessionStore, testing::CountingStore};
+///
+/// let store = CountingStore::new(MemoryStore::new());
+/// store.list_user("alice").await.unwrap();
+/// assert_eq!(store.calls().reads(), 1);
+/// assert_eq!(store.take_calls().writes(), 0);
+/// assert_eq!(store.calls().reads(), 0);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct CountingStore<S> {
+    inner: S,
+    counters: Arc<Counters>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for CountingStore<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CountingStore")
+            .field("inner", &self.inner)
+            .field("calls", &self.calls())
+            .finish()
+    }
+}
+
+impl<S> CountingStore<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            counters: Arc::default(),
+        }
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// The calls so far.
+    pub fn calls(&self) -> StoreCalls {
+        let c = |i: usize| self.counters.0[i].load(Ordering::SeqCst);
+        StoreCalls {
+            create: c(0),
+            load: c(1),
+            update: c(2),
+            touch: c(3),
+            delete: c(4),
+            rotate: c(5),
+            list_user: c(6),
+            delete_user: c(7),
+        }
+    }
+
+    /// The calls so far, resetting the counters.
+    pub fn take_calls(&self) -> StoreCalls {
+        let c = |i: usize| self.counters.0[i].swap(0, Ordering::SeqCst);
+        StoreCalls {
+            create: c(0),
+            load: c(1),
+            update: c(2),
+            touch: c(3),
+            delete: c(4),
+            rotate: c(5),
+            list_user: c(6),
+            delete_user: c(7),
+        }
+    }
+
+    fn count(&self, i: usize) {
+        self.counters.0[i].fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl<S: SessionStore> SessionStore for CountingStore<S> {
+    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        self.count(0);
+        self.inner.create(record).await
+    }
+    async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+        self.count(1);
+        self.inner.load(key).await
+    }
+    async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
+        self.count(2);
+        self.inner.update(record).await
+    }
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        idle_expires_at: OffsetDateTime,
+        last_refresh_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.count(3);
+        self.inner.touch(key, idle_expires_at, last_refresh_at).await
+    }
+    async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        self.count(4);
+        self.inner.delete(key).await
+    }
+    async fn rotate(&self, old: &SessionKey, new: &SessionRecord) -> Result<(), StoreError> {
+        self.count(5);
+        self.inner.rotate(old, new).await
+    }
+    async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        self.count(6);
+        self.inner.list_user(user_id).await
+    }
+    async fn delete_user(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<usize, StoreError> {
+        self.count(7);
+        self.inner.delete_user(user_id, keep).await
+    }
+}
+
+/// A record for `user` that the conformance suite (or your own tests) can
+/// store: idle expiry `idle` from `now`, absolute expiry an hour later.
+pub fn sample_record(user: &str, now: OffsetDateTime, idle: Duration) -> SessionRecord {
+    let token = SessionToken::generate().expect("system random source");
+    let mut data = SessionData::new();
+    data.set_value("n", Some(serde_json::json!(0)));
+    SessionRecord {
+        key: token.key(),
+        id: SessionId::generate().expect("system random source"),
+        user_id: user.to_owned(),
+        kind: SessionKind::Browser,
+        roles: vec!["user".into()],
+        created_at: now,
+        idle_expires_at: now + idle,
+        absolute_expires_at: now + idle + Duration::hours(1),
+        last_refresh_at: now,
+        data,
+        client: ClientMeta::new(Some("conformance/1"), Some("127.0.0.1".into())),
+        version: 1,
+    }
+}
+
+fn unique_user(tag: &str) -> String {
+    let id = SessionId::generate().expect("system random source");
+    format!("conformance-{tag}-{id}")
+}
+
+fn keys(records: &[SessionRecord]) -> HashSet<SessionKey> {
+    records.iter().map(|r| r.key).collect()
+}
+
+/// Runs the whole store contract against stores built by `make`.
+///
+/// `make` receives a [`ManualClock`] and returns a fresh store. Stores that
+/// judge expiry by the clock they are given (like [`MemoryStore`](crate::MemoryStore))
+/// are tested by moving it; stores that rely on their backend's own clock
+/// (Redis TTLs) should ignore it: the suite also waits out short real
+/// expiries, so both kinds pass. Users are unique per run, so a shared
+/// backend can be used. Panics with a description of the first broken rule.
+pub async fn conformance<F, Fut, S>(make: F)
+where
+    F: Fn(ManualClock) -> Fut,
+    Fut: Future<Output = S>,
+    S: SessionStore,
+{
+    create_load_duplicate(&make(ManualClock::starting_now()).await).await;
+    versioned_update(&make(ManualClock::starting_now()).await).await;
+    touch_changes_expiry_only(&make(ManualClock::starting_now()).await).await;
+    delete(&make(ManualClock::starting_now()).await).await;
+    rotate(&make(ManualClock::starting_now()).await).await;
+    user_index(&make(ManualClock::starting_now()).await).await;
+    concurrent_updates(&make(ManualClock::starting_now()).await).await;
+    many_users(&make(ManualClock::starting_now()).await).await;
+    let clock = ManualClock::starting_now();
+    expiry(&make(clock.clone()).await, &clock).await;
+}
+
+async fn create_load_duplicate<S: SessionStore>(store: &S) {
+    let now = OffsetDateTime::now_utc();
+    let rec = sample_record(&unique_user("create"), now, Duration::minutes(30));
+    assert!(store.load(&rec.key).await.unwrap().is_none(), "load of an unknown key must be None");
+    store.create(&rec).await.expect("create");
+    let loaded = store.load(&rec.key).await.unwrap().expect("created record loads");
+    assert_eq!(loaded.key, rec.key);
+    assert_eq!(loaded.id, rec.id);
+    assert_eq!(loaded.user_id, rec.user_id);
+    assert_eq!(loaded.roles, rec.roles);
+    assert_eq!(loaded.data, rec.data);
+    assert_eq!(loaded.client, rec.client);
+    assert_eq!(loaded.version, rec.version, "create stores the version as given");
+    // Times survive at millisecond precision at least.
+    let ms = |t: OffsetDateTime| t.unix_timestamp_nanos() / 1_000_000;
+    assert_eq!(ms(loaded.created_at), ms(rec.created_at));
+    assert_eq!(ms(loaded.idle_expires_at), ms(rec.idle_expires_at));
+    assert_eq!(ms(loaded.absolute_expires_at), ms(rec.absolute_expires_at));
+
+    let mut other = sample_record(&rec.user_id, now, Duration::minutes(30));
+    other.key = rec.key;
+    other.roles = vec!["intruder".into()];
+    match store.create(&other).await {
+        Err(StoreError::DuplicateKey) => {}
+        other => panic!("create on a taken key must be DuplicateKey, got {other:?}"),
+    }
+    let still = store.load(&rec.key).await.unwrap().unwrap();
+    assert_eq!(still.roles, rec.roles, "a duplicate create must not overwrite");
+    store.delete_user(&rec.user_id, None).await.unwrap();
+}
+
+async fn versioned_update<S: SessionStore>(store: &S) {
+    let now = OffsetDateTime::now_utc();
+    let rec = sample_record(&unique_user("update"), now, Duration::minutes(30));
+    store.create(&rec).await.unwrap();
+
+    let mut a = store.load(&rec.key).await.unwrap().unwrap();
+    let b = a.clone();
+    a.data.set_value("n", Some(serde_json::json!(1)));
+    let v = store.update(&a).await.expect("update at the stored version");
+    assert_eq!(v, rec.version + 1, "update returns the new version");
+    let loaded = store.load(&rec.key).await.unwrap().unwrap();
+    assert_eq!(loaded.version, v);
+    assert_eq!(loaded.data.get::<i64>("n").unwrap(), Some(1));
+
+    match store.update(&b).await {
+        Err(StoreError::Conflict) => {}
+        other => panic!("a stale update must be Conflict, got {other:?}"),
+    }
+    let loaded = store.load(&rec.key).await.unwrap().unwrap();
+    assert_eq!(loaded.data.get::<i64>("n").unwrap(), Some(1), "a stale update must not write");
+
+    let ghost = sample_record(&rec.user_id, now, Duration::minutes(30));
+    match store.update(&ghost).await {
+        Err(StoreError::NotFound) => {}
+        other => panic!("update of a missing session must be NotFound, got {other:?}"),
+    }
+    assert!(store.load(&ghost.key).await.unwrap().is_none(), "update must not create");
+    store.delete_user(&rec.user_id, None).await.unwrap();
+}
+
+async fn touch_changes_expiry_only<S: SessionStore>(store: &S) {
+    let now = OffsetDateTime::now_utc();
+    let rec = sample_record(&unique_user("touch"), now, Duration::minutes(30));
+    store.create(&rec).await.unwrap();
+    let later = now + Duration::minutes(10);
+    let new_idle = later + Duration::minutes(30);
+    assert!(store.touch(&rec.key, new_idle, later).await.unwrap(), "touch of a live session");
+    let loaded = store.load(&rec.key).await.unwrap().unwrap();
+    let ms = |t: OffsetDateTime| t.unix_timestamp_nanos() / 1_000_000;
+    assert_eq!(ms(loaded.idle_expires_at), ms(new_idle));
+    assert_eq!(ms(loaded.last_refresh_at), ms(later));
+    assert_eq!(loaded.version, rec.version, "touch must not change the version");
+    assert_eq!(loaded.data, rec.data);
+    let missing = sample_record(&rec.user_id, now, Duration::minutes(30));
+    assert!(!store.touch(&missing.key, new_idle, later).await.unwrap(), "touch of a missing session");
+    assert!(store.load(&missing.key).await.unwrap().is_none(), "touch must not create");
+    store.delete_user(&rec.user_id, None).await.unwrap();
+}
+
+async fn delete<S: SessionStore>(store: &S) {
+    let now = OffsetDateTime::now_utc();
+    let user = unique_user("delete");
+    let rec = sample_record(&user, now, Duration::minutes(30));
+    let other = sample_record(&user, now, Duration::minutes(30));
+    store.create(&rec).await.unwrap();
+    store.create(&other).await.unwrap();
+    assert!(store.delete(&rec.key).await.unwrap(), "delete of a live session returns true");
+    assert!(store.load(&rec.key).await.unwrap().is_none(), "deleted session must not load");
+    assert!(!store.delete(&rec.key).await.unwrap(), "second delete returns false");
+    let listed = store.list_user(&user).await.unwrap();
+    assert_eq!(keys(&listed), HashSet::from([other.key]), "index after delete");
+    store.delete_user(&user, None).await.unwrap();
+}
+
+async fn rotate<S: SessionStore>(store: &S) {
+    let now = OffsetDateTime::now_utc();
+    let user = unique_user("rotate");
+    let old = sample_record(&user, now, Duration::minutes(30));
+    store.create(&old).await.unwrap();
+    let mut new = old.clone();
+    new.key = SessionToken::generate().unwrap().key();
+    new.roles = vec!["admin".into()];
+    store.rotate(&old.key, &new).await.expect("rotate");
+    assert!(store.load(&old.key).await.unwrap().is_none(), "old key must be gone after rotate");
+    let loaded = store.load(&new.key).await.unwrap().expect("new key present after rotate");
+    assert_eq!(loaded.roles, new.roles);
+    assert_eq!(loaded.id, old.id);
+    assert_eq!(keys(&store.list_user(&user).await.unwrap()), HashSet::from([new.key]), "index after rotate");
+
+    // Rotating from a key that no longer exists changes nothing.
+    let mut again = new.clone();
+    again.key = SessionToken::generate().unwrap().key();
+    match store.rotate(&old.key, &again).await {
+        Err(StoreError::NotFound) => {}
+        other => panic!("rotate from a missing key must be NotFound, got {other:?}"),
+    }
+    assert!(store.load(&again.key).await.unwrap().is_none(), "failed rotate must not create");
+
+    // Rotating onto a taken key changes nothing.
+    let taken = sample_record(&user, now, Duration::minutes(30));
+    store.create(&taken).await.unwrap();
+    let mut clash = new.clone();
+    clash.key = taken.key;
+    match store.rotate(&new.key, &clash).await {
+        Err(StoreError::DuplicateKey) => {}
+        other => panic!("rotate onto a taken key must be DuplicateKey, got {other:?}"),
+    }
+    assert!(store.load(&new.key).await.unwrap().is_some(), "failed rotate must keep the old key");
+    assert_eq!(store.load(&taken.key).await.unwrap().unwrap().roles, taken.roles);
+
+    // A chain of rotations leaves exactly the newest key.
+    let mut from = new.clone();
+    for _ in 0..10 {
+        let mut to = from.clone();
+        to.key = SessionToken::generate().unwrap().key();
+        store.rotate(&from.key, &to).await.unwrap();
+        assert!(store.load(&from.key).await.unwrap().is_none());
+        from = to;
+    }
+    assert_eq!(
+        keys(&store.list_user(&user).await.unwrap()),
+        HashSet::from([from.key, taken.key]),
+        "index after a chain of rotations"
+    );
+    store.delete_user(&user, None).await.unwrap();
+}
+
+async fn user_index<S: SessionStore>(store: &S) {
+    let now = OffsetDateTime::now_utc();
+    let user = unique_user("index");
+    let bystander = unique_user("bystander");
+    let recs: Vec<_> = (0..4)
+        .map(|_| sample_record(&user, now, Duration::minutes(30)))
+        .collect();
+    let theirs = sample_record(&bystander, now, Duration::minutes(30));
+    for r in &recs {
+        store.create(r).await.unwrap();
+    }
+    store.create(&theirs).await.unwrap();
+    assert_eq!(keys(&store.list_user(&user).await.unwrap()), keys(&recs));
+    assert!(store.list_user(&unique_user("nobody")).await.unwrap().is_empty());
+
+    let n = store.delete_user(&user, Some(&recs[0].key)).await.unwrap();
+    assert_eq!(n, 3, "delete_user with keep deletes all others");
+    assert_eq!(keys(&store.list_user(&user).await.unwrap()), HashSet::from([recs[0].key]));
+    for r in &recs[1..] {
+        assert!(store.load(&r.key).await.unwrap().is_none());
+    }
+    assert!(store.load(&recs[0].key).await.unwrap().is_some());
+
+    let n = store.delete_user(&user, None).await.unwrap();
+    assert_eq!(n, 1);
+    assert!(store.list_user(&user).await.unwrap().is_empty());
+    assert!(store.load(&recs[0].key).await.unwrap().is_none());
+    assert_eq!(store.delete_user(&user, None).await.unwrap(), 0);
+    assert!(store.load(&theirs.key).await.unwrap().is_some(), "other users untouched");
+    store.delete_user(&bystander, None).await.unwrap();
+}
+
+async fn concurrent_updates<S: SessionStore>(store: &S) {
+    let now = OffsetDateTime::now_utc();
+    let rec = sample_record(&unique_user("race"), now, Duration::minutes(30));
+    store.create(&rec).await.unwrap();
+    // Eight writers each add their own key with read-modify-write and retry
+    // on conflict: if the store reports every lost race, all eight survive.
+    let writer = |i: usize| {
+        let key = rec.key;
+        async move {
+            for _ in 0..200 {
+                let mut r = store.load(&key).await.unwrap().unwrap();
+                r.data.set_value(&format!("w{i}"), Some(serde_json::json!(i)));
+                tokio::task::yield_now().await;
+                match store.update(&r).await {
+                    Ok(_) => return,
+                    Err(StoreError::Conflict) => continue,
+                    Err(e) => panic!("update failed: {e}"),
+                }
+            }
+            panic!("writer {i} never won a race");
+        }
+    };
+    futures_join_all((0..8).map(writer)).await;
+    let loaded = store.load(&rec.key).await.unwrap().unwrap();
+    for i in 0..8 {
+        assert_eq!(
+            loaded.data.get::<usize>(&format!("w{i}")).unwrap(),
+            Some(i),
+            "an update was lost without a Conflict"
+        );
+    }
+    assert_eq!(loaded.version, rec.version + 8, "one version per successful update");
+    store.delete_user(&rec.user_id, None).await.unwrap();
+}
+
+async fn futures_join_all<F: Future<Output = ()>>(futs: impl Iterator<Item = F>) {
+    let futs: Vec<_> = futs.map(Box::pin).collect();
+    let mut futs: Vec<_> = futs.into_iter().map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for slot in futs.iter_mut() {
+            if let Some(f) = slot {
+                if f.as_mut().poll(cx).is_ready() {
+                    *slot = None;
+                } else {
+                    pending = true;
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+}
+
+async fn many_users<S: SessionStore>(store: &S) {
+    let now = OffsetDateTime::now_utc();
+    let users: Vec<String> = (0..50).map(|i| unique_user(&format!("many{i}"))).collect();
+    let mut all = Vec::new();
+    for (i, u) in users.iter().enumerate() {
+        for _ in 0..(i % 4 + 1) {
+            let r = sample_record(u, now, Duration::minutes(30));
+            store.create(&r).await.unwrap();
+            all.push(r);
+        }
+    }
+    for (i, u) in users.iter().enumerate() {
+        let listed = store.list_user(u).await.unwrap();
+        assert_eq!(listed.len(), i % 4 + 1, "sessions of {u}");
+        assert!(listed.iter().all(|r| &r.user_id == u));
+    }
+    for r in &all {
+        assert_eq!(store.load(&r.key).await.unwrap().unwrap().user_id, r.user_id);
+    }
+    for u in &users {
+        store.delete_user(u, None).await.unwrap();
+    }
+}
+
+async fn expiry<S: SessionStore>(store: &S, clock: &ManualClock) {
+    let start = clock.now();
+    let user = unique_user("expiry");
+    // Idle expiry one second away, absolute expiry far away.
+    let idle = sample_record(&user, start, Duration::seconds(1));
+    // Absolute expiry one second away, idle expiry far away (a record
+    // whose idle expiry was pushed past its absolute one by a bad writer).
+    let mut absolute = sample_record(&user, start, Duration::minutes(30));
+    absolute.absolute_expires_at = start + Duration::seconds(1);
+    let live = sample_record(&user, start, Duration::minutes(30));
+    for r in [&idle, &absolute, &live] {
+        store.create(r).await.unwrap();
+    }
+    assert_eq!(store.list_user(&user).await.unwrap().len(), 3);
+
+    // Move the store's clock, and let real time pass for stores that use
+    // their backend's clock.
+    clock.advance(Duration::milliseconds(1500));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    for (r, what) in [(&idle, "idle"), (&absolute, "absolute")] {
+        assert!(store.load(&r.key).await.unwrap().is_none(), "{what}-expired record must not load");
+        assert!(!store.touch(&r.key, start + Duration::hours(1), clock.now()).await.unwrap(),
+            "{what}-expired record must not be touched back to life");
+        let mut stale = r.clone();
+        stale.data.set_value("n", Some(serde_json::json!(9)));
+        assert!(matches!(store.update(&stale).await, Err(StoreError::NotFound)),
+            "{what}-expired record must not be updated");
+    }
+    assert_eq!(
+        keys(&store.list_user(&user).await.unwrap()),
+        HashSet::from([live.key]),
+        "expired records must not be listed"
+    );
+    // An expired key can be rotated from: no. Created again: yes.
+    let mut reborn = idle.clone();
+    reborn.idle_expires_at = clock.now() + Duration::minutes(30);
+    reborn.absolute_expires_at = clock.now() + Duration::hours(1);
+    store.create(&reborn).await.expect("an expired key is free again");
+    assert_eq!(store.delete_user(&user, None).await.unwrap(), 2);
+    assert!(store.list_user(&user).await.unwrap().is_empty());
+}
