@@ -361,7 +361,7 @@ impl Authenticator {
             SessionCredential::Token(token) => token,
         };
         let key = token.key();
-        let now = self.inner.clock.now();
+        let now = self.now();
         let record = match self.inner.store.load(&key).await {
             Ok(Some(record)) if !record.is_expired(now) => record,
             Ok(_) => return Ok(self.rejected(client, Rejection::UnknownSession)),
@@ -445,7 +445,12 @@ impl Authenticator {
 
     /// The response for an [`Error`] that escaped a handler or the layer.
     pub fn error_response(&self, error: &Error) -> DenialResponse {
-        match error.status() {
+        self.status_response(error.status())
+    }
+
+    /// The response for an error status from [`Error::status`].
+    pub fn status_response(&self, status: u16) -> DenialResponse {
+        match status {
             401 => self.denial(Denial::Unauthenticated),
             503 => self.denial(Denial::Unavailable),
             status => DenialResponse {
@@ -463,8 +468,12 @@ impl Authenticator {
         }
     }
 
+    /// The clock's time truncated to milliseconds, the precision every
+    /// store keeps, so records read back equal what was written.
     pub(crate) fn now(&self) -> OffsetDateTime {
-        self.inner.clock.now()
+        let now = self.inner.clock.now();
+        now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+            .unwrap_or(now)
     }
 }
 

@@ -245,7 +245,10 @@ impl CookiePolicy {
         let mut out = String::with_capacity(160);
         let _ = write!(out, "{}={token}", self.full_name);
         if self.persistent {
-            let secs = (expires_at - now).max(Duration::ZERO).whole_seconds();
+            // Rounded up: the server decides expiry; the cookie must not
+            // vanish a moment before it.
+            let left = (expires_at - now).max(Duration::ZERO);
+            let secs = left.whole_seconds() + i64::from(left.subsec_nanoseconds() > 0);
             let _ = write!(out, "; Max-Age={secs}");
         }
         self.write_attributes(&mut out);

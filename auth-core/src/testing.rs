@@ -14,6 +14,7 @@
 //!
 //! - [`CountingStore`]: wraps any store and counts calls per operation, to
 //!   assert how many reads and writes a request costs.
+//! - [`FailingStore`]: wraps any store and fails on demand, to test outages.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -183,6 +184,114 @@ impl<S: SessionStore> SessionStore for CountingStore<S> {
         keep: Option<&SessionKey>,
     ) -> Result<usize, StoreError> {
         self.count(7);
+        self.inner.delete_user(user_id, keep).await
+    }
+}
+
+/// A store wrapper that fails on demand with [`StoreError::Unavailable`],
+/// as a database outage would. Clones share the switch.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use auth_core::{MemoryStore, SessionStore, testing::FailingStore};
+///
+/// let store = FailingStore::new(MemoryStore::new());
+/// store.set_failing(true);
+/// let err = store.list_user("alice").await.unwrap_err();
+/// assert!(err.is_retryable());
+/// store.set_failing(false);
+/// assert!(store.list_user("alice").await.is_ok());
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct FailingStore<S> {
+    inner: S,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for FailingStore<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FailingStore")
+            .field("inner", &self.inner)
+            .field("failing", &self.is_failing())
+            .finish()
+    }
+}
+
+impl<S> FailingStore<S> {
+    /// Wraps `inner`, healthy.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            failing: Arc::default(),
+        }
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// Makes every call fail (`true`) or pass through (`false`).
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// Whether calls fail.
+    pub fn is_failing(&self) -> bool {
+        self.failing.load(Ordering::SeqCst)
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.is_failing() {
+            Err(StoreError::unavailable("store switched off by FailingStore"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl<S: SessionStore> SessionStore for FailingStore<S> {
+    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.create(record).await
+    }
+    async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+        self.check()?;
+        self.inner.load(key).await
+    }
+    async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
+        self.check()?;
+        self.inner.update(record).await
+    }
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        idle_expires_at: OffsetDateTime,
+        last_refresh_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.touch(key, idle_expires_at, last_refresh_at).await
+    }
+    async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.delete(key).await
+    }
+    async fn rotate(&self, old: &SessionKey, new: &SessionRecord) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.rotate(old, new).await
+    }
+    async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        self.check()?;
+        self.inner.list_user(user_id).await
+    }
+    async fn delete_user(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<usize, StoreError> {
+        self.check()?;
         self.inner.delete_user(user_id, keep).await
     }
 }

@@ -1,0 +1,110 @@
+use std::task::{Context, Poll};
+
+use auth_core::Authenticator;
+use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, USER_AGENT};
+use http::{HeaderValue, Request, Response};
+use tower_service::Service;
+
+use super::ResponseFuture;
+use crate::body::ResponseBody;
+use crate::error::ErrorMarker;
+use crate::response::denial_response;
+
+/// Authenticates each request; see the [module docs](super).
+#[derive(Debug, Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    auth: Authenticator,
+}
+
+impl<S> AuthService<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, auth: Authenticator) -> Self {
+        Self { inner, auth }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+#[cfg(feature = "axum")]
+fn client_address<B>(req: &Request<B>) -> Option<String> {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip().to_string())
+}
+
+#[cfg(not(feature = "axum"))]
+fn client_address<B>(req: &Request<B>) -> Option<String> {
+    req.extensions()
+        .get::<std::net::SocketAddr>()
+        .map(|addr| addr.ip().to_string())
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuthService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Send + 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let headers = req.headers();
+        let credentials = self.auth.credentials(
+            headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes),
+            headers.get(USER_AGENT).map(HeaderValue::as_bytes),
+            client_address(&req),
+        );
+        let auth = self.auth.clone();
+        // The clone is not ready; the original (which is) serves this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture {
+            inner: Box::pin(async move {
+                let handle = match auth.authenticate(credentials).await {
+                    Ok(handle) => handle,
+                    Err(err) => return Ok(denial_response(&auth.error_response(&err))),
+                };
+                if let Some(identity) = handle.identity() {
+                    req.extensions_mut().insert(identity);
+                }
+                req.extensions_mut().insert(handle.clone());
+                let res = inner.call(req).await?;
+                if let Some(marker) = res.extensions().get::<ErrorMarker>() {
+                    // A handler returned an `AuthError`: answer with this
+                    // authenticator's configured headers.
+                    return Ok(denial_response(&auth.status_response(marker.0)));
+                }
+                let mut res = res.map(ResponseBody::inner);
+                match handle.finish().await {
+                    Ok(Some(cookie)) => match HeaderValue::try_from(cookie) {
+                        Ok(value) => {
+                            let headers = res.headers_mut();
+                            headers.append(SET_COOKIE, value);
+                            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                        }
+                        Err(_) => {
+                            tracing::error!("session cookie is not a valid header value");
+                        }
+                    },
+                    Ok(None) => {}
+                    Err(err) => {
+                        tracing::warn!(error = %err, "saving the session failed; answering with an error");
+                        return Ok(denial_response(&auth.error_response(&err)));
+                    }
+                }
+                Ok(res)
+            }),
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! axum extractors (feature `axum`).
+//!
+//! | extractor | anonymous caller | without [`AuthLayer`](crate::AuthLayer) |
+//! |---|---|---|
+//! | [`CurrentUser`] | 401 with `WWW-Authenticate` | 500, logged with the fix |
+//! | `Option<CurrentUser>` | `None` | 500, logged with the fix |
+//! | [`Auth`] | the handle (log in with it) | 500, logged with the fix |
+
+use std::fmt;
+use std::ops::Deref;
+
+use auth_core::{AuthHandle, Denial, DenialResponse, Identity};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+
+use crate::response::{denial_response, missing_layer_response};
+
+/// The authenticated caller; rejects anonymous requests with 401.
+///
+/// ```
+/// use auth_tower::CurrentUser;
+///
+/// async fn me(CurrentUser(user): CurrentUser) -> String {
+///     format!("{} via {}", user.user_id(), user.method())
+/// }
+///
+/// async fn home(user: Option<CurrentUser>) -> String {
+///     match user {
+///         Some(CurrentUser(user)) => format!("hello {}", user.user_id()),
+///         None => "hello stranger".into(),
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub Identity);
+
+impl Deref for CurrentUser {
+    type Target = Identity;
+    fn deref(&self) -> &Identity {
+        &self.0
+    }
+}
+
+/// The per-request [`AuthHandle`]: log in, log out, rotate, list and
+/// revoke sessions, read and write session data.
+///
+/// ```
+/// use auth_core::Login;
+/// use auth_tower::{Auth, AuthError};
+///
+/// async fn login(auth: Auth) -> Result<String, AuthError> {
+///     // (check the password first)
+///     let user = auth.login(Login::new("alice").with_roles(["user"])).await?;
+///     Ok(format!("welcome {}", user.user_id()))
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Auth(pub AuthHandle);
+
+impl Deref for Auth {
+    type Target = AuthHandle;
+    fn deref(&self) -> &AuthHandle {
+        &self.0
+    }
+}
+
+/// Why [`CurrentUser`] or [`Auth`] could not be extracted.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AuthRejection {
+    /// The caller is anonymous: 401 with `WWW-Authenticate`.
+    Unauthenticated(DenialResponse),
+    /// The extractor ran without [`AuthLayer`](crate::AuthLayer): 500.
+    MissingLayer,
+}
+
+impl fmt::Display for AuthRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unauthenticated(_) => f.write_str("authentication required"),
+            Self::MissingLayer => f.write_str("auth_tower::AuthLayer is missing"),
+        }
+    }
+}
+
+impl std::error::Error for AuthRejection {}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Unauthenticated(denial) => {
+                tracing::debug!("anonymous request refused");
+                denial_response::<axum::body::Body>(&denial).into_response()
+            }
+            Self::MissingLayer => {
+                missing_layer_response::<axum::body::Body>("an auth_tower extractor")
+                    .into_response()
+            }
+        }
+    }
+}
+
+fn handle(parts: &Parts) -> Result<&AuthHandle, AuthRejection> {
+    parts
+        .extensions
+        .get::<AuthHandle>()
+        .ok_or(AuthRejection::MissingLayer)
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AuthRejection> {
+        let handle = handle(parts)?;
+        match parts.extensions.get::<Identity>() {
+            Some(identity) => Ok(Self(identity.clone())),
+            None => Err(AuthRejection::Unauthenticated(
+                handle.authenticator().denial(Denial::Unauthenticated),
+            )),
+        }
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for CurrentUser {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, AuthRejection> {
+        handle(parts)?;
+        Ok(parts.extensions.get::<Identity>().cloned().map(Self))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Auth {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AuthRejection> {
+        handle(parts).cloned().map(Self)
+    }
+}

@@ -1,0 +1,171 @@
+//! Guard layers: refuse requests whose caller lacks a login or a role.
+//!
+//! They read the [`Identity`] that [`AuthLayer`](crate::AuthLayer) attached,
+//! so they go inside it. An anonymous caller gets 401 with a
+//! `WWW-Authenticate` challenge; an authenticated one without the role gets
+//! 403. The check is synchronous, so the refusal is a variant of the
+//! response future, not a boxed future.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use auth_core::{Authenticator, MemoryStore};
+//! use auth_tower::{AuthLayer, RequireLoginLayer, RequireRoleLayer};
+//!
+//! let auth = Authenticator::builder(MemoryStore::new()).build()?;
+//! let app: Router = Router::new()
+//!     .route("/admin", get(|| async { "hello admin" }).layer(RequireRoleLayer::new("admin")))
+//!     .route("/home", get(|| async { "hello" }).layer(RequireLoginLayer::new()))
+//!     .layer(AuthLayer::new(auth));
+//! # Ok::<(), auth_core::ConfigError>(())
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use auth_core::{AuthHandle, Denial, Identity};
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::body::ResponseBody;
+use crate::response::{denial_response, missing_layer_response};
+
+/// What a guard demands of the caller.
+#[derive(Debug, Clone)]
+enum Requirement {
+    Login,
+    Role(Arc<str>),
+}
+
+impl Requirement {
+    fn check(&self, identity: Option<&Identity>) -> Result<(), Denial> {
+        let Some(identity) = identity else {
+            return Err(Denial::Unauthenticated);
+        };
+        match self {
+            Self::Login => Ok(()),
+            Self::Role(role) if identity.has_role(role) => Ok(()),
+            Self::Role(role) => {
+                tracing::info!(user = identity.user_id(), role = &**role, "missing role");
+                Err(Denial::Forbidden)
+            }
+        }
+    }
+}
+
+/// Requires a logged-in caller: 401 with `WWW-Authenticate` otherwise.
+#[derive(Debug, Clone, Default)]
+pub struct RequireLoginLayer {
+    _priv: (),
+}
+
+impl RequireLoginLayer {
+    /// The layer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl<S> Layer<S> for RequireLoginLayer {
+    type Service = Guard<S>;
+    fn layer(&self, inner: S) -> Guard<S> {
+        Guard {
+            inner,
+            requirement: Requirement::Login,
+        }
+    }
+}
+
+/// Requires a caller with a role: 401 if anonymous, 403 if the role is
+/// missing.
+#[derive(Debug, Clone)]
+pub struct RequireRoleLayer {
+    role: Arc<str>,
+}
+
+impl RequireRoleLayer {
+    /// Requires `role`.
+    pub fn new(role: impl Into<Arc<str>>) -> Self {
+        Self { role: role.into() }
+    }
+}
+
+impl<S> Layer<S> for RequireRoleLayer {
+    type Service = Guard<S>;
+    fn layer(&self, inner: S) -> Guard<S> {
+        Guard {
+            inner,
+            requirement: Requirement::Role(self.role.clone()),
+        }
+    }
+}
+
+/// The service of [`RequireLoginLayer`] and [`RequireRoleLayer`].
+#[derive(Debug, Clone)]
+pub struct Guard<S> {
+    inner: S,
+    requirement: Requirement,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Guard<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = GuardFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let Some(handle) = req.extensions().get::<AuthHandle>() else {
+            return GuardFuture::Denied {
+                response: Some(missing_layer_response("a guard layer")),
+            };
+        };
+        match self.requirement.check(req.extensions().get::<Identity>()) {
+            Ok(()) => GuardFuture::Allowed {
+                future: self.inner.call(req),
+            },
+            Err(denial) => GuardFuture::Denied {
+                response: Some(denial_response(&handle.authenticator().denial(denial))),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Guard`].
+    #[project = GuardProj]
+    #[derive(Debug)]
+    #[allow(missing_docs)]
+    pub enum GuardFuture<F, B> {
+        /// The caller passed: the inner service's future.
+        Allowed { #[pin] future: F },
+        /// The caller was refused.
+        Denied { response: Option<Response<ResponseBody<B>>> },
+    }
+}
+
+impl<F, B, E> Future for GuardFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            GuardProj::Allowed { future } => future
+                .poll(cx)
+                .map(|r| r.map(|res| res.map(ResponseBody::inner))),
+            GuardProj::Denied { response } => Poll::Ready(Ok(response
+                .take()
+                .expect("GuardFuture polled after completion"))),
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Session authentication for tower services and axum apps, on
+//! [`auth_core`].
+//!
+//! - [`AuthLayer`]: authenticates every request from its session cookie,
+//!   attaches the caller, and applies the session decisions (new, refreshed
+//!   or removed cookie) to the response. Store failures answer 503.
+//! - [`RequireLoginLayer`], [`RequireRoleLayer`]: 401 for anonymous
+//!   callers, 403 for a missing role.
+//! - axum extractors (feature `axum`): [`CurrentUser`], `Option<CurrentUser>`
+//!   and [`Auth`], the handle to log in and out with; [`AuthError`] lets
+//!   handlers use `?` on session operations.
+//!
+//! # Usage with axum
+//! ```no_run
+//! use axum::{Json, Router, routing::{get, post}};
+//! use auth_core::{Authenticator, Login, MemoryStore};
+//! use auth_tower::{Auth, AuthError, AuthLayer, CurrentUser, RequireRoleLayer};
+//!
+//! async fn login(auth: Auth) -> Result<&'static str, AuthError> {
+//!     // Verify the password first; then:
+//!     auth.login(Login::new("alice").with_roles(["user"])).await?;
+//!     Ok("logged in")
+//! }
+//!
+//! async fn me(CurrentUser(user): CurrentUser) -> Json<Vec<String>> {
+//!     Json(user.roles().to_vec())
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let auth = Authenticator::builder(MemoryStore::new()).build()?;
+//! let app = Router::new()
+//!     .route("/login", post(login))
+//!     .route("/me", get(me))
+//!     .route("/admin", get(|| async { "admin" }).layer(RequireRoleLayer::new("admin")))
+//!     .layer(AuthLayer::new(auth));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Serve with `into_make_service_with_connect_info::<SocketAddr>()` so the
+//! device list shows client addresses.
+//!
+//! # Features
+//! | feature | default | enables |
+//! |---|---|---|
+//! | `axum` | yes | the extractors, [`AuthError`], client addresses from `ConnectInfo` |
+
+pub mod auth;
+pub mod body;
+pub mod guard;
+
+mod error;
+#[cfg(feature = "axum")]
+pub mod extract;
+mod response;
+
+pub use auth::{AuthLayer, AuthService};
+#[cfg(feature = "axum")]
+pub use error::AuthError;
+#[cfg(feature = "axum")]
+pub use extract::{Auth, AuthRejection, CurrentUser};
+pub use guard::{Guard, RequireLoginLayer, RequireRoleLayer};

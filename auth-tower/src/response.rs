@@ -1,0 +1,35 @@
+//! Turning auth-core's wire-level answers into `http` responses.
+
+use auth_core::DenialResponse;
+use http::{HeaderName, HeaderValue, Response, StatusCode};
+
+use crate::body::ResponseBody;
+
+/// Builds the response for a denial, byte for byte as auth-core describes it.
+pub(crate) fn denial_response<B>(denial: &DenialResponse) -> Response<ResponseBody<B>> {
+    let mut res = Response::new(ResponseBody::full(denial.body));
+    *res.status_mut() =
+        StatusCode::from_u16(denial.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = res.headers_mut();
+    for (name, value) in &denial.headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+    res
+}
+
+/// The answer when a guard or extractor runs without the layer it needs:
+/// a server misconfiguration, logged with the fix.
+pub(crate) fn missing_layer_response<B>(what: &str) -> Response<ResponseBody<B>> {
+    tracing::error!(
+        "{what} found no auth state in the request: add `auth_tower::AuthLayer` around it"
+    );
+    let mut res = Response::new(ResponseBody::full(r#"{"error":"internal"}"#));
+    *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}

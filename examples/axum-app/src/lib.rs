@@ -1,0 +1,497 @@
+//! The demo app as a library, so tests can build it around any store and
+//! clock. `main.rs` runs it on the in-memory store.
+//!
+//! The HTTP contract:
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /` | HTML: a login form, or the user, roles and sessions with revoke buttons |
+//! | `POST /login` | form: 303 to `/`; JSON: 200 `{"user_id","roles"}`; wrong credentials: 401, no cookie |
+//! | `GET /me` | 200 `{"user_id","roles","auth","session":{"id","created_at","expires_at"}}`; 401 anonymous |
+//! | `POST /logout` | 204 (303 for a form) and the cookie removed |
+//! | `POST /logout-all` | every session of the user ended; 204 (303 for a form) |
+//! | `GET /sessions` | `[{"id","created_at","last_seen_at","expires_at","user_agent","current",…}]` |
+//! | `DELETE /sessions/{id}` | 204, or 404 if not one of the caller's; `POST /sessions/{id}/revoke` for forms |
+//! | `GET /admin` | 200 for role `admin`, 403 for others, 401 anonymous |
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use auth_core::{
+    Authenticator, Clock, ConfigError, CookiePolicy, Denial, Login, MemoryStore, SessionId,
+    SessionInfo, SessionStore, SystemClock,
+};
+use auth_tower::{Auth, AuthError, AuthLayer, CurrentUser, RequireRoleLayer};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::header::{CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The demo's accounts: user, password, roles.
+pub const DEMO_ACCOUNTS: [(&str, &str, &[&str]); 2] = [
+    ("alice", "wonderland", &["user"]),
+    ("admin", "admin-secret", &["user", "admin"]),
+];
+
+/// Longest accepted username and password, in bytes.
+const MAX_USERNAME: usize = 128;
+const MAX_PASSWORD: usize = 1024;
+
+/// The demo's settings, from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen (`ADDR`, default `127.0.0.1:3000`).
+    pub addr: SocketAddr,
+    /// `Secure` cookies with the `__Host-` prefix (`COOKIE_SECURE=1`).
+    pub cookie_secure: bool,
+    /// `SESSION_IDLE_TIMEOUT`, seconds.
+    pub idle_timeout: Option<Duration>,
+    /// `SESSION_ABSOLUTE_TIMEOUT`, seconds.
+    pub absolute_timeout: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            cookie_secure: false,
+            idle_timeout: None,
+            absolute_timeout: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut config = Self::default();
+        if let Some(addr) = lookup("ADDR") {
+            config.addr = addr
+                .parse()
+                .map_err(|_| format!("ADDR must be host:port, got {addr:?}"))?;
+        }
+        if let Some(secure) = lookup("COOKIE_SECURE") {
+            config.cookie_secure = match secure.as_str() {
+                "1" | "true" => true,
+                "0" | "false" | "" => false,
+                other => return Err(format!("COOKIE_SECURE must be 1 or 0, got {other:?}")),
+            };
+        }
+        let seconds = |key: &str| -> Result<Option<Duration>, String> {
+            lookup(key)
+                .map(|v| {
+                    v.parse::<u64>()
+                        .ok()
+                        .filter(|s| *s > 0)
+                        .map(Duration::from_secs)
+                        .ok_or_else(|| format!("{key} must be a positive number of seconds, got {v:?}"))
+                })
+                .transpose()
+        };
+        config.idle_timeout = seconds("SESSION_IDLE_TIMEOUT")?;
+        config.absolute_timeout = seconds("SESSION_ABSOLUTE_TIMEOUT")?;
+        Ok(config)
+    }
+
+    /// The authenticator these settings describe, on `store` and `clock`.
+    pub fn authenticator(
+        &self,
+        store: Arc<dyn SessionStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Authenticator, ConfigError> {
+        let mut builder = Authenticator::builder_shared(store)
+            .with_clock(clock)
+            .with_realm("auth demo")
+            .with_cookie(CookiePolicy::default().with_secure(self.cookie_secure));
+        if let Some(idle) = self.idle_timeout {
+            builder = builder.with_idle_timeout(idle);
+        }
+        if let Some(absolute) = self.absolute_timeout {
+            builder = builder.with_absolute_timeout(absolute);
+        }
+        builder.build()
+    }
+}
+
+/// The demo app on the in-memory store and the system clock.
+pub fn build_app(config: &Config) -> Result<Router, ConfigError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let auth = config.authenticator(store, clock)?;
+    Ok(router(auth, Arc::new(Users::demo())))
+}
+
+/// Password-checked accounts, held as argon2 hashes.
+#[derive(Debug)]
+pub struct Users {
+    accounts: Vec<(String, String, Vec<String>)>,
+    dummy_hash: String,
+}
+
+fn hash(password: &str) -> String {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).expect("system random source");
+    let salt = SaltString::encode_b64(&salt).expect("16-byte salt encodes");
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 with default parameters hashes")
+        .to_string()
+}
+
+impl Users {
+    /// The [`DEMO_ACCOUNTS`].
+    pub fn demo() -> Self {
+        Self {
+            accounts: DEMO_ACCOUNTS
+                .iter()
+                .map(|(u, p, r)| {
+                    (
+                        (*u).to_owned(),
+                        hash(p),
+                        r.iter().map(|s| (*s).to_owned()).collect(),
+                    )
+                })
+                .collect(),
+            dummy_hash: hash("no account has this password"),
+        }
+    }
+
+    /// The user's roles if the password is right. An unknown user costs a
+    /// verification against a dummy hash, so both failures take as long.
+    pub fn verify(&self, username: &str, password: &str) -> Option<Vec<String>> {
+        let account = self.accounts.iter().find(|(u, _, _)| u == username);
+        let phc = account.map_or(self.dummy_hash.as_str(), |(_, h, _)| h.as_str());
+        let parsed = PasswordHash::new(phc).ok()?;
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        account.filter(|_| ok).map(|(_, _, roles)| roles.clone())
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    users: Arc<Users>,
+}
+
+/// The demo's routes, wrapped in [`AuthLayer`].
+pub fn router(auth: Authenticator, users: Arc<Users>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/login", post(login))
+        .route("/me", get(me))
+        .route("/logout", post(logout))
+        .route("/logout-all", post(logout_all))
+        .route("/sessions", get(sessions))
+        .route("/sessions/{id}", delete(revoke))
+        .route("/sessions/{id}/revoke", post(revoke_form))
+        .route(
+            "/admin",
+            get(admin).layer(RequireRoleLayer::new("admin")),
+        )
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(AuthLayer::new(auth))
+        .with_state(AppState { users })
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    media_type(headers).as_deref() == Some("application/x-www-form-urlencoded")
+}
+
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    Some(value.split(';').next()?.trim().to_ascii_lowercase())
+}
+
+fn see_other() -> Response {
+    (StatusCode::SEE_OTHER, [(LOCATION, "/")]).into_response()
+}
+
+fn done(form: bool) -> Response {
+    if form {
+        see_other()
+    } else {
+        StatusCode::NO_CONTENT.into_response()
+    }
+}
+
+fn json_error(status: StatusCode, error: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": error }))).into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
+async fn login(State(app): State<AppState>, auth: Auth, headers: HeaderMap, body: Bytes) -> Response {
+    let form = match media_type(&headers).as_deref() {
+        Some("application/x-www-form-urlencoded") => true,
+        Some("application/json") => false,
+        _ => return json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+    };
+    let parsed: Result<LoginForm, String> = if form {
+        serde_urlencoded::from_bytes(&body).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_slice(&body).map_err(|e| e.to_string())
+    };
+    let creds = match parsed {
+        Ok(c) if c.username.len() <= MAX_USERNAME && c.password.len() <= MAX_PASSWORD => c,
+        Ok(_) => return json_error(StatusCode::BAD_REQUEST, "invalid_request"),
+        Err(err) => {
+            tracing::debug!(error = %err, "unreadable login request");
+            return json_error(StatusCode::BAD_REQUEST, "invalid_request");
+        }
+    };
+    let users = app.users.clone();
+    let username = creds.username.clone();
+    let verified =
+        tokio::task::spawn_blocking(move || users.verify(&creds.username, &creds.password)).await;
+    let roles = match verified {
+        Ok(Some(roles)) => roles,
+        Ok(None) => {
+            tracing::info!(user = %username, "login failed: wrong credentials");
+            return invalid_credentials(&auth, form);
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "password verification task failed");
+            return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal");
+        }
+    };
+    let identity = match auth.login(Login::new(username).with_roles(roles)).await {
+        Ok(identity) => identity,
+        Err(err) => return AuthError(err).into_response(),
+    };
+    if form {
+        see_other()
+    } else {
+        Json(serde_json::json!({ "user_id": identity.user_id(), "roles": identity.roles() }))
+            .into_response()
+    }
+}
+
+fn invalid_credentials(auth: &Auth, form: bool) -> Response {
+    let denial = auth.authenticator().denial(Denial::Unauthenticated);
+    let mut res = if form {
+        (StatusCode::UNAUTHORIZED, Html(login_page(Some("Wrong username or password.")))).into_response()
+    } else {
+        json_error(StatusCode::UNAUTHORIZED, "invalid_credentials")
+    };
+    for (name, value) in denial.headers.iter().filter(|(n, _)| *n != "content-type") {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            res.headers_mut().insert(HeaderName::from_static(name), value);
+        }
+    }
+    res
+}
+
+#[derive(Serialize)]
+struct SessionSummary {
+    id: SessionId,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+}
+
+#[derive(Serialize)]
+struct Me {
+    user_id: String,
+    roles: Vec<String>,
+    auth: &'static str,
+    session: Option<SessionSummary>,
+}
+
+async fn me(CurrentUser(user): CurrentUser) -> Json<Me> {
+    Json(Me {
+        user_id: user.user_id().to_owned(),
+        roles: user.roles().to_vec(),
+        auth: user.method().as_str(),
+        session: user.session_id().map(|id| SessionSummary {
+            id: id.clone(),
+            created_at: user.created_at(),
+            expires_at: user.expires_at(),
+        }),
+    })
+}
+
+async fn logout(auth: Auth, headers: HeaderMap) -> Result<Response, AuthError> {
+    auth.logout().await?;
+    Ok(done(is_form(&headers)))
+}
+
+async fn logout_all(_: CurrentUser, auth: Auth, headers: HeaderMap) -> Result<Response, AuthError> {
+    auth.logout_everywhere().await?;
+    Ok(done(is_form(&headers)))
+}
+
+async fn sessions(_: CurrentUser, auth: Auth) -> Result<Json<Vec<SessionInfo>>, AuthError> {
+    Ok(Json(auth.sessions().await?))
+}
+
+async fn revoke_by_id(auth: &Auth, id: &str) -> Result<bool, AuthError> {
+    match id.parse::<SessionId>() {
+        Ok(id) => Ok(auth.revoke(&id).await?),
+        Err(_) => Ok(false),
+    }
+}
+
+async fn revoke(_: CurrentUser, auth: Auth, Path(id): Path<String>) -> Result<Response, AuthError> {
+    Ok(if revoke_by_id(&auth, &id).await? {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        json_error(StatusCode::NOT_FOUND, "no_such_session")
+    })
+}
+
+async fn revoke_form(_: CurrentUser, auth: Auth, Path(id): Path<String>) -> Result<Response, AuthError> {
+    Ok(if revoke_by_id(&auth, &id).await? {
+        see_other()
+    } else {
+        json_error(StatusCode::NOT_FOUND, "no_such_session")
+    })
+}
+
+async fn admin(CurrentUser(user): CurrentUser) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "message": format!("welcome, {}", user.user_id()) }))
+}
+
+async fn page(user: Option<CurrentUser>, auth: Auth) -> Result<Html<String>, AuthError> {
+    let Some(CurrentUser(user)) = user else {
+        return Ok(Html(login_page(None)));
+    };
+    let sessions = auth.sessions().await?;
+    Ok(Html(home_page(&user, &sessions)))
+}
+
+/// Escapes text for HTML element content and quoted attributes.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}\
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left}\
+form.inline{display:inline}";
+
+fn login_page(error: Option<&str>) -> String {
+    let mut html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sign in</title><style>{STYLE}</style></head><body>\
+<h1>Sign in</h1>"
+    );
+    if let Some(error) = error {
+        let _ = write!(html, "<p role=\"alert\" id=\"error\">{}</p>", esc(error));
+    }
+    html.push_str(
+        "<form method=\"post\" action=\"/login\" id=\"login\">\
+<p><label>Username <input name=\"username\" id=\"username\" autocomplete=\"username\" required></label></p>\
+<p><label>Password <input name=\"password\" id=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
+<p><button type=\"submit\">Sign in</button></p></form>\
+<p>Demo accounts: <code>alice</code> / <code>wonderland</code>, <code>admin</code> / <code>admin-secret</code>.</p>\
+</body></html>",
+    );
+    html
+}
+
+fn fmt_time(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn home_page(user: &auth_core::Identity, sessions: &[SessionInfo]) -> String {
+    let mut html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Signed in</title><style>{STYLE}</style></head><body>\
+<h1>Signed in as <span id=\"user\">{}</span></h1><p>Roles: <span id=\"roles\">{}</span></p>\
+<h2>Your sessions</h2><table id=\"sessions\"><tr><th>Device</th><th>Address</th><th>Signed in</th><th>Last seen</th><th></th></tr>",
+        esc(user.user_id()),
+        esc(&user.roles().join(", ")),
+    );
+    for s in sessions {
+        let _ = write!(
+            html,
+            "<tr data-session=\"{id}\"><td>{ua}{cur}</td><td>{addr}</td><td>{created}</td><td>{seen}</td>\
+<td><form class=\"inline\" method=\"post\" action=\"/sessions/{id}/revoke\"><button type=\"submit\">Revoke</button></form></td></tr>",
+            id = esc(s.id.as_str()),
+            ua = esc(s.user_agent.as_deref().unwrap_or("unknown device")),
+            cur = if s.current { " <strong>(this one)</strong>" } else { "" },
+            addr = esc(s.address.as_deref().unwrap_or("")),
+            created = fmt_time(s.created_at),
+            seen = fmt_time(s.last_seen_at),
+        );
+    }
+    html.push_str(
+        "</table><p><form class=\"inline\" method=\"post\" action=\"/logout\"><button type=\"submit\" id=\"logout\">Log out</button></form> \
+<form class=\"inline\" method=\"post\" action=\"/logout-all\"><button type=\"submit\" id=\"logout-all\">Log out everywhere</button></form></p>\
+</body></html>",
+    );
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_reads_the_environment_and_refuses_nonsense() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(key, _)| *key == k).map(|(_, v)| (*v).to_owned())
+        };
+        let c = Config::from_lookup(env(&[
+            ("ADDR", "127.0.0.1:8080"),
+            ("COOKIE_SECURE", "1"),
+            ("SESSION_IDLE_TIMEOUT", "60"),
+            ("SESSION_ABSOLUTE_TIMEOUT", "3600"),
+        ]))
+        .unwrap();
+        assert_eq!(c.addr.port(), 8080);
+        assert!(c.cookie_secure);
+        assert_eq!(c.idle_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(c.absolute_timeout, Some(Duration::from_secs(3600)));
+        assert!(Config::from_lookup(env(&[("ADDR", "nowhere")])).is_err());
+        assert!(Config::from_lookup(env(&[("COOKIE_SECURE", "yes please")])).is_err());
+        assert!(Config::from_lookup(env(&[("SESSION_IDLE_TIMEOUT", "-5")])).is_err());
+        assert!(Config::from_lookup(env(&[("SESSION_IDLE_TIMEOUT", "0")])).is_err());
+        let defaults = Config::from_lookup(env(&[])).unwrap();
+        assert!(!defaults.cookie_secure);
+        assert_eq!(defaults.addr.to_string(), "127.0.0.1:3000");
+    }
+
+    #[test]
+    fn passwords_verify_and_unknown_users_fail() {
+        let users = Users::demo();
+        assert_eq!(users.verify("alice", "wonderland"), Some(vec!["user".to_owned()]));
+        assert_eq!(users.verify("alice", "Wonderland"), None);
+        assert_eq!(users.verify("mallory", "wonderland"), None);
+        assert_eq!(users.verify("", ""), None);
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(esc("<script>\"x\"&'y'</script>"), "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;");
+    }
+}

@@ -1,0 +1,309 @@
+//! The harness for behaviour tests: starts a demo app on `127.0.0.1:0`
+//! around a store the test can inspect and a clock it can move, and a
+//! client that keeps the session cookie the way a browser would while
+//! exposing every `Set-Cookie` it receives.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use auth_core::testing::{CountingStore, FailingStore};
+use auth_core::{Clock, ManualClock, MemoryStore, SessionStore};
+use example_axum::{Config, Users};
+use reqwest::header::{HeaderMap, HeaderValue};
+use tokio::sync::oneshot;
+
+/// The store behind a test app: counted, switchable off, in memory.
+pub type TestStore = CountingStore<FailingStore<MemoryStore>>;
+
+/// Which web framework serves the demo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framework {
+    /// `examples/axum-app`.
+    Axum,
+}
+
+/// Settings for one test app.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `COOKIE_SECURE=1`.
+    pub cookie_secure: bool,
+    /// `SESSION_IDLE_TIMEOUT`.
+    pub idle_timeout: Option<Duration>,
+    /// `SESSION_ABSOLUTE_TIMEOUT`.
+    pub absolute_timeout: Option<Duration>,
+}
+
+/// A running demo app.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The app's clock.
+    pub clock: ManualClock,
+    /// The app's store.
+    pub store: TestStore,
+    /// The session cookie's name.
+    pub cookie_name: String,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for TestApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestApp").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
+impl TestApp {
+    /// Starts the demo on `framework` with default settings.
+    pub async fn start(framework: Framework) -> Self {
+        Self::start_with(framework, Options::default()).await
+    }
+
+    /// Starts the demo on `framework`.
+    pub async fn start_with(framework: Framework, options: Options) -> Self {
+        let clock = ManualClock::starting_now();
+        let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
+        let store = CountingStore::new(FailingStore::new(MemoryStore::with_clock(dyn_clock.clone())));
+        let config = Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            cookie_secure: options.cookie_secure,
+            idle_timeout: options.idle_timeout,
+            absolute_timeout: options.absolute_timeout,
+        };
+        let shared: Arc<dyn SessionStore> = Arc::new(store.clone());
+        let auth = config
+            .authenticator(shared, dyn_clock)
+            .expect("test configuration is valid");
+        let cookie_name = auth.cookie_policy().cookie_name().to_owned();
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        let (tx, rx) = oneshot::channel::<()>();
+        match framework {
+            Framework::Axum => {
+                let app = example_axum::router(auth, Arc::new(Users::demo()));
+                tokio::spawn(async move {
+                    axum::serve(
+                        listener,
+                        app.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .expect("server runs");
+                });
+            }
+        }
+        Self {
+            base: format!("http://{addr}"),
+            clock,
+            store,
+            cookie_name,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// A new client (a new "browser") for this app.
+    pub fn client(&self) -> Client {
+        Client::new(&self.base, &self.cookie_name, "behaviour-test/1.0")
+    }
+
+    /// A client logged in as `user` (one of the demo accounts).
+    pub async fn logged_in(&self, user: &str) -> Client {
+        let client = self.client();
+        let res = client.login_json(user).await;
+        assert_eq!(res.status, 200, "login as {user}: {}", res.body);
+        client
+    }
+
+    /// Live sessions in the store.
+    pub fn sessions_in_store(&self) -> usize {
+        self.store.inner().inner().len()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The password of a demo account.
+pub fn password_of(user: &str) -> &'static str {
+    example_axum::DEMO_ACCOUNTS
+        .iter()
+        .find(|(u, _, _)| *u == user)
+        .map(|(_, p, _)| *p)
+        .expect("a demo account")
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Res {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body as text.
+    pub body: String,
+}
+
+impl Res {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// Every `Set-Cookie` value.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().expect("ASCII cookie").to_owned())
+            .collect()
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A client that keeps the session cookie like a browser would (without
+/// judging `Secure`: it runs over plain HTTP) and never follows redirects.
+#[derive(Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    cookie_name: String,
+    cookie: Mutex<Option<String>>,
+}
+
+impl Client {
+    fn new(base: &str, cookie_name: &str, user_agent: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(user_agent)
+                .build()
+                .expect("client"),
+            base: base.to_owned(),
+            cookie_name: cookie_name.to_owned(),
+            cookie: Mutex::new(None),
+        }
+    }
+
+    /// The session token the client holds.
+    pub fn token(&self) -> Option<String> {
+        self.cookie.lock().unwrap().clone()
+    }
+
+    /// Replaces the held token (to replay an old one).
+    pub fn set_token(&self, token: Option<String>) {
+        *self.cookie.lock().unwrap() = token;
+    }
+
+    /// Sends a request with the held cookie (if any) plus `headers`.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &[u8])],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Res {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = self.token() {
+            req = req.header("cookie", format!("{}={token}", self.cookie_name));
+        }
+        for (name, value) in headers {
+            req = req.header(*name, HeaderValue::from_bytes(value).expect("header value"));
+        }
+        if let Some((content_type, bytes)) = body {
+            req = req.header("content-type", content_type).body(bytes);
+        }
+        let res = req.send().await.expect("request reaches the app");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res.text().await.expect("body");
+        let res = Res { status, headers, body };
+        self.keep_cookies(&res);
+        res
+    }
+
+    fn keep_cookies(&self, res: &Res) {
+        let prefix = format!("{}=", self.cookie_name);
+        for c in res.set_cookies() {
+            let Some(rest) = c.strip_prefix(&prefix) else { continue };
+            let value = rest.split(';').next().unwrap_or("");
+            let expired = c.contains("Max-Age=0") || value.is_empty();
+            *self.cookie.lock().unwrap() = (!expired).then(|| value.to_owned());
+        }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Res {
+        self.send("GET", path, &[], None).await
+    }
+
+    /// `GET path` with extra raw headers.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &[u8])]) -> Res {
+        self.send("GET", path, headers, None).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> Res {
+        self.send("POST", path, &[], Some(("application/json", body.to_string().into_bytes())))
+            .await
+    }
+
+    /// `POST path` with a form body.
+    pub async fn post_form(&self, path: &str, body: &str) -> Res {
+        self.send(
+            "POST",
+            path,
+            &[],
+            Some(("application/x-www-form-urlencoded", body.as_bytes().to_vec())),
+        )
+        .await
+    }
+
+    /// `POST path` without a body.
+    pub async fn post(&self, path: &str) -> Res {
+        self.send("POST", path, &[], None).await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Res {
+        self.send("DELETE", path, &[], None).await
+    }
+
+    /// Logs in with JSON as a demo account.
+    pub async fn login_json(&self, user: &str) -> Res {
+        self.post_json(
+            "/login",
+            serde_json::json!({ "username": user, "password": password_of(user) }),
+        )
+        .await
+    }
+}
+
+/// Declares each scenario once and runs it against every framework:
+/// `scenarios!(a, b)` makes `axum::a`, `axum::b` tests calling `a(Framework::Axum)`.
+#[macro_export]
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod axum {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Framework::Axum).await;
+                }
+            )*
+        }
+    };
+}
