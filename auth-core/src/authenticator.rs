@@ -243,8 +243,8 @@ impl AuthenticatorBuilder {
         {
             return Err(ConfigError::Realm);
         }
-        let retry_after_secs = self.retry_after.as_secs()
-            + u64::from(self.retry_after.subsec_nanos() > 0);
+        let retry_after_secs =
+            self.retry_after.as_secs() + u64::from(self.retry_after.subsec_nanos() > 0);
         let challenge = format!(
             "Cookie realm=\"{}\", cookie-name=\"{}\"",
             self.realm,

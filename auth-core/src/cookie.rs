@@ -373,12 +373,30 @@ mod tests {
     #[test]
     fn invalid_policies_are_refused() {
         let cases = [
-            (CookiePolicy::default().with_name(""), ConfigError::CookieName),
-            (CookiePolicy::default().with_name("a b"), ConfigError::CookieName),
-            (CookiePolicy::default().with_name("a;b"), ConfigError::CookieName),
-            (CookiePolicy::default().with_path("app"), ConfigError::CookiePath),
-            (CookiePolicy::default().with_path("/a;b"), ConfigError::CookiePath),
-            (CookiePolicy::default().with_domain("a;b"), ConfigError::CookieDomain),
+            (
+                CookiePolicy::default().with_name(""),
+                ConfigError::CookieName,
+            ),
+            (
+                CookiePolicy::default().with_name("a b"),
+                ConfigError::CookieName,
+            ),
+            (
+                CookiePolicy::default().with_name("a;b"),
+                ConfigError::CookieName,
+            ),
+            (
+                CookiePolicy::default().with_path("app"),
+                ConfigError::CookiePath,
+            ),
+            (
+                CookiePolicy::default().with_path("/a;b"),
+                ConfigError::CookiePath,
+            ),
+            (
+                CookiePolicy::default().with_domain("a;b"),
+                ConfigError::CookieDomain,
+            ),
             (
                 CookiePolicy::default()
                     .with_secure(false)

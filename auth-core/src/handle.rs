@@ -478,9 +478,15 @@ impl AuthHandle {
                             current.record = fresh;
                         }
                     }
-                    None => return Ok(self.drop_changes()),
+                    None => {
+                        self.drop_changes();
+                        return Ok(());
+                    }
                 },
-                Err(StoreError::NotFound) => return Ok(self.drop_changes()),
+                Err(StoreError::NotFound) => {
+                    self.drop_changes();
+                    return Ok(());
+                }
                 Err(err) => return Err(err.into()),
             }
         }
@@ -525,4 +531,308 @@ fn check_size(data: &SessionData, limit: usize) -> Result<(), Error> {
         return Err(Error::DataTooLarge { limit });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::testing::{CountingStore, FailingStore};
+    use crate::{ConfigError, MemoryStore, SessionStore};
+
+    struct Fixture {
+        auth: Authenticator,
+        store: CountingStore<FailingStore<MemoryStore>>,
+        clock: ManualClock,
+    }
+
+    fn fixture() -> Fixture {
+        let clock = ManualClock::starting_now();
+        let store = CountingStore::new(FailingStore::new(MemoryStore::with_clock(Arc::new(
+            clock.clone(),
+        ))));
+        let auth = Authenticator::builder(store.clone())
+            .with_clock(Arc::new(clock.clone()))
+            .with_cookie(crate::CookiePolicy::default().with_secure(false))
+            .with_max_data_bytes(256)
+            .build()
+            .unwrap();
+        Fixture { auth, store, clock }
+    }
+
+    impl Fixture {
+        async fn request(&self, cookie: Option<&str>) -> AuthHandle {
+            let header = cookie.map(|t| format!("session={t}"));
+            let headers: Vec<&[u8]> = header.iter().map(|h| h.as_bytes()).collect();
+            self.auth
+                .authenticate(self.auth.credentials(headers, Some(b"test"), None))
+                .await
+                .unwrap()
+        }
+
+        /// Logs in and returns the token.
+        async fn login(&self, user: &str) -> String {
+            let handle = self.request(None).await;
+            handle
+                .login(Login::new(user).with_roles(["user"]))
+                .await
+                .unwrap();
+            token_of(&handle.finish().await.unwrap().unwrap())
+        }
+    }
+
+    fn token_of(set_cookie: &str) -> String {
+        set_cookie
+            .split(';')
+            .next()
+            .unwrap()
+            .trim_start_matches("session=")
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn rotate_issues_a_new_token_and_keeps_the_session() {
+        let f = fixture();
+        let old = f.login("alice").await;
+        let handle = f.request(Some(&old)).await;
+        let id = handle.identity().unwrap().session_id().cloned();
+        handle.rotate().await.unwrap();
+        let new = token_of(&handle.finish().await.unwrap().unwrap());
+        assert_ne!(old, new);
+        assert!(
+            f.request(Some(&old)).await.identity().is_none(),
+            "old token dead"
+        );
+        let after = f.request(Some(&new)).await.identity().unwrap();
+        assert_eq!(
+            after.session_id().cloned(),
+            id,
+            "public id survives rotation"
+        );
+        assert_eq!(f.store.inner().inner().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn set_roles_rotates_and_changes_roles() {
+        let f = fixture();
+        let old = f.login("alice").await;
+        let handle = f.request(Some(&old)).await;
+        let identity = handle.set_roles(["user", "admin"]).await.unwrap();
+        assert!(identity.has_role("admin"));
+        let new = token_of(&handle.finish().await.unwrap().unwrap());
+        assert!(
+            f.request(Some(&new))
+                .await
+                .identity()
+                .unwrap()
+                .has_role("admin")
+        );
+        assert!(f.request(Some(&old)).await.identity().is_none());
+    }
+
+    #[tokio::test]
+    async fn data_is_saved_with_the_response_and_merges_concurrent_changes() {
+        let f = fixture();
+        let token = f.login("alice").await;
+        // Two requests on one session change different keys concurrently.
+        let a = f.request(Some(&token)).await;
+        let b = f.request(Some(&token)).await;
+        a.insert("cart", &vec![1, 2, 3]).unwrap();
+        b.insert("theme", &"dark").unwrap();
+        assert_eq!(a.get::<Vec<i32>>("cart").unwrap(), Some(vec![1, 2, 3]));
+        f.store.take_calls();
+        assert_eq!(
+            a.finish().await.unwrap(),
+            None,
+            "data changes need no cookie"
+        );
+        assert_eq!(f.store.take_calls().update, 1);
+        b.finish().await.unwrap();
+        let calls = f.store.take_calls();
+        assert_eq!(
+            (calls.update, calls.load),
+            (2, 1),
+            "conflict, re-read, retry: {calls:?}"
+        );
+        let c = f.request(Some(&token)).await;
+        assert_eq!(c.get::<Vec<i32>>("cart").unwrap(), Some(vec![1, 2, 3]));
+        assert_eq!(c.get::<String>("theme").unwrap().as_deref(), Some("dark"));
+        c.remove("cart").unwrap();
+        c.finish().await.unwrap();
+        let d = f.request(Some(&token)).await;
+        assert_eq!(d.get::<Vec<i32>>("cart").unwrap(), None);
+        assert!(
+            matches!(d.get::<i32>("theme"), Err(Error::Data(_))),
+            "wrong type is an error"
+        );
+    }
+
+    #[tokio::test]
+    async fn oversized_data_is_refused() {
+        let f = fixture();
+        let token = f.login("alice").await;
+        let handle = f.request(Some(&token)).await;
+        handle.insert("blob", &"x".repeat(300)).unwrap();
+        let err = handle.finish().await.unwrap_err();
+        assert!(matches!(err, Error::DataTooLarge { limit: 256 }));
+        assert_eq!(err.status(), 413);
+    }
+
+    #[tokio::test]
+    async fn data_operations_need_a_session() {
+        let f = fixture();
+        let handle = f.request(None).await;
+        assert!(matches!(handle.insert("k", &1), Err(Error::NoSession)));
+        assert!(matches!(handle.get::<i32>("k"), Err(Error::NoSession)));
+        assert!(matches!(
+            handle.logout_everywhere().await,
+            Err(Error::NoSession)
+        ));
+        assert!(matches!(handle.rotate().await, Err(Error::NoSession)));
+        assert!(!handle.logout().await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn data_of_a_session_ended_meanwhile_is_dropped_quietly() {
+        let f = fixture();
+        let token = f.login("alice").await;
+        let a = f.request(Some(&token)).await;
+        a.insert("k", &1).unwrap();
+        f.request(Some(&token)).await.logout().await.unwrap();
+        assert_eq!(a.finish().await.unwrap(), None);
+        assert!(
+            f.store.inner().inner().is_empty(),
+            "the save did not resurrect it"
+        );
+    }
+
+    #[tokio::test]
+    async fn store_errors_are_errors_not_anonymous() {
+        let f = fixture();
+        let token = f.login("alice").await;
+        f.store.inner().set_failing(true);
+        let creds = f
+            .auth
+            .credentials([format!("session={token}").as_bytes()], None, None);
+        let err = f.auth.authenticate(creds).await.unwrap_err();
+        assert_eq!(err.status(), 503);
+        // Without a credential no store is needed.
+        let creds = f.auth.credentials([], None, None);
+        assert!(f.auth.authenticate(creds).await.is_ok());
+        f.store.inner().set_failing(false);
+        assert!(f.request(Some(&token)).await.identity().is_some());
+    }
+
+    #[tokio::test]
+    async fn rejections_carry_reasons_and_clear_dead_cookies() {
+        let f = fixture();
+        let cases = [
+            ("session=nope", Some(Rejection::MalformedCookie), true),
+            (
+                &*format!("session={}", "A".repeat(43)),
+                Some(Rejection::UnknownSession),
+                true,
+            ),
+            (
+                "session=a; session=b",
+                Some(Rejection::ConflictingCookies),
+                false,
+            ),
+            ("other=1", None, false),
+        ];
+        for (header, reason, clears) in cases {
+            f.store.take_calls();
+            let handle = f
+                .auth
+                .authenticate(f.auth.credentials([header.as_bytes()], None, None))
+                .await
+                .unwrap();
+            assert_eq!(handle.rejection(), reason, "{header}");
+            assert!(handle.identity().is_none());
+            let cookie = handle.finish().await.unwrap();
+            assert_eq!(cookie.is_some(), clears, "{header}");
+            let loads = f.store.take_calls().load;
+            let expect_load = usize::from(reason == Some(Rejection::UnknownSession));
+            assert_eq!(
+                loads, expect_load,
+                "malformed input never reaches the store: {header}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refresh_session_token_is_not_a_browser_session() {
+        let f = fixture();
+        let token = SessionToken::generate().unwrap();
+        let mut record =
+            crate::testing::sample_record("alice", f.clock.now(), time::Duration::minutes(5));
+        record.key = token.key();
+        record.kind = SessionKind::Refresh;
+        f.store.create(&record).await.unwrap();
+        let handle = f.request(Some(&token.expose())).await;
+        assert_eq!(handle.rejection(), Some(Rejection::WrongKind));
+        assert!(handle.identity().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_session_list_is_newest_first_and_marks_the_current_one() {
+        let f = fixture();
+        let first = f.login("alice").await;
+        f.clock.advance(time::Duration::seconds(5));
+        let second = f.login("alice").await;
+        let handle = f.request(Some(&first)).await;
+        let list = handle.sessions().await.unwrap();
+        assert_eq!(list.len(), 2);
+        assert!(list[0].created_at > list[1].created_at);
+        assert!(list[1].current && !list[0].current);
+        assert_eq!(list[0].user_agent.as_deref(), Some("test"));
+        let other = f.request(Some(&second)).await.identity().unwrap();
+        assert_eq!(&list[0].id, other.session_id().unwrap());
+        assert_eq!(handle.logout_others().await.unwrap(), 1);
+        assert!(f.request(Some(&second)).await.identity().is_none());
+        assert!(f.request(Some(&first)).await.identity().is_some());
+    }
+
+    #[test]
+    fn invalid_configurations_are_refused_at_build_time() {
+        use std::time::Duration as D;
+        let build = |b: crate::AuthenticatorBuilder| b.build().map(|_| ()).unwrap_err();
+        let base = || Authenticator::builder(MemoryStore::new());
+        assert_eq!(
+            build(base().with_idle_timeout(D::ZERO)),
+            ConfigError::IdleTimeout
+        );
+        assert_eq!(
+            build(
+                base()
+                    .with_idle_timeout(D::from_secs(60))
+                    .with_absolute_timeout(D::from_secs(30))
+            ),
+            ConfigError::AbsoluteTimeout
+        );
+        assert_eq!(
+            build(base().with_refresh_threshold(1.5)),
+            ConfigError::RefreshThreshold
+        );
+        assert_eq!(
+            build(base().with_refresh_threshold(f64::NAN)),
+            ConfigError::RefreshThreshold
+        );
+        assert_eq!(build(base().with_realm("a\"b")), ConfigError::Realm);
+        assert_eq!(
+            build(base().with_cookie(crate::CookiePolicy::default().with_name("a b"))),
+            ConfigError::CookieName
+        );
+    }
+
+    #[tokio::test]
+    async fn debug_output_holds_no_secret() {
+        let f = fixture();
+        let token = f.login("alice").await;
+        let handle = f.request(Some(&token)).await;
+        let shown = format!("{handle:?} {:?} {:?}", f.auth, handle.identity());
+        assert!(!shown.contains(&token), "{shown}");
+    }
 }

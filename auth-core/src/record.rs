@@ -76,10 +76,7 @@ impl SessionData {
 
     /// Reads one value, deserialized into `T`.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, serde_json::Error> {
-        self.0
-            .get(key)
-            .map(|v| T::deserialize(v))
-            .transpose()
+        self.0.get(key).map(|v| T::deserialize(v)).transpose()
     }
 
     /// The raw JSON value under `key`.
@@ -183,7 +180,8 @@ pub mod unix_millis {
 
     /// Deserializes from milliseconds since the Unix epoch.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
-        from_millis(i64::deserialize(d)?).ok_or_else(|| serde::de::Error::custom("time out of range"))
+        from_millis(i64::deserialize(d)?)
+            .ok_or_else(|| serde::de::Error::custom("time out of range"))
     }
 
     /// Milliseconds since the Unix epoch.

@@ -164,7 +164,9 @@ impl<S: SessionStore> SessionStore for CountingStore<S> {
         last_refresh_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         self.count(3);
-        self.inner.touch(key, idle_expires_at, last_refresh_at).await
+        self.inner
+            .touch(key, idle_expires_at, last_refresh_at)
+            .await
     }
     async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
         self.count(4);
@@ -244,7 +246,9 @@ impl<S> FailingStore<S> {
 
     fn check(&self) -> Result<(), StoreError> {
         if self.is_failing() {
-            Err(StoreError::unavailable("store switched off by FailingStore"))
+            Err(StoreError::unavailable(
+                "store switched off by FailingStore",
+            ))
         } else {
             Ok(())
         }
@@ -272,7 +276,9 @@ impl<S: SessionStore> SessionStore for FailingStore<S> {
         last_refresh_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         self.check()?;
-        self.inner.touch(key, idle_expires_at, last_refresh_at).await
+        self.inner
+            .touch(key, idle_expires_at, last_refresh_at)
+            .await
     }
     async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
         self.check()?;
@@ -356,16 +362,26 @@ where
 async fn create_load_duplicate<S: SessionStore>(store: &S) {
     let now = OffsetDateTime::now_utc();
     let rec = sample_record(&unique_user("create"), now, Duration::minutes(30));
-    assert!(store.load(&rec.key).await.unwrap().is_none(), "load of an unknown key must be None");
+    assert!(
+        store.load(&rec.key).await.unwrap().is_none(),
+        "load of an unknown key must be None"
+    );
     store.create(&rec).await.expect("create");
-    let loaded = store.load(&rec.key).await.unwrap().expect("created record loads");
+    let loaded = store
+        .load(&rec.key)
+        .await
+        .unwrap()
+        .expect("created record loads");
     assert_eq!(loaded.key, rec.key);
     assert_eq!(loaded.id, rec.id);
     assert_eq!(loaded.user_id, rec.user_id);
     assert_eq!(loaded.roles, rec.roles);
     assert_eq!(loaded.data, rec.data);
     assert_eq!(loaded.client, rec.client);
-    assert_eq!(loaded.version, rec.version, "create stores the version as given");
+    assert_eq!(
+        loaded.version, rec.version,
+        "create stores the version as given"
+    );
     // Times survive at millisecond precision at least.
     let ms = |t: OffsetDateTime| t.unix_timestamp_nanos() / 1_000_000;
     assert_eq!(ms(loaded.created_at), ms(rec.created_at));
@@ -380,7 +396,10 @@ async fn create_load_duplicate<S: SessionStore>(store: &S) {
         other => panic!("create on a taken key must be DuplicateKey, got {other:?}"),
     }
     let still = store.load(&rec.key).await.unwrap().unwrap();
-    assert_eq!(still.roles, rec.roles, "a duplicate create must not overwrite");
+    assert_eq!(
+        still.roles, rec.roles,
+        "a duplicate create must not overwrite"
+    );
     store.delete_user(&rec.user_id, None).await.unwrap();
 }
 
@@ -392,7 +411,10 @@ async fn versioned_update<S: SessionStore>(store: &S) {
     let mut a = store.load(&rec.key).await.unwrap().unwrap();
     let b = a.clone();
     a.data.set_value("n", Some(serde_json::json!(1)));
-    let v = store.update(&a).await.expect("update at the stored version");
+    let v = store
+        .update(&a)
+        .await
+        .expect("update at the stored version");
     assert_eq!(v, rec.version + 1, "update returns the new version");
     let loaded = store.load(&rec.key).await.unwrap().unwrap();
     assert_eq!(loaded.version, v);
@@ -403,14 +425,21 @@ async fn versioned_update<S: SessionStore>(store: &S) {
         other => panic!("a stale update must be Conflict, got {other:?}"),
     }
     let loaded = store.load(&rec.key).await.unwrap().unwrap();
-    assert_eq!(loaded.data.get::<i64>("n").unwrap(), Some(1), "a stale update must not write");
+    assert_eq!(
+        loaded.data.get::<i64>("n").unwrap(),
+        Some(1),
+        "a stale update must not write"
+    );
 
     let ghost = sample_record(&rec.user_id, now, Duration::minutes(30));
     match store.update(&ghost).await {
         Err(StoreError::NotFound) => {}
         other => panic!("update of a missing session must be NotFound, got {other:?}"),
     }
-    assert!(store.load(&ghost.key).await.unwrap().is_none(), "update must not create");
+    assert!(
+        store.load(&ghost.key).await.unwrap().is_none(),
+        "update must not create"
+    );
     store.delete_user(&rec.user_id, None).await.unwrap();
 }
 
@@ -420,16 +449,28 @@ async fn touch_changes_expiry_only<S: SessionStore>(store: &S) {
     store.create(&rec).await.unwrap();
     let later = now + Duration::minutes(10);
     let new_idle = later + Duration::minutes(30);
-    assert!(store.touch(&rec.key, new_idle, later).await.unwrap(), "touch of a live session");
+    assert!(
+        store.touch(&rec.key, new_idle, later).await.unwrap(),
+        "touch of a live session"
+    );
     let loaded = store.load(&rec.key).await.unwrap().unwrap();
     let ms = |t: OffsetDateTime| t.unix_timestamp_nanos() / 1_000_000;
     assert_eq!(ms(loaded.idle_expires_at), ms(new_idle));
     assert_eq!(ms(loaded.last_refresh_at), ms(later));
-    assert_eq!(loaded.version, rec.version, "touch must not change the version");
+    assert_eq!(
+        loaded.version, rec.version,
+        "touch must not change the version"
+    );
     assert_eq!(loaded.data, rec.data);
     let missing = sample_record(&rec.user_id, now, Duration::minutes(30));
-    assert!(!store.touch(&missing.key, new_idle, later).await.unwrap(), "touch of a missing session");
-    assert!(store.load(&missing.key).await.unwrap().is_none(), "touch must not create");
+    assert!(
+        !store.touch(&missing.key, new_idle, later).await.unwrap(),
+        "touch of a missing session"
+    );
+    assert!(
+        store.load(&missing.key).await.unwrap().is_none(),
+        "touch must not create"
+    );
     store.delete_user(&rec.user_id, None).await.unwrap();
 }
 
@@ -440,11 +481,24 @@ async fn delete<S: SessionStore>(store: &S) {
     let other = sample_record(&user, now, Duration::minutes(30));
     store.create(&rec).await.unwrap();
     store.create(&other).await.unwrap();
-    assert!(store.delete(&rec.key).await.unwrap(), "delete of a live session returns true");
-    assert!(store.load(&rec.key).await.unwrap().is_none(), "deleted session must not load");
-    assert!(!store.delete(&rec.key).await.unwrap(), "second delete returns false");
+    assert!(
+        store.delete(&rec.key).await.unwrap(),
+        "delete of a live session returns true"
+    );
+    assert!(
+        store.load(&rec.key).await.unwrap().is_none(),
+        "deleted session must not load"
+    );
+    assert!(
+        !store.delete(&rec.key).await.unwrap(),
+        "second delete returns false"
+    );
     let listed = store.list_user(&user).await.unwrap();
-    assert_eq!(keys(&listed), HashSet::from([other.key]), "index after delete");
+    assert_eq!(
+        keys(&listed),
+        HashSet::from([other.key]),
+        "index after delete"
+    );
     store.delete_user(&user, None).await.unwrap();
 }
 
@@ -457,11 +511,22 @@ async fn rotate<S: SessionStore>(store: &S) {
     new.key = SessionToken::generate().unwrap().key();
     new.roles = vec!["admin".into()];
     store.rotate(&old.key, &new).await.expect("rotate");
-    assert!(store.load(&old.key).await.unwrap().is_none(), "old key must be gone after rotate");
-    let loaded = store.load(&new.key).await.unwrap().expect("new key present after rotate");
+    assert!(
+        store.load(&old.key).await.unwrap().is_none(),
+        "old key must be gone after rotate"
+    );
+    let loaded = store
+        .load(&new.key)
+        .await
+        .unwrap()
+        .expect("new key present after rotate");
     assert_eq!(loaded.roles, new.roles);
     assert_eq!(loaded.id, old.id);
-    assert_eq!(keys(&store.list_user(&user).await.unwrap()), HashSet::from([new.key]), "index after rotate");
+    assert_eq!(
+        keys(&store.list_user(&user).await.unwrap()),
+        HashSet::from([new.key]),
+        "index after rotate"
+    );
 
     // Rotating from a key that no longer exists changes nothing.
     let mut again = new.clone();
@@ -470,7 +535,10 @@ async fn rotate<S: SessionStore>(store: &S) {
         Err(StoreError::NotFound) => {}
         other => panic!("rotate from a missing key must be NotFound, got {other:?}"),
     }
-    assert!(store.load(&again.key).await.unwrap().is_none(), "failed rotate must not create");
+    assert!(
+        store.load(&again.key).await.unwrap().is_none(),
+        "failed rotate must not create"
+    );
 
     // Rotating onto a taken key changes nothing.
     let taken = sample_record(&user, now, Duration::minutes(30));
@@ -481,8 +549,14 @@ async fn rotate<S: SessionStore>(store: &S) {
         Err(StoreError::DuplicateKey) => {}
         other => panic!("rotate onto a taken key must be DuplicateKey, got {other:?}"),
     }
-    assert!(store.load(&new.key).await.unwrap().is_some(), "failed rotate must keep the old key");
-    assert_eq!(store.load(&taken.key).await.unwrap().unwrap().roles, taken.roles);
+    assert!(
+        store.load(&new.key).await.unwrap().is_some(),
+        "failed rotate must keep the old key"
+    );
+    assert_eq!(
+        store.load(&taken.key).await.unwrap().unwrap().roles,
+        taken.roles
+    );
 
     // A chain of rotations leaves exactly the newest key.
     let mut from = new.clone();
@@ -514,11 +588,20 @@ async fn user_index<S: SessionStore>(store: &S) {
     }
     store.create(&theirs).await.unwrap();
     assert_eq!(keys(&store.list_user(&user).await.unwrap()), keys(&recs));
-    assert!(store.list_user(&unique_user("nobody")).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_user(&unique_user("nobody"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let n = store.delete_user(&user, Some(&recs[0].key)).await.unwrap();
     assert_eq!(n, 3, "delete_user with keep deletes all others");
-    assert_eq!(keys(&store.list_user(&user).await.unwrap()), HashSet::from([recs[0].key]));
+    assert_eq!(
+        keys(&store.list_user(&user).await.unwrap()),
+        HashSet::from([recs[0].key])
+    );
     for r in &recs[1..] {
         assert!(store.load(&r.key).await.unwrap().is_none());
     }
@@ -529,7 +612,10 @@ async fn user_index<S: SessionStore>(store: &S) {
     assert!(store.list_user(&user).await.unwrap().is_empty());
     assert!(store.load(&recs[0].key).await.unwrap().is_none());
     assert_eq!(store.delete_user(&user, None).await.unwrap(), 0);
-    assert!(store.load(&theirs.key).await.unwrap().is_some(), "other users untouched");
+    assert!(
+        store.load(&theirs.key).await.unwrap().is_some(),
+        "other users untouched"
+    );
     store.delete_user(&bystander, None).await.unwrap();
 }
 
@@ -544,7 +630,8 @@ async fn concurrent_updates<S: SessionStore>(store: &S) {
         async move {
             for _ in 0..200 {
                 let mut r = store.load(&key).await.unwrap().unwrap();
-                r.data.set_value(&format!("w{i}"), Some(serde_json::json!(i)));
+                r.data
+                    .set_value(&format!("w{i}"), Some(serde_json::json!(i)));
                 tokio::task::yield_now().await;
                 match store.update(&r).await {
                     Ok(_) => return,
@@ -564,7 +651,11 @@ async fn concurrent_updates<S: SessionStore>(store: &S) {
             "an update was lost without a Conflict"
         );
     }
-    assert_eq!(loaded.version, rec.version + 8, "one version per successful update");
+    assert_eq!(
+        loaded.version,
+        rec.version + 8,
+        "one version per successful update"
+    );
     store.delete_user(&rec.user_id, None).await.unwrap();
 }
 
@@ -608,7 +699,10 @@ async fn many_users<S: SessionStore>(store: &S) {
         assert!(listed.iter().all(|r| &r.user_id == u));
     }
     for r in &all {
-        assert_eq!(store.load(&r.key).await.unwrap().unwrap().user_id, r.user_id);
+        assert_eq!(
+            store.load(&r.key).await.unwrap().unwrap().user_id,
+            r.user_id
+        );
     }
     for u in &users {
         store.delete_user(u, None).await.unwrap();
@@ -636,13 +730,23 @@ async fn expiry<S: SessionStore>(store: &S, clock: &ManualClock) {
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
 
     for (r, what) in [(&idle, "idle"), (&absolute, "absolute")] {
-        assert!(store.load(&r.key).await.unwrap().is_none(), "{what}-expired record must not load");
-        assert!(!store.touch(&r.key, start + Duration::hours(1), clock.now()).await.unwrap(),
-            "{what}-expired record must not be touched back to life");
+        assert!(
+            store.load(&r.key).await.unwrap().is_none(),
+            "{what}-expired record must not load"
+        );
+        assert!(
+            !store
+                .touch(&r.key, start + Duration::hours(1), clock.now())
+                .await
+                .unwrap(),
+            "{what}-expired record must not be touched back to life"
+        );
         let mut stale = r.clone();
         stale.data.set_value("n", Some(serde_json::json!(9)));
-        assert!(matches!(store.update(&stale).await, Err(StoreError::NotFound)),
-            "{what}-expired record must not be updated");
+        assert!(
+            matches!(store.update(&stale).await, Err(StoreError::NotFound)),
+            "{what}-expired record must not be updated"
+        );
     }
     assert_eq!(
         keys(&store.list_user(&user).await.unwrap()),
@@ -653,7 +757,10 @@ async fn expiry<S: SessionStore>(store: &S, clock: &ManualClock) {
     let mut reborn = idle.clone();
     reborn.idle_expires_at = clock.now() + Duration::minutes(30);
     reborn.absolute_expires_at = clock.now() + Duration::hours(1);
-    store.create(&reborn).await.expect("an expired key is free again");
+    store
+        .create(&reborn)
+        .await
+        .expect("an expired key is free again");
     assert_eq!(store.delete_user(&user, None).await.unwrap(), 2);
     assert!(store.list_user(&user).await.unwrap().is_empty());
 }

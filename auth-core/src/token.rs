@@ -285,11 +285,26 @@ mod tests {
             (vec![], TokenError::Length),
             (good.as_bytes()[..42].to_vec(), TokenError::Length),
             ([good.as_bytes(), b"A"].concat(), TokenError::Length),
-            (format!("{}=", &good[..42]).into_bytes(), TokenError::Encoding),
-            (format!("{}+", &good[..42]).into_bytes(), TokenError::Encoding),
-            (format!("{}/", &good[..42]).into_bytes(), TokenError::Encoding),
-            (format!("{} ", &good[..42]).into_bytes(), TokenError::Encoding),
-            ([&good.as_bytes()[..41], &[0xc3, 0xa9]].concat(), TokenError::Encoding),
+            (
+                format!("{}=", &good[..42]).into_bytes(),
+                TokenError::Encoding,
+            ),
+            (
+                format!("{}+", &good[..42]).into_bytes(),
+                TokenError::Encoding,
+            ),
+            (
+                format!("{}/", &good[..42]).into_bytes(),
+                TokenError::Encoding,
+            ),
+            (
+                format!("{} ", &good[..42]).into_bytes(),
+                TokenError::Encoding,
+            ),
+            (
+                [&good.as_bytes()[..41], &[0xc3, 0xa9]].concat(),
+                TokenError::Encoding,
+            ),
             (vec![0u8; 43], TokenError::Encoding),
             (vec![b'A'; 1 << 20], TokenError::Length),
         ];

@@ -62,7 +62,9 @@ where
     fn size_hint(&self) -> SizeHint {
         match self {
             Self::Inner { body } => body.size_hint(),
-            Self::Full { data } => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
+            Self::Full { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
         }
     }
 }

@@ -49,7 +49,9 @@ pub struct TestApp {
 
 impl std::fmt::Debug for TestApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestApp").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("TestApp")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -63,7 +65,9 @@ impl TestApp {
     pub async fn start_with(framework: Framework, options: Options) -> Self {
         let clock = ManualClock::starting_now();
         let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
-        let store = CountingStore::new(FailingStore::new(MemoryStore::with_clock(dyn_clock.clone())));
+        let store = CountingStore::new(FailingStore::new(MemoryStore::with_clock(
+            dyn_clock.clone(),
+        )));
         let config = Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             cookie_secure: options.cookie_secure,
@@ -230,7 +234,11 @@ impl Client {
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let body = res.text().await.expect("body");
-        let res = Res { status, headers, body };
+        let res = Res {
+            status,
+            headers,
+            body,
+        };
         self.keep_cookies(&res);
         res
     }
@@ -238,7 +246,9 @@ impl Client {
     fn keep_cookies(&self, res: &Res) {
         let prefix = format!("{}=", self.cookie_name);
         for c in res.set_cookies() {
-            let Some(rest) = c.strip_prefix(&prefix) else { continue };
+            let Some(rest) = c.strip_prefix(&prefix) else {
+                continue;
+            };
             let value = rest.split(';').next().unwrap_or("");
             let expired = c.contains("Max-Age=0") || value.is_empty();
             *self.cookie.lock().unwrap() = (!expired).then(|| value.to_owned());
@@ -257,8 +267,13 @@ impl Client {
 
     /// `POST path` with a JSON body.
     pub async fn post_json(&self, path: &str, body: serde_json::Value) -> Res {
-        self.send("POST", path, &[], Some(("application/json", body.to_string().into_bytes())))
-            .await
+        self.send(
+            "POST",
+            path,
+            &[],
+            Some(("application/json", body.to_string().into_bytes())),
+        )
+        .await
     }
 
     /// `POST path` with a form body.
@@ -267,7 +282,10 @@ impl Client {
             "POST",
             path,
             &[],
-            Some(("application/x-www-form-urlencoded", body.as_bytes().to_vec())),
+            Some((
+                "application/x-www-form-urlencoded",
+                body.as_bytes().to_vec(),
+            )),
         )
         .await
     }

@@ -28,7 +28,11 @@ scenarios!(
 );
 
 fn assert_no_set_cookie(res: &auth_behaviour_tests::Res, what: &str) {
-    assert!(res.set_cookies().is_empty(), "{what}: unexpected Set-Cookie {:?}", res.set_cookies());
+    assert!(
+        res.set_cookies().is_empty(),
+        "{what}: unexpected Set-Cookie {:?}",
+        res.set_cookies()
+    );
 }
 
 async fn json_login_then_me(fw: Framework) {
@@ -57,8 +61,15 @@ async fn json_login_then_me(fw: Framework) {
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap();
-    assert_eq!(expires - created, time::Duration::minutes(30), "default idle timeout");
-    assert!(!me.body.contains(&client.token().unwrap()), "the token never appears in a body");
+    assert_eq!(
+        expires - created,
+        time::Duration::minutes(30),
+        "default idle timeout"
+    );
+    assert!(
+        !me.body.contains(&client.token().unwrap()),
+        "the token never appears in a body"
+    );
     assert_eq!(app.sessions_in_store(), 1);
 }
 
@@ -66,7 +77,10 @@ async fn form_login_redirects_and_sets_cookie(fw: Framework) {
     let app = TestApp::start(fw).await;
     let client = app.client();
     let res = client
-        .post_form("/login", &format!("username=admin&password={}", password_of("admin")))
+        .post_form(
+            "/login",
+            &format!("username=admin&password={}", password_of("admin")),
+        )
         .await;
     assert_eq!(res.status, 303);
     assert_eq!(res.header("location"), Some("/"));
@@ -79,7 +93,12 @@ async fn form_login_redirects_and_sets_cookie(fw: Framework) {
 async fn wrong_credentials_get_401_and_no_cookie(fw: Framework) {
     let app = TestApp::start(fw).await;
     let client = app.client();
-    for (user, password) in [("alice", "wrong"), ("mallory", "wonderland"), ("", ""), ("admin", "wonderland")] {
+    for (user, password) in [
+        ("alice", "wrong"),
+        ("mallory", "wonderland"),
+        ("", ""),
+        ("admin", "wonderland"),
+    ] {
         let res = client
             .post_json("/login", json!({"username": user, "password": password}))
             .await;
@@ -88,7 +107,9 @@ async fn wrong_credentials_get_401_and_no_cookie(fw: Framework) {
         assert!(res.header("www-authenticate").is_some());
         assert_no_set_cookie(&res, "failed login");
     }
-    let res = client.post_form("/login", "username=alice&password=nope").await;
+    let res = client
+        .post_form("/login", "username=alice&password=nope")
+        .await;
     assert_eq!(res.status, 401);
     assert!(res.body.contains("Wrong username or password"));
     assert_no_set_cookie(&res, "failed form login");
@@ -101,15 +122,34 @@ async fn bad_login_requests_are_400_or_415(fw: Framework) {
     let cases: [(&str, Vec<u8>, u16); 7] = [
         ("application/json", b"{not json".to_vec(), 400),
         ("application/json", br#"{"username":"alice"}"#.to_vec(), 400),
-        ("application/json", br#"{"username":1,"password":2}"#.to_vec(), 400),
-        ("application/json", format!(r#"{{"username":"{}","password":"x"}}"#, "a".repeat(200)).into_bytes(), 400),
-        ("application/x-www-form-urlencoded", b"username=alice".to_vec(), 400),
+        (
+            "application/json",
+            br#"{"username":1,"password":2}"#.to_vec(),
+            400,
+        ),
+        (
+            "application/json",
+            format!(r#"{{"username":"{}","password":"x"}}"#, "a".repeat(200)).into_bytes(),
+            400,
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            b"username=alice".to_vec(),
+            400,
+        ),
         ("text/plain", b"alice:wonderland".to_vec(), 415),
         ("application/json", vec![0xff, 0xfe, 0x00], 400),
     ];
     for (ct, body, want) in cases {
-        let res = client.send("POST", "/login", &[], Some((ct, body.clone()))).await;
-        assert_eq!(res.status, want, "{ct} {:?}", String::from_utf8_lossy(&body));
+        let res = client
+            .send("POST", "/login", &[], Some((ct, body.clone())))
+            .await;
+        assert_eq!(
+            res.status,
+            want,
+            "{ct} {:?}",
+            String::from_utf8_lossy(&body)
+        );
         assert_no_set_cookie(&res, "bad login");
     }
     let res = client.post("/login").await;
@@ -123,10 +163,16 @@ async fn cookie_attributes_on_plain_http(fw: Framework) {
     let cookies = res.set_cookies();
     let token = client.token().unwrap();
     assert_eq!(token.len(), 43);
-    assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    assert!(
+        token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    );
     assert_eq!(
         cookies,
-        [format!("session={token}; Max-Age=1800; Path=/; HttpOnly; SameSite=Lax")]
+        [format!(
+            "session={token}; Max-Age=1800; Path=/; HttpOnly; SameSite=Lax"
+        )]
     );
     assert_eq!(res.header("cache-control"), Some("no-store"));
 }
@@ -134,7 +180,10 @@ async fn cookie_attributes_on_plain_http(fw: Framework) {
 async fn cookie_attributes_when_secure(fw: Framework) {
     let app = TestApp::start_with(
         fw,
-        Options { cookie_secure: true, ..Options::default() },
+        Options {
+            cookie_secure: true,
+            ..Options::default()
+        },
     )
     .await;
     let client = app.client();
@@ -142,13 +191,17 @@ async fn cookie_attributes_when_secure(fw: Framework) {
     let token = client.token().unwrap();
     assert_eq!(
         res.set_cookies(),
-        [format!("__Host-session={token}; Max-Age=1800; Path=/; HttpOnly; Secure; SameSite=Lax")]
+        [format!(
+            "__Host-session={token}; Max-Age=1800; Path=/; HttpOnly; Secure; SameSite=Lax"
+        )]
     );
     assert_eq!(client.get("/me").await.status, 200);
     let res = client.post("/logout").await;
     assert_eq!(
         res.set_cookies(),
-        ["__Host-session=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; HttpOnly; Secure; SameSite=Lax"]
+        [
+            "__Host-session=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; HttpOnly; Secure; SameSite=Lax"
+        ]
     );
     // The unprefixed name is not the session cookie when Secure.
     let other = app.client();
@@ -167,10 +220,16 @@ async fn logout_removes_session_and_cookie(fw: Framework) {
     assert_eq!(res.status, 204);
     assert_eq!(
         res.set_cookies(),
-        ["session=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; HttpOnly; SameSite=Lax"]
+        [
+            "session=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; HttpOnly; SameSite=Lax"
+        ]
     );
     assert_eq!(res.header("cache-control"), Some("no-store"));
-    assert_eq!(app.sessions_in_store(), 0, "the session is gone from the store");
+    assert_eq!(
+        app.sessions_in_store(),
+        0,
+        "the session is gone from the store"
+    );
     assert_eq!(client.token(), None);
     // Replaying the old cookie: 401.
     client.set_token(old);
@@ -198,7 +257,11 @@ async fn login_over_existing_session_issues_new_token(fw: Framework) {
     assert_eq!(res.status, 200);
     let second = client.token().unwrap();
     assert_ne!(first, second, "a login always issues a fresh token");
-    assert_eq!(app.sessions_in_store(), 1, "the old session is retired, not kept beside");
+    assert_eq!(
+        app.sessions_in_store(),
+        1,
+        "the old session is retired, not kept beside"
+    );
     let me = client.get("/me").await;
     assert_eq!(me.status, 200);
     assert_ne!(me.json()["session"]["id"], first_id);
@@ -211,7 +274,11 @@ async fn login_over_existing_session_issues_new_token(fw: Framework) {
     victim.set_token(attacker.token());
     victim.login_json("alice").await;
     assert_ne!(victim.token(), attacker.token());
-    assert_eq!(attacker.get("/me").await.status, 401, "the planted session is gone");
+    assert_eq!(
+        attacker.get("/me").await.status,
+        401,
+        "the planted session is gone"
+    );
     assert_eq!(victim.get("/me").await.json()["user_id"], "alice");
 }
 
@@ -219,15 +286,25 @@ async fn idle_expiry(fw: Framework) {
     let app = TestApp::start(fw).await;
     let client = app.logged_in("alice").await;
     app.clock.advance(time::Duration::minutes(29));
-    assert_eq!(client.get("/me").await.status, 200, "29 minutes idle: alive (and refreshed)");
+    assert_eq!(
+        client.get("/me").await.status,
+        200,
+        "29 minutes idle: alive (and refreshed)"
+    );
     app.clock.advance(time::Duration::minutes(29));
-    assert_eq!(client.get("/me").await.status, 200, "refreshed 29 minutes ago: alive");
+    assert_eq!(
+        client.get("/me").await.status,
+        200,
+        "refreshed 29 minutes ago: alive"
+    );
     app.clock.advance(time::Duration::minutes(31));
     let res = client.get("/me").await;
     assert_eq!(res.status, 401, "31 minutes idle: expired");
     assert_eq!(
         res.set_cookies(),
-        ["session=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; HttpOnly; SameSite=Lax"],
+        [
+            "session=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; HttpOnly; SameSite=Lax"
+        ],
         "a dead cookie is cleared"
     );
     assert_eq!(app.sessions_in_store(), 0);
@@ -255,10 +332,17 @@ async fn absolute_expiry(fw: Framework) {
     let res = client.get("/me").await;
     assert_eq!(res.status, 200);
     for c in res.set_cookies() {
-        assert!(c.contains("Max-Age=5;"), "capped at the absolute expiry: {c}");
+        assert!(
+            c.contains("Max-Age=5;"),
+            "capped at the absolute expiry: {c}"
+        );
     }
     app.clock.advance(time::Duration::seconds(6)); // 301 s
-    assert_eq!(client.get("/me").await.status, 401, "past the absolute timeout");
+    assert_eq!(
+        client.get("/me").await.status,
+        401,
+        "past the absolute timeout"
+    );
 }
 
 async fn refresh_writes_only_past_threshold(fw: Framework) {
@@ -285,11 +369,17 @@ async fn refresh_writes_only_past_threshold(fw: Framework) {
     let token_now = token.clone().unwrap();
     assert_eq!(
         res.set_cookies(),
-        [format!("session={token_now}; Max-Age=1800; Path=/; HttpOnly; SameSite=Lax")]
+        [format!(
+            "session={token_now}; Max-Age=1800; Path=/; HttpOnly; SameSite=Lax"
+        )]
     );
     assert_eq!(res.header("cache-control"), Some("no-store"));
     let calls = app.store.take_calls();
-    assert_eq!((calls.load, calls.touch, calls.writes()), (1, 1, 1), "{calls:?}");
+    assert_eq!(
+        (calls.load, calls.touch, calls.writes()),
+        (1, 1, 1),
+        "{calls:?}"
+    );
 
     // And quiet again right after.
     let res = client.get("/me").await;
@@ -304,13 +394,25 @@ async fn logout_everywhere_ends_other_clients(fw: Framework) {
     let phone = app.logged_in("alice").await;
     let admin = app.logged_in("admin").await;
     assert_eq!(app.sessions_in_store(), 3);
-    assert_eq!(app.client().post("/logout-all").await.status, 401, "anonymous");
+    assert_eq!(
+        app.client().post("/logout-all").await.status,
+        401,
+        "anonymous"
+    );
     let res = laptop.post("/logout-all").await;
     assert_eq!(res.status, 204);
     assert!(res.set_cookies()[0].contains("Max-Age=0"));
-    assert_eq!(phone.get("/me").await.status, 401, "the other client is logged out");
+    assert_eq!(
+        phone.get("/me").await.status,
+        401,
+        "the other client is logged out"
+    );
     assert_eq!(laptop.get("/me").await.status, 401);
-    assert_eq!(admin.get("/me").await.status, 200, "other users are untouched");
+    assert_eq!(
+        admin.get("/me").await.status,
+        200,
+        "other users are untouched"
+    );
     assert_eq!(app.sessions_in_store(), 1);
 
     let again = app.logged_in("alice").await;
@@ -330,7 +432,14 @@ async fn session_list_and_revoke(fw: Framework) {
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 2);
     for s in list {
-        for field in ["id", "created_at", "last_seen_at", "expires_at", "user_agent", "current"] {
+        for field in [
+            "id",
+            "created_at",
+            "last_seen_at",
+            "expires_at",
+            "user_agent",
+            "current",
+        ] {
             assert!(s.get(field).is_some(), "{field} in {s}");
         }
         assert_eq!(s["user_agent"], "behaviour-test/1.0");
@@ -340,20 +449,51 @@ async fn session_list_and_revoke(fw: Framework) {
     let current: Vec<_> = list.iter().filter(|s| s["current"] == true).collect();
     assert_eq!(current.len(), 1);
     assert_eq!(current[0]["id"], mine);
-    let phone_id = list.iter().find(|s| s["id"] != mine).unwrap()["id"].as_str().unwrap().to_owned();
+    let phone_id = list.iter().find(|s| s["id"] != mine).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Someone else's session, an unknown id, a malformed id: 404.
-    assert_eq!(admin.delete(&format!("/sessions/{phone_id}")).await.status, 404);
-    assert_eq!(phone.get("/me").await.status, 200, "admin could not revoke alice's session");
-    assert_eq!(laptop.delete("/sessions/AAAAAAAAAAAAAAAAAAAAAA").await.status, 404);
+    assert_eq!(
+        admin.delete(&format!("/sessions/{phone_id}")).await.status,
+        404
+    );
+    assert_eq!(
+        phone.get("/me").await.status,
+        200,
+        "admin could not revoke alice's session"
+    );
+    assert_eq!(
+        laptop
+            .delete("/sessions/AAAAAAAAAAAAAAAAAAAAAA")
+            .await
+            .status,
+        404
+    );
     assert_eq!(laptop.delete("/sessions/..%2F..%2Fetc").await.status, 404);
-    assert_eq!(app.client().delete(&format!("/sessions/{phone_id}")).await.status, 401);
+    assert_eq!(
+        app.client()
+            .delete(&format!("/sessions/{phone_id}"))
+            .await
+            .status,
+        401
+    );
 
     let res = laptop.delete(&format!("/sessions/{phone_id}")).await;
     assert_eq!(res.status, 204);
     assert_eq!(phone.get("/me").await.status, 401, "revoked");
     assert_eq!(laptop.get("/me").await.status, 200, "the revoker stays in");
-    assert_eq!(laptop.get("/sessions").await.json().as_array().unwrap().len(), 1);
+    assert_eq!(
+        laptop
+            .get("/sessions")
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(app.client().get("/sessions").await.status, 401);
 }
 
@@ -361,13 +501,23 @@ async fn revoke_form_redirects(fw: Framework) {
     let app = TestApp::start(fw).await;
     let laptop = app.logged_in("alice").await;
     let phone = app.logged_in("alice").await;
-    let phone_id = phone.get("/me").await.json()["session"]["id"].as_str().unwrap().to_owned();
-    let res = laptop.post_form(&format!("/sessions/{phone_id}/revoke"), "").await;
+    let phone_id = phone.get("/me").await.json()["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = laptop
+        .post_form(&format!("/sessions/{phone_id}/revoke"), "")
+        .await;
     assert_eq!(res.status, 303);
     assert_eq!(phone.get("/me").await.status, 401);
     // Revoking one's own current session is a logout.
-    let mine = laptop.get("/me").await.json()["session"]["id"].as_str().unwrap().to_owned();
-    let res = laptop.post_form(&format!("/sessions/{mine}/revoke"), "").await;
+    let mine = laptop.get("/me").await.json()["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = laptop
+        .post_form(&format!("/sessions/{mine}/revoke"), "")
+        .await;
     assert_eq!(res.status, 303);
     assert!(res.set_cookies()[0].contains("Max-Age=0"));
     assert_eq!(laptop.get("/me").await.status, 401);
@@ -408,19 +558,46 @@ async fn hostile_cookies_get_401_never_500(fw: Framework) {
     let cases: Vec<(String, Vec<Vec<u8>>)> = vec![
         ("garbage".into(), vec![b"session=garbage".to_vec()]),
         ("empty".into(), vec![b"session=".to_vec()]),
-        ("unknown token".into(), vec![format!("session={unknown}").into_bytes()]),
-        ("token + padding".into(), vec![format!("session={valid}=").into_bytes()]),
-        ("token, one char short".into(), vec![format!("session={}", &valid[..42]).into_bytes()]),
-        ("oversized".into(), vec![format!("session={big}").into_bytes()]),
-        ("non-UTF-8".into(), vec![b"session=\xff\xfe\xfd; a=\x80".to_vec()]),
-        ("two different values".into(), vec![format!("session={valid}; session={other_valid}").into_bytes()]),
-        ("two headers, different values".into(), vec![
-            format!("session={valid}").into_bytes(),
-            format!("session={other_valid}").into_bytes(),
-        ]),
-        ("valid after a duplicate empty one".into(), vec![format!("session=; session={valid}").into_bytes()]),
+        (
+            "unknown token".into(),
+            vec![format!("session={unknown}").into_bytes()],
+        ),
+        (
+            "token + padding".into(),
+            vec![format!("session={valid}=").into_bytes()],
+        ),
+        (
+            "token, one char short".into(),
+            vec![format!("session={}", &valid[..42]).into_bytes()],
+        ),
+        (
+            "oversized".into(),
+            vec![format!("session={big}").into_bytes()],
+        ),
+        (
+            "non-UTF-8".into(),
+            vec![b"session=\xff\xfe\xfd; a=\x80".to_vec()],
+        ),
+        (
+            "two different values".into(),
+            vec![format!("session={valid}; session={other_valid}").into_bytes()],
+        ),
+        (
+            "two headers, different values".into(),
+            vec![
+                format!("session={valid}").into_bytes(),
+                format!("session={other_valid}").into_bytes(),
+            ],
+        ),
+        (
+            "valid after a duplicate empty one".into(),
+            vec![format!("session=; session={valid}").into_bytes()],
+        ),
         ("only junk".into(), vec![b";;;===;; ;".to_vec()]),
-        ("other cookies only".into(), vec![b"theme=dark; lang=en".to_vec()]),
+        (
+            "other cookies only".into(),
+            vec![b"theme=dark; lang=en".to_vec()],
+        ),
     ];
     for (what, headers) in &cases {
         let client = app.client();
@@ -437,7 +614,11 @@ async fn hostile_cookies_get_401_never_500(fw: Framework) {
     header.extend_from_slice(b"\x80\xff");
     let res = client.get_with("/me", &[("cookie", &header)]).await;
     assert_eq!(res.status, 200);
-    assert_eq!(alice.get("/me").await.status, 200, "hostile requests harmed no session");
+    assert_eq!(
+        alice.get("/me").await.status,
+        200,
+        "hostile requests harmed no session"
+    );
 }
 
 async fn store_outage_is_503_and_recovers(fw: Framework) {
@@ -459,7 +640,10 @@ async fn store_outage_is_503_and_recovers(fw: Framework) {
     assert_eq!(res.status, 503, "login during outage");
     assert_no_set_cookie(&res, "login during outage");
     let anonymous = app.client().get("/").await;
-    assert_eq!(anonymous.status, 200, "a request without credentials needs no store");
+    assert_eq!(
+        anonymous.status, 200,
+        "a request without credentials needs no store"
+    );
 
     app.store.inner().set_failing(false);
     assert_eq!(client.token(), token);
@@ -471,7 +655,12 @@ async fn page_shows_login_form_then_sessions(fw: Framework) {
     let app = TestApp::start(fw).await;
     let anonymous = app.client().get("/").await;
     assert_eq!(anonymous.status, 200);
-    assert!(anonymous.header("content-type").unwrap().starts_with("text/html"));
+    assert!(
+        anonymous
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert!(anonymous.body.contains("action=\"/login\""));
     let client = app.client();
     let ua: &[u8] = b"<script>alert(1)</script>";
@@ -480,12 +669,21 @@ async fn page_shows_login_form_then_sessions(fw: Framework) {
             "POST",
             "/login",
             &[("user-agent", ua)],
-            Some(("application/x-www-form-urlencoded", b"username=alice&password=wonderland".to_vec())),
+            Some((
+                "application/x-www-form-urlencoded",
+                b"username=alice&password=wonderland".to_vec(),
+            )),
         )
         .await;
     let page = client.get("/").await;
-    assert!(page.body.contains("Signed in as <span id=\"user\">alice</span>"));
-    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "user agents are escaped");
+    assert!(
+        page.body
+            .contains("Signed in as <span id=\"user\">alice</span>")
+    );
+    assert!(
+        page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "user agents are escaped"
+    );
     assert!(!page.body.contains("<script>alert(1)"));
     assert!(page.body.contains("action=\"/logout-all\""));
     assert!(page.body.contains("/revoke\""));

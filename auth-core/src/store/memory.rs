@@ -106,7 +106,7 @@ impl MemoryStore {
     }
 
     /// An empty store that judges expiry by `clock`. Give it the same clock
-    /// as the [`SessionManager`](crate::SessionManager).
+    /// as the [`Authenticator`](crate::Authenticator).
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -240,7 +240,9 @@ impl SessionStore for MemoryStore {
             return Err(StoreError::Conflict);
         }
         if stored.user_id != record.user_id || stored.id != record.id {
-            return Err(StoreError::backend("update may not change a session's owner or id"));
+            return Err(StoreError::backend(
+                "update may not change a session's owner or id",
+            ));
         }
         *stored = record.clone();
         stored.version += 1;
@@ -300,7 +302,9 @@ impl SessionStore for MemoryStore {
         match first.map.get(old) {
             Some(rec) if !rec.is_expired(now) => {
                 if rec.user_id != new.user_id {
-                    return Err(StoreError::backend("rotate may not change a session's owner"));
+                    return Err(StoreError::backend(
+                        "rotate may not change a session's owner",
+                    ));
                 }
             }
             _ => return Err(StoreError::NotFound),

@@ -123,8 +123,11 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Deletes every session of the user except `keep`, if given. Returns
     /// how many were deleted.
-    async fn delete_user(&self, user_id: &str, keep: Option<&SessionKey>)
-    -> Result<usize, StoreError>;
+    async fn delete_user(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<usize, StoreError>;
 }
 
 #[async_trait]

@@ -19,8 +19,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use auth_core::{
     Authenticator, Clock, ConfigError, CookiePolicy, Denial, Login, MemoryStore, SessionId,
     SessionInfo, SessionStore, SystemClock,
@@ -98,7 +98,9 @@ impl Config {
                         .ok()
                         .filter(|s| *s > 0)
                         .map(Duration::from_secs)
-                        .ok_or_else(|| format!("{key} must be a positive number of seconds, got {v:?}"))
+                        .ok_or_else(|| {
+                            format!("{key} must be a positive number of seconds, got {v:?}")
+                        })
                 })
                 .transpose()
         };
@@ -199,10 +201,7 @@ pub fn router(auth: Authenticator, users: Arc<Users>) -> Router {
         .route("/sessions", get(sessions))
         .route("/sessions/{id}", delete(revoke))
         .route("/sessions/{id}/revoke", post(revoke_form))
-        .route(
-            "/admin",
-            get(admin).layer(RequireRoleLayer::new("admin")),
-        )
+        .route("/admin", get(admin).layer(RequireRoleLayer::new("admin")))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(AuthLayer::new(auth))
         .with_state(AppState { users })
@@ -239,7 +238,12 @@ struct LoginForm {
     password: String,
 }
 
-async fn login(State(app): State<AppState>, auth: Auth, headers: HeaderMap, body: Bytes) -> Response {
+async fn login(
+    State(app): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = match media_type(&headers).as_deref() {
         Some("application/x-www-form-urlencoded") => true,
         Some("application/json") => false,
@@ -288,13 +292,18 @@ async fn login(State(app): State<AppState>, auth: Auth, headers: HeaderMap, body
 fn invalid_credentials(auth: &Auth, form: bool) -> Response {
     let denial = auth.authenticator().denial(Denial::Unauthenticated);
     let mut res = if form {
-        (StatusCode::UNAUTHORIZED, Html(login_page(Some("Wrong username or password.")))).into_response()
+        (
+            StatusCode::UNAUTHORIZED,
+            Html(login_page(Some("Wrong username or password."))),
+        )
+            .into_response()
     } else {
         json_error(StatusCode::UNAUTHORIZED, "invalid_credentials")
     };
     for (name, value) in denial.headers.iter().filter(|(n, _)| *n != "content-type") {
         if let Ok(value) = HeaderValue::from_str(value) {
-            res.headers_mut().insert(HeaderName::from_static(name), value);
+            res.headers_mut()
+                .insert(HeaderName::from_static(name), value);
         }
     }
     res
@@ -359,7 +368,11 @@ async fn revoke(_: CurrentUser, auth: Auth, Path(id): Path<String>) -> Result<Re
     })
 }
 
-async fn revoke_form(_: CurrentUser, auth: Auth, Path(id): Path<String>) -> Result<Response, AuthError> {
+async fn revoke_form(
+    _: CurrentUser,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Response, AuthError> {
     Ok(if revoke_by_id(&auth, &id).await? {
         see_other()
     } else {
@@ -438,7 +451,11 @@ fn home_page(user: &auth_core::Identity, sessions: &[SessionInfo]) -> String {
 <td><form class=\"inline\" method=\"post\" action=\"/sessions/{id}/revoke\"><button type=\"submit\">Revoke</button></form></td></tr>",
             id = esc(s.id.as_str()),
             ua = esc(s.user_agent.as_deref().unwrap_or("unknown device")),
-            cur = if s.current { " <strong>(this one)</strong>" } else { "" },
+            cur = if s.current {
+                " <strong>(this one)</strong>"
+            } else {
+                ""
+            },
             addr = esc(s.address.as_deref().unwrap_or("")),
             created = fmt_time(s.created_at),
             seen = fmt_time(s.last_seen_at),
@@ -459,7 +476,12 @@ mod tests {
     #[test]
     fn config_reads_the_environment_and_refuses_nonsense() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(key, _)| *key == k).map(|(_, v)| (*v).to_owned())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
         };
         let c = Config::from_lookup(env(&[
             ("ADDR", "127.0.0.1:8080"),
@@ -484,7 +506,10 @@ mod tests {
     #[test]
     fn passwords_verify_and_unknown_users_fail() {
         let users = Users::demo();
-        assert_eq!(users.verify("alice", "wonderland"), Some(vec!["user".to_owned()]));
+        assert_eq!(
+            users.verify("alice", "wonderland"),
+            Some(vec!["user".to_owned()])
+        );
         assert_eq!(users.verify("alice", "Wonderland"), None);
         assert_eq!(users.verify("mallory", "wonderland"), None);
         assert_eq!(users.verify("", ""), None);
@@ -492,6 +517,9 @@ mod tests {
 
     #[test]
     fn html_is_escaped() {
-        assert_eq!(esc("<script>\"x\"&'y'</script>"), "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;");
+        assert_eq!(
+            esc("<script>\"x\"&'y'</script>"),
+            "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;"
+        );
     }
 }

@@ -1,0 +1,208 @@
+//! The layer and guards called directly, without a server.
+
+use std::convert::Infallible;
+
+use auth_core::testing::FailingStore;
+use auth_core::{Authenticator, CookiePolicy, Login, MemoryStore};
+use auth_tower::{Auth, AuthError, AuthLayer, CurrentUser, RequireLoginLayer, RequireRoleLayer};
+use axum::Router;
+use axum::body::Body;
+use axum::routing::{get, post};
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+
+fn auth(store: FailingStore<MemoryStore>) -> Authenticator {
+    Authenticator::builder(store)
+        .with_cookie(CookiePolicy::default().with_secure(false))
+        .with_retry_after(std::time::Duration::from_secs(7))
+        .build()
+        .unwrap()
+}
+
+async fn body(
+    res: Response<impl http_body::Body<Data = bytes::Bytes, Error = impl std::fmt::Debug>>,
+) -> String {
+    String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+fn app(auth: Authenticator) -> Router {
+    Router::new()
+        .route(
+            "/login",
+            post(|auth: Auth| async move {
+                auth.login(Login::new("alice").with_roles(["user"])).await?;
+                Ok::<_, AuthError>("ok")
+            }),
+        )
+        .route(
+            "/me",
+            get(|CurrentUser(u): CurrentUser| async move { u.user_id().to_owned() }),
+        )
+        .route(
+            "/maybe",
+            get(|u: Option<CurrentUser>| async move {
+                u.map_or("anonymous".into(), |u| u.user_id().to_owned())
+            }),
+        )
+        .route(
+            "/data",
+            post(|auth: Auth| async move {
+                auth.insert("k", &"x".repeat(100_000))?;
+                Ok::<_, AuthError>("saved?")
+            }),
+        )
+        .layer(AuthLayer::new(auth))
+}
+
+fn cookie_of(res: &Response<Body>) -> String {
+    let c = res.headers()["set-cookie"].to_str().unwrap();
+    c.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn login_sets_cookie_with_no_store_and_me_reads_it() {
+    let app = app(auth(FailingStore::new(MemoryStore::new())));
+    let res = app
+        .clone()
+        .oneshot(Request::post("/login").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let cookie = cookie_of(&res);
+    let res = app
+        .clone()
+        .oneshot(
+            Request::get("/me")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get("set-cookie").is_none());
+    assert_eq!(body(res).await, "alice");
+    let res = app
+        .oneshot(Request::get("/maybe").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(body(res).await, "anonymous");
+}
+
+#[tokio::test]
+async fn handler_store_errors_answer_with_the_configured_503() {
+    let store = FailingStore::new(MemoryStore::new());
+    let app = app(auth(store.clone()));
+    store.set_failing(true);
+    let res = app
+        .oneshot(Request::post("/login").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "7");
+    assert!(res.headers().get("set-cookie").is_none());
+    assert_eq!(body(res).await, r#"{"error":"unavailable"}"#);
+}
+
+#[tokio::test]
+async fn oversized_session_data_answers_413_not_success() {
+    let app = app(auth(FailingStore::new(MemoryStore::new())));
+    let res = app
+        .clone()
+        .oneshot(Request::post("/login").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let cookie = cookie_of(&res);
+    let res = app
+        .oneshot(
+            Request::post("/data")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body(res).await, r#"{"error":"session_data_too_large"}"#);
+}
+
+#[tokio::test]
+async fn extractors_without_the_layer_are_a_500() {
+    let app = Router::new().route(
+        "/me",
+        get(|CurrentUser(u): CurrentUser| async move { u.user_id().to_owned() }),
+    );
+    let res = app
+        .oneshot(Request::get("/me").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+async fn ok(_: Request<Body>) -> Result<Response<Body>, Infallible> {
+    Ok(Response::new(Body::from("inner")))
+}
+
+#[tokio::test]
+async fn guards_on_a_plain_tower_stack() {
+    let auth = auth(FailingStore::new(MemoryStore::new()));
+    let login = app(auth.clone())
+        .oneshot(Request::post("/login").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let cookie = cookie_of(&login);
+
+    let login_required = ServiceBuilder::new()
+        .layer(AuthLayer::new(auth.clone()))
+        .layer(RequireLoginLayer::new())
+        .service(service_fn(ok));
+    let res = login_required
+        .clone()
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        r#"Cookie realm="app", cookie-name="session""#
+    );
+    let res = login_required
+        .oneshot(
+            Request::get("/")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(body(res).await, "inner");
+
+    let admin_only = ServiceBuilder::new()
+        .layer(AuthLayer::new(auth))
+        .layer(RequireRoleLayer::new("admin"))
+        .service(service_fn(ok));
+    let res = admin_only
+        .oneshot(
+            Request::get("/")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(body(res).await, r#"{"error":"forbidden"}"#);
+
+    // A guard without the layer is a misconfiguration: 500, not a 401.
+    let res = RequireLoginLayer::new()
+        .layer(service_fn(ok))
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+use tower_layer::Layer as _;
