@@ -30,6 +30,67 @@ use crate::record::{ClientMeta, SessionData, SessionKind, SessionRecord};
 use crate::store::{SessionStore, StoreError};
 use crate::token::{SessionId, SessionKey, SessionToken};
 
+/// Implements [`SessionStore`] for a wrapper `$ty<S>` with field `inner`,
+/// calling `self.$hook(index)?` (index 0..8 in trait order) before
+/// delegating each operation.
+macro_rules! intercepting_store {
+    ($ty:ident, $hook:ident) => {
+        #[async_trait]
+        impl<S: SessionStore> SessionStore for $ty<S> {
+            async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
+                self.$hook(0)?;
+                self.inner.create(record).await
+            }
+            async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+                self.$hook(1)?;
+                self.inner.load(key).await
+            }
+            async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
+                self.$hook(2)?;
+                self.inner.update(record).await
+            }
+            async fn touch(
+                &self,
+                key: &SessionKey,
+                idle_expires_at: OffsetDateTime,
+                last_refresh_at: OffsetDateTime,
+            ) -> Result<bool, StoreError> {
+                self.$hook(3)?;
+                self.inner
+                    .touch(key, idle_expires_at, last_refresh_at)
+                    .await
+            }
+            async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
+                self.$hook(4)?;
+                self.inner.delete(key).await
+            }
+            async fn rotate(
+                &self,
+                old: &SessionKey,
+                new: &SessionRecord,
+            ) -> Result<(), StoreError> {
+                self.$hook(5)?;
+                self.inner.rotate(old, new).await
+            }
+            async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
+                self.$hook(6)?;
+                self.inner.list_user(user_id).await
+            }
+            async fn delete_user(
+                &self,
+                user_id: &str,
+                keep: Option<&SessionKey>,
+            ) -> Result<usize, StoreError> {
+                self.$hook(7)?;
+                self.inner.delete_user(user_id, keep).await
+            }
+        }
+    };
+}
+
+intercepting_store!(CountingStore, count);
+intercepting_store!(FailingStore, check);
+
 /// Calls made to a [`CountingStore`], per operation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreCalls {
@@ -110,83 +171,40 @@ impl<S> CountingStore<S> {
 
     /// The calls so far.
     pub fn calls(&self) -> StoreCalls {
-        let c = |i: usize| self.counters.0[i].load(Ordering::SeqCst);
-        StoreCalls {
-            create: c(0),
-            load: c(1),
-            update: c(2),
-            touch: c(3),
-            delete: c(4),
-            rotate: c(5),
-            list_user: c(6),
-            delete_user: c(7),
-        }
+        self.read_calls(|c| c.load(Ordering::SeqCst))
     }
 
     /// The calls so far, resetting the counters.
     pub fn take_calls(&self) -> StoreCalls {
-        let c = |i: usize| self.counters.0[i].swap(0, Ordering::SeqCst);
+        self.read_calls(|c| c.swap(0, Ordering::SeqCst))
+    }
+
+    fn read_calls(&self, read: impl Fn(&AtomicUsize) -> usize) -> StoreCalls {
+        let [
+            create,
+            load,
+            update,
+            touch,
+            delete,
+            rotate,
+            list_user,
+            delete_user,
+        ] = self.counters.0.each_ref().map(read);
         StoreCalls {
-            create: c(0),
-            load: c(1),
-            update: c(2),
-            touch: c(3),
-            delete: c(4),
-            rotate: c(5),
-            list_user: c(6),
-            delete_user: c(7),
+            create,
+            load,
+            update,
+            touch,
+            delete,
+            rotate,
+            list_user,
+            delete_user,
         }
     }
 
-    fn count(&self, i: usize) {
+    fn count(&self, i: usize) -> Result<(), StoreError> {
         self.counters.0[i].fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[async_trait]
-impl<S: SessionStore> SessionStore for CountingStore<S> {
-    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        self.count(0);
-        self.inner.create(record).await
-    }
-    async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
-        self.count(1);
-        self.inner.load(key).await
-    }
-    async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
-        self.count(2);
-        self.inner.update(record).await
-    }
-    async fn touch(
-        &self,
-        key: &SessionKey,
-        idle_expires_at: OffsetDateTime,
-        last_refresh_at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.count(3);
-        self.inner
-            .touch(key, idle_expires_at, last_refresh_at)
-            .await
-    }
-    async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        self.count(4);
-        self.inner.delete(key).await
-    }
-    async fn rotate(&self, old: &SessionKey, new: &SessionRecord) -> Result<(), StoreError> {
-        self.count(5);
-        self.inner.rotate(old, new).await
-    }
-    async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        self.count(6);
-        self.inner.list_user(user_id).await
-    }
-    async fn delete_user(
-        &self,
-        user_id: &str,
-        keep: Option<&SessionKey>,
-    ) -> Result<usize, StoreError> {
-        self.count(7);
-        self.inner.delete_user(user_id, keep).await
+        Ok(())
     }
 }
 
@@ -244,7 +262,7 @@ impl<S> FailingStore<S> {
         self.failing.load(Ordering::SeqCst)
     }
 
-    fn check(&self) -> Result<(), StoreError> {
+    fn check(&self, _op: usize) -> Result<(), StoreError> {
         if self.is_failing() {
             Err(StoreError::unavailable(
                 "store switched off by FailingStore",
@@ -252,53 +270,6 @@ impl<S> FailingStore<S> {
         } else {
             Ok(())
         }
-    }
-}
-
-#[async_trait]
-impl<S: SessionStore> SessionStore for FailingStore<S> {
-    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.create(record).await
-    }
-    async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
-        self.check()?;
-        self.inner.load(key).await
-    }
-    async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
-        self.check()?;
-        self.inner.update(record).await
-    }
-    async fn touch(
-        &self,
-        key: &SessionKey,
-        idle_expires_at: OffsetDateTime,
-        last_refresh_at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner
-            .touch(key, idle_expires_at, last_refresh_at)
-            .await
-    }
-    async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.delete(key).await
-    }
-    async fn rotate(&self, old: &SessionKey, new: &SessionRecord) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.rotate(old, new).await
-    }
-    async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        self.check()?;
-        self.inner.list_user(user_id).await
-    }
-    async fn delete_user(
-        &self,
-        user_id: &str,
-        keep: Option<&SessionKey>,
-    ) -> Result<usize, StoreError> {
-        self.check()?;
-        self.inner.delete_user(user_id, keep).await
     }
 }
 

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::routing::{get, post};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tower::{Layer as _, ServiceBuilder, ServiceExt, service_fn};
 
 fn auth(store: FailingStore<MemoryStore>) -> Authenticator {
     Authenticator::builder(store)
@@ -55,6 +55,21 @@ fn app(auth: Authenticator) -> Router {
         .layer(AuthLayer::new(auth))
 }
 
+/// Sends one request through a clone of `svc`, with the cookie if given.
+async fn send<S, B>(svc: &S, method: &str, path: &str, cookie: Option<&str>) -> Response<B>
+where
+    S: tower::Service<Request<Body>, Response = Response<B>, Error = Infallible> + Clone,
+{
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    svc.clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap()
+}
+
 fn cookie_of(res: &Response<Body>) -> String {
     let c = res.headers()["set-cookie"].to_str().unwrap();
     c.split(';').next().unwrap().to_owned()
@@ -63,31 +78,15 @@ fn cookie_of(res: &Response<Body>) -> String {
 #[tokio::test]
 async fn login_sets_cookie_with_no_store_and_me_reads_it() {
     let app = app(auth(FailingStore::new(MemoryStore::new())));
-    let res = app
-        .clone()
-        .oneshot(Request::post("/login").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let res = send(&app, "POST", "/login", None).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["cache-control"], "no-store");
     let cookie = cookie_of(&res);
-    let res = app
-        .clone()
-        .oneshot(
-            Request::get("/me")
-                .header("cookie", &cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let res = send(&app, "GET", "/me", Some(&cookie)).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers().get("set-cookie").is_none());
     assert_eq!(body(res).await, "alice");
-    let res = app
-        .oneshot(Request::get("/maybe").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let res = send(&app, "GET", "/maybe", None).await;
     assert_eq!(body(res).await, "anonymous");
 }
 
@@ -96,10 +95,7 @@ async fn handler_store_errors_answer_with_the_configured_503() {
     let store = FailingStore::new(MemoryStore::new());
     let app = app(auth(store.clone()));
     store.set_failing(true);
-    let res = app
-        .oneshot(Request::post("/login").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let res = send(&app, "POST", "/login", None).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.headers()["retry-after"], "7");
     assert!(res.headers().get("set-cookie").is_none());
@@ -109,21 +105,9 @@ async fn handler_store_errors_answer_with_the_configured_503() {
 #[tokio::test]
 async fn oversized_session_data_answers_413_not_success() {
     let app = app(auth(FailingStore::new(MemoryStore::new())));
-    let res = app
-        .clone()
-        .oneshot(Request::post("/login").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let res = send(&app, "POST", "/login", None).await;
     let cookie = cookie_of(&res);
-    let res = app
-        .oneshot(
-            Request::post("/data")
-                .header("cookie", &cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let res = send(&app, "POST", "/data", Some(&cookie)).await;
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(body(res).await, r#"{"error":"session_data_too_large"}"#);
 }
@@ -134,10 +118,7 @@ async fn extractors_without_the_layer_are_a_500() {
         "/me",
         get(|CurrentUser(u): CurrentUser| async move { u.user_id().to_owned() }),
     );
-    let res = app
-        .oneshot(Request::get("/me").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let res = send(&app, "GET", "/me", None).await;
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
 
@@ -148,35 +129,20 @@ async fn ok(_: Request<Body>) -> Result<Response<Body>, Infallible> {
 #[tokio::test]
 async fn guards_on_a_plain_tower_stack() {
     let auth = auth(FailingStore::new(MemoryStore::new()));
-    let login = app(auth.clone())
-        .oneshot(Request::post("/login").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let login = send(&app(auth.clone()), "POST", "/login", None).await;
     let cookie = cookie_of(&login);
 
     let login_required = ServiceBuilder::new()
         .layer(AuthLayer::new(auth.clone()))
         .layer(RequireLoginLayer::new())
         .service(service_fn(ok));
-    let res = login_required
-        .clone()
-        .oneshot(Request::get("/").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let res = send(&login_required, "GET", "/", None).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         res.headers()["www-authenticate"],
         r#"Cookie realm="app", cookie-name="session""#
     );
-    let res = login_required
-        .oneshot(
-            Request::get("/")
-                .header("cookie", &cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let res = send(&login_required, "GET", "/", Some(&cookie)).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(body(res).await, "inner");
 
@@ -184,15 +150,7 @@ async fn guards_on_a_plain_tower_stack() {
         .layer(AuthLayer::new(auth))
         .layer(RequireRoleLayer::new("admin"))
         .service(service_fn(ok));
-    let res = admin_only
-        .oneshot(
-            Request::get("/")
-                .header("cookie", &cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let res = send(&admin_only, "GET", "/", Some(&cookie)).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(body(res).await, r#"{"error":"forbidden"}"#);
 
@@ -204,5 +162,3 @@ async fn guards_on_a_plain_tower_stack() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
-
-use tower_layer::Layer as _;
