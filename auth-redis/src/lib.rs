@@ -1,0 +1,634 @@
+//! Sessions on Redis and Redis Cluster, through
+//! [deadpool-redis](deadpool_redis): an [`auth_core::SessionStore`] for
+//! apps that run more than one instance or must survive restarts.
+//!
+//! ```no_run
+//! use auth_core::Authenticator;
+//! use auth_redis::RedisStore;
+//!
+//! let store = RedisStore::from_url("redis://127.0.0.1:6379")?.with_prefix("myapp:");
+//! let auth = Authenticator::builder(store).build()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Layout
+//! - `{prefix}s:{key}`: one hash per session, under the hex SHA-256 of its
+//!   token. Fields: `f` format version, `u` user id, `d` the record as
+//!   JSON, `i` idle expiry, `l` last refresh, `a` absolute expiry (Unix
+//!   milliseconds), `n` version. The raw token is never written: a dump of
+//!   Redis logs no one in.
+//! - `{prefix}u:{user}`: a sorted set per user of their session keys (score:
+//!   creation time), the index behind the device list and logout-everywhere.
+//!
+//! Expiry is Redis's own: every write sets `PEXPIREAT` to the session's end
+//! (the earlier of idle and absolute expiry), and the index lives as long as
+//! its longest-lived session could. Nothing needs sweeping.
+//!
+//! Every write is a Lua script on one key, so it is atomic: `create` never
+//! overwrites (it checks and writes in one step), `update` compares the
+//! version and writes in one step, `touch` refuses a missing session.
+//! Reading a session is one `HMGET`: one command per request.
+//!
+//! # The user index on Cluster
+//! A session is found by its token alone, so its key cannot carry the
+//! user's hash tag, and the index of a user lives on another slot than
+//! that user's sessions. No command here ever touches two slots; instead
+//! **the index is repaired on read**: it is written before a session is
+//! created and cleaned after it is deleted, so it may hold keys of sessions
+//! that are gone, never miss one that exists. `list_user` and `delete_user`
+//! check every listed key and drop the dangling ones. The same code runs on
+//! a standalone server, except `rotate`.
+//!
+//! # Rotation
+//! On a standalone server `rotate` is one script: the old key goes and the
+//! new one appears in one step. On Cluster the two keys live on different
+//! slots, so it is two steps: the new session is created (if its key is
+//! free), then the old one deleted; if the old one had vanished meanwhile,
+//! the new one is removed again and the call answers `NotFound`. For a
+//! moment both tokens are valid, never neither.
+//!
+//! # Failure
+//! Every call is bounded by a timeout (default 500 ms, [`RedisStore::with_timeout`]).
+//! A refused connection, a timeout, an exhausted pool, a dropped
+//! connection or a cluster that is down are
+//! [`StoreError::Unavailable`] (retryable; the layer answers 503); the pool
+//! reconnects by itself when Redis is back. Corrupt data or an unknown
+//! format version is [`StoreError::Backend`]. No error ever deletes a
+//! session.
+//!
+//! Requires Redis 7.0 or newer (`PEXPIRETIME`).
+//!
+//! # Features
+//! | feature | enables |
+//! |---|---|
+//! | `cluster` | [`RedisStore::cluster`] and [`RedisStore::from_cluster_pool`] |
+//! | `testing` | [`testing`]: throwaway `redis-server` processes and clusters for tests |
+
+mod scripts;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use auth_core::record::unix_millis::{from_millis, to_millis};
+use auth_core::{SessionKey, SessionRecord, SessionStore, StoreError};
+use deadpool_redis::redis::aio::ConnectionLike;
+use deadpool_redis::redis::{self, Cmd, Pipeline, RedisError, RedisFuture, Script, Value};
+use time::OffsetDateTime;
+
+/// The format version written into every record.
+const FORMAT: &str = "1";
+
+/// Default bound on every store call.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Why a [`RedisStore`] could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisConfigError {
+    /// The URL or pool settings were refused.
+    #[error("invalid Redis configuration: {0}")]
+    Pool(String),
+}
+
+#[derive(Clone)]
+enum Pool {
+    Single(deadpool_redis::Pool),
+    #[cfg(feature = "cluster")]
+    Cluster(deadpool_redis::cluster::Pool),
+}
+
+enum Conn {
+    Single(deadpool_redis::Connection),
+    #[cfg(feature = "cluster")]
+    Cluster(deadpool_redis::cluster::Connection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            #[cfg(feature = "cluster")]
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            #[cfg(feature = "cluster")]
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            #[cfg(feature = "cluster")]
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+struct Scripts {
+    create: Script,
+    update: Script,
+    touch: Script,
+    delete: Script,
+    index_add: Script,
+    rotate_local: Script,
+}
+
+/// A [`SessionStore`] on Redis or Redis Cluster. See the [crate docs](crate)
+/// for the layout and guarantees. Cheap to clone.
+#[derive(Clone)]
+pub struct RedisStore {
+    pool: Pool,
+    prefix: Arc<str>,
+    timeout: Duration,
+    scripts: Arc<Scripts>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.pool {
+            Pool::Single(_) => "standalone",
+            #[cfg(feature = "cluster")]
+            Pool::Cluster(_) => "cluster",
+        };
+        f.debug_struct("RedisStore")
+            .field("kind", &kind)
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_transient(err: &RedisError) -> bool {
+    err.is_io_error()
+        || err.is_connection_refusal()
+        || err.is_timeout()
+        || err.is_connection_dropped()
+        || err.is_cluster_error()
+        || matches!(
+            err.code(),
+            Some("LOADING" | "BUSY" | "TRYAGAIN" | "CLUSTERDOWN" | "MASTERDOWN" | "READONLY")
+        )
+}
+
+fn map_redis(err: RedisError) -> StoreError {
+    if is_transient(&err) {
+        StoreError::unavailable(err)
+    } else {
+        StoreError::backend(err)
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::backend(format!("corrupt session record in Redis: {what}"))
+}
+
+impl RedisStore {
+    fn new(pool: Pool) -> Self {
+        Self {
+            pool,
+            prefix: Arc::from("auth:"),
+            timeout: DEFAULT_TIMEOUT,
+            scripts: Arc::new(Scripts {
+                create: scripts::create(),
+                update: scripts::update(),
+                touch: scripts::touch(),
+                delete: scripts::delete(),
+                index_add: scripts::index_add(),
+                rotate_local: scripts::rotate_local(),
+            }),
+        }
+    }
+
+    /// A store on one Redis server, from a `redis://` URL. Connects lazily:
+    /// an unreachable server shows up as 503s, not as a failure here.
+    pub fn from_url(url: &str) -> Result<Self, RedisConfigError> {
+        let pool = deadpool_redis::Config::from_url(url)
+            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+            .map_err(|e| RedisConfigError::Pool(e.to_string()))?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// A store on a pool the application already has.
+    pub fn from_pool(pool: deadpool_redis::Pool) -> Self {
+        Self::new(Pool::Single(pool))
+    }
+
+    /// A store on a Redis Cluster, from the `redis://` URLs of some of its
+    /// nodes.
+    #[cfg(feature = "cluster")]
+    pub fn cluster<S: AsRef<str>>(urls: &[S]) -> Result<Self, RedisConfigError> {
+        let urls: Vec<String> = urls.iter().map(|u| u.as_ref().to_owned()).collect();
+        if urls.is_empty() {
+            return Err(RedisConfigError::Pool("no cluster node URLs".into()));
+        }
+        let pool = deadpool_redis::cluster::Config::from_urls(urls)
+            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+            .map_err(|e| RedisConfigError::Pool(e.to_string()))?;
+        Ok(Self::from_cluster_pool(pool))
+    }
+
+    /// A store on a cluster pool the application already has.
+    #[cfg(feature = "cluster")]
+    pub fn from_cluster_pool(pool: deadpool_redis::cluster::Pool) -> Self {
+        Self::new(Pool::Cluster(pool))
+    }
+
+    /// The prefix of every key (default `auth:`), so several apps can share
+    /// one Redis.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Arc::from(prefix.into());
+        self
+    }
+
+    /// The bound on every store call, connecting included (default 500 ms).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The Redis key of a session.
+    pub fn session_key(&self, key: &SessionKey) -> String {
+        format!("{}s:{}", self.prefix, key.to_hex())
+    }
+
+    /// The Redis key of a user's index.
+    pub fn index_key(&self, user_id: &str) -> String {
+        format!("{}u:{}", self.prefix, user_id)
+    }
+
+    fn is_cluster(&self) -> bool {
+        !matches!(self.pool, Pool::Single(_))
+    }
+
+    /// Checks that Redis answers (`PING`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run(async |conn| {
+            redis::cmd("PING")
+                .query_async::<String>(conn)
+                .await
+                .map_err(map_redis)
+                .map(|_| ())
+        })
+        .await
+    }
+
+    /// Runs `op` on a pooled connection, within the timeout.
+    async fn run<T>(
+        &self,
+        op: impl AsyncFnOnce(&mut Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let work = async {
+            let mut conn = match &self.pool {
+                Pool::Single(p) => Conn::Single(p.get().await.map_err(StoreError::unavailable)?),
+                #[cfg(feature = "cluster")]
+                Pool::Cluster(p) => Conn::Cluster(p.get().await.map_err(StoreError::unavailable)?),
+            };
+            op(&mut conn).await
+        };
+        with_timeout(self.timeout, work).await
+    }
+
+    fn record_args(record: &SessionRecord) -> Result<[String; 7], StoreError> {
+        let json = serde_json::to_string(record).map_err(StoreError::backend)?;
+        Ok([
+            FORMAT.to_owned(),
+            record.user_id.clone(),
+            json,
+            to_millis(record.idle_expires_at).to_string(),
+            to_millis(record.last_refresh_at).to_string(),
+            to_millis(record.absolute_expires_at).to_string(),
+            record.version.to_string(),
+        ])
+    }
+
+    async fn index_add(&self, conn: &mut Conn, record: &SessionRecord) -> Result<(), StoreError> {
+        self.scripts
+            .index_add
+            .key(self.index_key(&record.user_id))
+            .arg(to_millis(record.created_at))
+            .arg(record.key.to_hex())
+            .arg(to_millis(record.absolute_expires_at))
+            .invoke_async::<i64>(conn)
+            .await
+            .map_err(map_redis)
+            .map(|_| ())
+    }
+
+    async fn index_remove(
+        &self,
+        conn: &mut Conn,
+        user_id: &str,
+        members: &[String],
+    ) -> Result<(), StoreError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        redis::cmd("ZREM")
+            .arg(self.index_key(user_id))
+            .arg(members)
+            .query_async::<i64>(conn)
+            .await
+            .map_err(map_redis)
+            .map(|_| ())
+    }
+
+    async fn load_with(
+        &self,
+        conn: &mut Conn,
+        key: &SessionKey,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let fields: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(self.session_key(key))
+            .arg(&["f", "d", "i", "l", "n"])
+            .query_async(conn)
+            .await
+            .map_err(map_redis)?;
+        decode(fields, key)
+    }
+
+    async fn create_with(&self, conn: &mut Conn, record: &SessionRecord) -> Result<(), StoreError> {
+        // The index first: it may point at a session that failed to be
+        // created (repaired on read), but never misses one that exists.
+        self.index_add(conn, record).await?;
+        let created: i64 = self
+            .scripts
+            .create
+            .key(self.session_key(&record.key))
+            .arg(&Self::record_args(record)?[..])
+            .invoke_async(conn)
+            .await
+            .map_err(map_redis)?;
+        if created == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::DuplicateKey)
+        }
+    }
+
+    /// Deletes one session; the owner's id if it existed.
+    async fn delete_with(
+        &self,
+        conn: &mut Conn,
+        key: &SessionKey,
+    ) -> Result<Option<String>, StoreError> {
+        self.scripts
+            .delete
+            .key(self.session_key(key))
+            .invoke_async::<Option<String>>(conn)
+            .await
+            .map_err(map_redis)
+    }
+
+    async fn index_members(
+        &self,
+        conn: &mut Conn,
+        user_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        redis::cmd("ZRANGE")
+            .arg(self.index_key(user_id))
+            .arg(0)
+            .arg(-1)
+            .query_async(conn)
+            .await
+            .map_err(map_redis)
+    }
+}
+
+async fn with_timeout<T>(
+    timeout: Duration,
+    work: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(timeout, work).await {
+        Ok(result) => result,
+        Err(_) => Err(StoreError::unavailable(format!(
+            "Redis did not answer within {timeout:?}"
+        ))),
+    }
+}
+
+fn decode(
+    fields: Vec<Option<String>>,
+    key: &SessionKey,
+) -> Result<Option<SessionRecord>, StoreError> {
+    let mut it = fields.into_iter();
+    let (Some(f), Some(d), Some(i), Some(l), Some(n)) =
+        (it.next(), it.next(), it.next(), it.next(), it.next())
+    else {
+        return Err(corrupt("short reply"));
+    };
+    let Some(format) = f else {
+        return Ok(None);
+    };
+    if format != FORMAT {
+        return Err(StoreError::backend(format!(
+            "session record format {format:?} is not known to this version"
+        )));
+    }
+    let (Some(d), Some(i), Some(l), Some(n)) = (d, i, l, n) else {
+        return Err(corrupt("missing fields"));
+    };
+    let mut record: SessionRecord = serde_json::from_str(&d).map_err(|_| corrupt("JSON"))?;
+    let millis = |s: &str| s.parse::<i64>().ok().and_then(from_millis);
+    record.idle_expires_at = millis(&i).ok_or_else(|| corrupt("idle expiry"))?;
+    record.last_refresh_at = millis(&l).ok_or_else(|| corrupt("last refresh"))?;
+    record.version = n.parse().map_err(|_| corrupt("version"))?;
+    if record.key != *key {
+        return Err(corrupt("key mismatch"));
+    }
+    Ok(Some(record))
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        self.run(async |conn| self.create_with(conn, record).await)
+            .await
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+        self.run(async |conn| self.load_with(conn, key).await).await
+    }
+
+    async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
+        let json = serde_json::to_string(record).map_err(StoreError::backend)?;
+        self.run(async |conn| {
+            let n: i64 = self
+                .scripts
+                .update
+                .key(self.session_key(&record.key))
+                .arg(record.version.to_string())
+                .arg(&record.user_id)
+                .arg(&json)
+                .arg(to_millis(record.idle_expires_at))
+                .arg(to_millis(record.last_refresh_at))
+                .invoke_async(conn)
+                .await
+                .map_err(map_redis)?;
+            match n {
+                -1 => Err(StoreError::NotFound),
+                -2 => Err(StoreError::Conflict),
+                -3 => Err(StoreError::backend(
+                    "update may not change a session's owner",
+                )),
+                n => u64::try_from(n).map_err(|_| corrupt("version")),
+            }
+        })
+        .await
+    }
+
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        idle_expires_at: OffsetDateTime,
+        last_refresh_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.run(async |conn| {
+            let n: i64 = self
+                .scripts
+                .touch
+                .key(self.session_key(key))
+                .arg(to_millis(idle_expires_at))
+                .arg(to_millis(last_refresh_at))
+                .invoke_async(conn)
+                .await
+                .map_err(map_redis)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        self.run(async |conn| match self.delete_with(conn, key).await? {
+            Some(user) => {
+                self.index_remove(conn, &user, &[key.to_hex()]).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        })
+        .await
+    }
+
+    async fn rotate(&self, old: &SessionKey, new: &SessionRecord) -> Result<(), StoreError> {
+        self.run(async |conn| {
+            if !self.is_cluster() {
+                let args = Self::record_args(new)?;
+                let n: i64 = self
+                    .scripts
+                    .rotate_local
+                    .key(self.session_key(old))
+                    .key(self.session_key(&new.key))
+                    .key(self.index_key(&new.user_id))
+                    .arg(&args[..])
+                    .arg(old.to_hex())
+                    .arg(new.key.to_hex())
+                    .arg(to_millis(new.created_at))
+                    .invoke_async(conn)
+                    .await
+                    .map_err(map_redis)?;
+                return match n {
+                    1 => Ok(()),
+                    -1 => Err(StoreError::NotFound),
+                    -2 => Err(StoreError::DuplicateKey),
+                    _ => Err(StoreError::backend(
+                        "rotate may not change a session's owner",
+                    )),
+                };
+            }
+            // Cluster: two single-slot steps, new first (see the crate docs).
+            let owner: Option<String> = redis::cmd("HGET")
+                .arg(self.session_key(old))
+                .arg("u")
+                .query_async(conn)
+                .await
+                .map_err(map_redis)?;
+            match owner {
+                None => return Err(StoreError::NotFound),
+                Some(u) if u != new.user_id => {
+                    return Err(StoreError::backend(
+                        "rotate may not change a session's owner",
+                    ));
+                }
+                Some(_) => {}
+            }
+            self.create_with(conn, new).await?;
+            if self.delete_with(conn, old).await?.is_none() {
+                self.delete_with(conn, &new.key).await?;
+                self.index_remove(conn, &new.user_id, &[new.key.to_hex()])
+                    .await?;
+                return Err(StoreError::NotFound);
+            }
+            self.index_remove(conn, &new.user_id, &[old.to_hex()]).await
+        })
+        .await
+    }
+
+    async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        self.run(async |conn| {
+            let members = self.index_members(conn, user_id).await?;
+            let mut out = Vec::with_capacity(members.len());
+            let mut dangling = Vec::new();
+            for member in members {
+                let Some(key) = SessionKey::from_hex(&member) else {
+                    dangling.push(member);
+                    continue;
+                };
+                match self.load_with(conn, &key).await? {
+                    Some(record) if record.user_id == user_id => out.push(record),
+                    _ => dangling.push(member),
+                }
+            }
+            self.index_remove(conn, user_id, &dangling).await?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_user(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<usize, StoreError> {
+        let keep = keep.map(SessionKey::to_hex);
+        self.run(async |conn| {
+            let members = self.index_members(conn, user_id).await?;
+            let mut deleted = 0;
+            let mut removed = Vec::new();
+            for member in members {
+                if Some(&member) == keep.as_ref() {
+                    continue;
+                }
+                if let Some(key) = SessionKey::from_hex(&member)
+                    && self.delete_with(conn, &key).await?.is_some()
+                {
+                    deleted += 1;
+                }
+                removed.push(member);
+            }
+            self.index_remove(conn, user_id, &removed).await?;
+            Ok(deleted)
+        })
+        .await
+    }
+}

@@ -1,0 +1,158 @@
+//! The store contract, on a real Redis: standalone and Cluster.
+
+use std::time::Duration;
+
+use auth_core::testing::{conformance, sample_record};
+use auth_core::{SessionStore, SessionToken, StoreError};
+use auth_redis::RedisStore;
+use auth_redis::testing::{RedisCluster, RedisServer};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_passes_the_conformance_suite() {
+    let server = RedisServer::start().await;
+    let url = server.url();
+    conformance(|_clock| {
+        let url = url.clone();
+        async move { RedisStore::from_url(&url).unwrap() }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_passes_the_conformance_suite() {
+    let cluster = RedisCluster::start().await;
+    let urls = cluster.urls();
+    conformance(|_clock| {
+        let urls = urls.clone();
+        async move { RedisStore::cluster(&urls).unwrap() }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_hold_hashes_and_carry_prefix_ttl_and_format() {
+    let server = RedisServer::start().await;
+    let store = RedisStore::from_url(&server.url())
+        .unwrap()
+        .with_prefix("t1:");
+    let token = SessionToken::generate().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let mut record = sample_record("alice", now, time::Duration::minutes(30));
+    record.key = token.key();
+    store.create(&record).await.unwrap();
+
+    let keys = server.cli(&["KEYS", "*"]).unwrap();
+    let mut keys: Vec<&str> = keys.lines().collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            format!("t1:s:{}", token.key().to_hex()),
+            "t1:u:alice".to_owned()
+        ]
+    );
+    let dump = server.cli(&["HGETALL", keys[0]]).unwrap();
+    assert!(!dump.contains(&token.expose()), "no raw token in Redis");
+    assert!(
+        dump.contains("\nf\n1\n") || dump.starts_with("f\n1\n"),
+        "format version: {dump}"
+    );
+    let ttl: i64 = server.cli(&["PTTL", keys[0]]).unwrap().parse().unwrap();
+    assert!(
+        (29 * 60_000..=30 * 60_000).contains(&ttl),
+        "Redis expires it: {ttl}"
+    );
+    let index_ttl: i64 = server.cli(&["PTTL", keys[1]]).unwrap().parse().unwrap();
+    assert!(
+        index_ttl >= ttl,
+        "the index outlives its sessions: {index_ttl}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_format_and_corrupt_records_are_backend_errors_not_absence() {
+    let server = RedisServer::start().await;
+    let store = RedisStore::from_url(&server.url()).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let record = sample_record("alice", now, time::Duration::minutes(30));
+    store.create(&record).await.unwrap();
+    let key = store.session_key(&record.key);
+    server.cli(&["HSET", &key, "f", "99"]).unwrap();
+    let err = store.load(&record.key).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Backend(_)) && !err.is_retryable(),
+        "{err:?}"
+    );
+    server
+        .cli(&["HSET", &key, "f", "1", "d", "{not json"])
+        .unwrap();
+    assert!(matches!(
+        store.load(&record.key).await,
+        Err(StoreError::Backend(_))
+    ));
+    // Still there: an error never deletes a session.
+    assert_eq!(server.cli(&["EXISTS", &key]).as_deref(), Some("1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_is_unavailable_and_recovery_needs_no_restart() {
+    let mut server = RedisServer::start().await;
+    let store = RedisStore::from_url(&server.url())
+        .unwrap()
+        .with_timeout(Duration::from_millis(300));
+    let now = time::OffsetDateTime::now_utc();
+    let record = sample_record("alice", now, time::Duration::minutes(30));
+    store.create(&record).await.unwrap();
+
+    server.stop().await;
+    for _ in 0..3 {
+        let err = store.load(&record.key).await.unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        assert!(err.is_retryable());
+    }
+    let err = store
+        .create(&sample_record("bob", now, time::Duration::minutes(5)))
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable());
+
+    server.start_again().await;
+    let mut loaded = None;
+    for _ in 0..20 {
+        match store.load(&record.key).await {
+            Ok(found) => {
+                loaded = found;
+                break;
+            }
+            Err(err) => {
+                assert!(err.is_retryable(), "{err:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    let loaded = loaded.expect("the session survived the restart");
+    assert_eq!(loaded.user_id, "alice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_times_out() {
+    // A listener that accepts and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    let store = RedisStore::from_url(&format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .with_timeout(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let err = store
+        .load(&SessionToken::generate().unwrap().key())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
