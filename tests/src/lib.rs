@@ -8,19 +8,83 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use auth_core::testing::{CountingStore, FailingStore};
-use auth_core::{Clock, ManualClock, MemoryStore, SessionStore};
-use example_axum::{Config, Users};
+use auth_core::{Clock, ManualClock, MemoryStore, SessionStore, SessionToken};
+use auth_redis::RedisStore;
+use auth_redis::testing::RedisServer;
+use example_axum::{Config, StoreConfig, Users};
 use reqwest::header::{HeaderMap, HeaderValue};
-use tokio::sync::oneshot;
+use tokio::sync::{Mutex as AsyncMutex, oneshot};
 
-/// The store behind a test app: counted, switchable off, in memory.
-pub type TestStore = CountingStore<FailingStore<MemoryStore>>;
+/// The store behind a test app: counted, switchable off.
+pub type TestStore = CountingStore<FailingStore<Arc<dyn SessionStore>>>;
 
 /// Which web framework serves the demo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framework {
     /// `examples/axum-app`.
     Axum,
+}
+
+/// Where the demo keeps its sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `MemoryStore`, on the test's clock.
+    Memory,
+    /// `RedisStore` on a throwaway `redis-server` of the test's own.
+    Redis,
+}
+
+/// The framework and store a scenario runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Env {
+    /// The web framework.
+    pub framework: Framework,
+    /// The session store.
+    pub backend: Backend,
+}
+
+/// A Redis server shared by the app instances of one test.
+#[derive(Debug, Clone)]
+pub struct SharedRedis {
+    /// The server; lock it to stop and start it.
+    pub server: Arc<AsyncMutex<RedisServer>>,
+    /// Its URL.
+    pub url: String,
+    /// The key prefix of this test.
+    pub prefix: String,
+}
+
+impl SharedRedis {
+    /// Starts a server for one test.
+    pub async fn start() -> Self {
+        let server = RedisServer::start().await;
+        let url = server.url();
+        let tag = SessionToken::generate().expect("random").key().to_hex();
+        Self {
+            server: Arc::new(AsyncMutex::new(server)),
+            url,
+            prefix: format!("test:{}:", &tag[..12]),
+        }
+    }
+
+    /// Every key and value in the server, as `redis-cli` prints them.
+    pub async fn dump(&self) -> String {
+        let server = self.server.lock().await;
+        let keys = server.cli(&["KEYS", "*"]).unwrap_or_default();
+        let mut out = keys.clone();
+        for key in keys.lines().filter(|k| !k.is_empty()) {
+            let kind = server.cli(&["TYPE", key]).unwrap_or_default();
+            let value = match kind.as_str() {
+                "hash" => server.cli(&["HGETALL", key]),
+                "zset" => server.cli(&["ZRANGE", key, "0", "-1", "WITHSCORES"]),
+                "string" => server.cli(&["GET", key]),
+                _ => None,
+            };
+            out.push('\n');
+            out.push_str(&value.unwrap_or_default());
+        }
+        out
+    }
 }
 
 /// Settings for one test app.
@@ -32,6 +96,9 @@ pub struct Options {
     pub idle_timeout: Option<Duration>,
     /// `SESSION_ABSOLUTE_TIMEOUT`.
     pub absolute_timeout: Option<Duration>,
+    /// Run on this Redis instead of a new one (for several instances of
+    /// the app on one store). Ignored on `Backend::Memory`.
+    pub redis: Option<SharedRedis>,
 }
 
 /// A running demo app.
@@ -44,6 +111,9 @@ pub struct TestApp {
     pub store: TestStore,
     /// The session cookie's name.
     pub cookie_name: String,
+    /// The Redis behind the app, on `Backend::Redis`.
+    pub redis: Option<SharedRedis>,
+    memory: Option<MemoryStore>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -56,23 +126,39 @@ impl std::fmt::Debug for TestApp {
 }
 
 impl TestApp {
-    /// Starts the demo on `framework` with default settings.
-    pub async fn start(framework: Framework) -> Self {
-        Self::start_with(framework, Options::default()).await
+    /// Starts the demo with default settings.
+    pub async fn start(env: Env) -> Self {
+        Self::start_with(env, Options::default()).await
     }
 
-    /// Starts the demo on `framework`.
-    pub async fn start_with(framework: Framework, options: Options) -> Self {
+    /// Starts the demo.
+    pub async fn start_with(env: Env, options: Options) -> Self {
         let clock = ManualClock::starting_now();
         let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
-        let store = CountingStore::new(FailingStore::new(MemoryStore::with_clock(
-            dyn_clock.clone(),
-        )));
+        let (inner, memory, redis): (Arc<dyn SessionStore>, _, _) = match env.backend {
+            Backend::Memory => {
+                let memory = MemoryStore::with_clock(dyn_clock.clone());
+                (Arc::new(memory.clone()), Some(memory), None)
+            }
+            Backend::Redis => {
+                let redis = match options.redis.clone() {
+                    Some(shared) => shared,
+                    None => SharedRedis::start().await,
+                };
+                let store = RedisStore::from_url(&redis.url)
+                    .expect("Redis URL")
+                    .with_prefix(redis.prefix.clone())
+                    .with_timeout(Duration::from_millis(300));
+                (Arc::new(store), None, Some(redis))
+            }
+        };
+        let store = CountingStore::new(FailingStore::new(inner));
         let config = Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             cookie_secure: options.cookie_secure,
             idle_timeout: options.idle_timeout,
             absolute_timeout: options.absolute_timeout,
+            store: StoreConfig::Memory,
         };
         let shared: Arc<dyn SessionStore> = Arc::new(store.clone());
         let auth = config
@@ -84,7 +170,7 @@ impl TestApp {
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address");
         let (tx, rx) = oneshot::channel::<()>();
-        match framework {
+        match env.framework {
             Framework::Axum => {
                 let app = example_axum::router(auth, Arc::new(Users::demo()));
                 tokio::spawn(async move {
@@ -105,8 +191,23 @@ impl TestApp {
             clock,
             store,
             cookie_name,
+            redis,
+            memory,
             shutdown: Some(tx),
         }
+    }
+
+    /// Another instance of the app on the same store (Redis), as a second
+    /// server behind a load balancer, or the same app after a restart.
+    pub async fn another_instance(&self, env: Env) -> Self {
+        Self::start_with(
+            env,
+            Options {
+                redis: self.redis.clone(),
+                ..Options::default()
+            },
+        )
+        .await
     }
 
     /// A new client (a new "browser") for this app.
@@ -122,9 +223,24 @@ impl TestApp {
         client
     }
 
-    /// Live sessions in the store.
-    pub fn sessions_in_store(&self) -> usize {
-        self.store.inner().inner().len()
+    /// Sessions in the store that are live by the app's clock.
+    pub async fn sessions_in_store(&self) -> usize {
+        if let Some(memory) = &self.memory {
+            return memory.len();
+        }
+        let redis = self.redis.as_ref().expect("a store");
+        let server = redis.server.lock().await;
+        let pattern = format!("{}s:*", redis.prefix);
+        let keys = server.cli(&["KEYS", &pattern]).unwrap_or_default();
+        let now = auth_core::record::unix_millis::to_millis(self.clock.now());
+        keys.lines()
+            .filter(|k| !k.is_empty())
+            .filter(|key| {
+                let fields = server.cli(&["HMGET", key, "i", "a"]).unwrap_or_default();
+                let ends = fields.lines().filter_map(|v| v.parse::<i64>().ok()).min();
+                ends.is_some_and(|end| end > now)
+            })
+            .count()
     }
 }
 
@@ -310,16 +426,25 @@ impl Client {
     }
 }
 
-/// Declares each scenario once and runs it against every framework:
-/// `scenarios!(a, b)` makes `axum::a`, `axum::b` tests calling `a(Framework::Axum)`.
+/// Declares each scenario once and runs it against every framework and
+/// store: `scenarios!(a, b)` makes `axum_memory::a`, `axum_redis::a`, …,
+/// each calling `a(env)`.
 #[macro_export]
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
-        mod axum {
+        $crate::scenarios!(@on axum_memory, Axum, Memory; $($name),*);
+        $crate::scenarios!(@on axum_redis, Axum, Redis; $($name),*);
+    };
+    (@on $module:ident, $framework:ident, $backend:ident; $($name:ident),*) => {
+        mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::Framework::Axum).await;
+                    super::$name($crate::Env {
+                        framework: $crate::Framework::$framework,
+                        backend: $crate::Backend::$backend,
+                    })
+                    .await;
                 }
             )*
         }

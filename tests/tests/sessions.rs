@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use auth_behaviour_tests::{Framework, Options, TestApp, password_of, scenarios};
+use auth_behaviour_tests::{Env, Options, TestApp, password_of, scenarios};
 use serde_json::json;
 
 scenarios!(
@@ -35,8 +35,8 @@ fn assert_no_set_cookie(res: &auth_behaviour_tests::Res, what: &str) {
     );
 }
 
-async fn json_login_then_me(fw: Framework) {
-    let app = TestApp::start(fw).await;
+async fn json_login_then_me(env: Env) {
+    let app = TestApp::start(env).await;
     let client = app.client();
     let res = client.login_json("alice").await;
     assert_eq!(res.status, 200);
@@ -70,11 +70,11 @@ async fn json_login_then_me(fw: Framework) {
         !me.body.contains(&client.token().unwrap()),
         "the token never appears in a body"
     );
-    assert_eq!(app.sessions_in_store(), 1);
+    assert_eq!(app.sessions_in_store().await, 1);
 }
 
-async fn form_login_redirects_and_sets_cookie(fw: Framework) {
-    let app = TestApp::start(fw).await;
+async fn form_login_redirects_and_sets_cookie(env: Env) {
+    let app = TestApp::start(env).await;
     let client = app.client();
     let res = client
         .post_form(
@@ -90,8 +90,8 @@ async fn form_login_redirects_and_sets_cookie(fw: Framework) {
     assert_eq!(me.json()["roles"], json!(["user", "admin"]));
 }
 
-async fn wrong_credentials_get_401_and_no_cookie(fw: Framework) {
-    let app = TestApp::start(fw).await;
+async fn wrong_credentials_get_401_and_no_cookie(env: Env) {
+    let app = TestApp::start(env).await;
     let client = app.client();
     for (user, password) in [
         ("alice", "wrong"),
@@ -113,11 +113,11 @@ async fn wrong_credentials_get_401_and_no_cookie(fw: Framework) {
     assert_eq!(res.status, 401);
     assert!(res.body.contains("Wrong username or password"));
     assert_no_set_cookie(&res, "failed form login");
-    assert_eq!(app.sessions_in_store(), 0);
+    assert_eq!(app.sessions_in_store().await, 0);
 }
 
-async fn bad_login_requests_are_400_or_415(fw: Framework) {
-    let app = TestApp::start(fw).await;
+async fn bad_login_requests_are_400_or_415(env: Env) {
+    let app = TestApp::start(env).await;
     let client = app.client();
     let cases: [(&str, Vec<u8>, u16); 7] = [
         ("application/json", b"{not json".to_vec(), 400),
@@ -156,8 +156,8 @@ async fn bad_login_requests_are_400_or_415(fw: Framework) {
     assert_eq!(res.status, 415, "no content type");
 }
 
-async fn cookie_attributes_on_plain_http(fw: Framework) {
-    let app = TestApp::start(fw).await;
+async fn cookie_attributes_on_plain_http(env: Env) {
+    let app = TestApp::start(env).await;
     let client = app.client();
     let res = client.login_json("alice").await;
     let cookies = res.set_cookies();
@@ -177,9 +177,9 @@ async fn cookie_attributes_on_plain_http(fw: Framework) {
     assert_eq!(res.header("cache-control"), Some("no-store"));
 }
 
-async fn cookie_attributes_when_secure(fw: Framework) {
+async fn cookie_attributes_when_secure(env: Env) {
     let app = TestApp::start_with(
-        fw,
+        env,
         Options {
             cookie_secure: true,
             ..Options::default()
@@ -211,11 +211,11 @@ async fn cookie_attributes_when_secure(fw: Framework) {
     assert_eq!(res.status, 401);
 }
 
-async fn logout_removes_session_and_cookie(fw: Framework) {
-    let app = TestApp::start(fw).await;
+async fn logout_removes_session_and_cookie(env: Env) {
+    let app = TestApp::start(env).await;
     let client = app.logged_in("alice").await;
     let old = client.token();
-    assert_eq!(app.sessions_in_store(), 1);
+    assert_eq!(app.sessions_in_store().await, 1);
     let res = client.post("/logout").await;
     assert_eq!(res.status, 204);
     assert_eq!(
@@ -226,7 +226,7 @@ async fn logout_removes_session_and_cookie(fw: Framework) {
     );
     assert_eq!(res.header("cache-control"), Some("no-store"));
     assert_eq!(
-        app.sessions_in_store(),
+        app.sessions_in_store().await,
         0,
         "the session is gone from the store"
     );
@@ -239,17 +239,17 @@ async fn logout_removes_session_and_cookie(fw: Framework) {
     assert_eq!(app.client().post("/logout").await.status, 204);
 }
 
-async fn form_logout_redirects(fw: Framework) {
-    let app = TestApp::start(fw).await;
+async fn form_logout_redirects(env: Env) {
+    let app = TestApp::start(env).await;
     let client = app.logged_in("alice").await;
     let res = client.post_form("/logout", "").await;
     assert_eq!(res.status, 303);
     assert_eq!(res.header("location"), Some("/"));
-    assert_eq!(app.sessions_in_store(), 0);
+    assert_eq!(app.sessions_in_store().await, 0);
 }
 
-async fn login_over_existing_session_issues_new_token(fw: Framework) {
-    let app = TestApp::start(fw).await;
+async fn login_over_existing_session_issues_new_token(env: Env) {
+    let app = TestApp::start(env).await;
     let client = app.logged_in("alice").await;
     let first = client.token().unwrap();
     let first_id = client.get("/me").await.json()["session"]["id"].clone();
@@ -258,7 +258,7 @@ async fn login_over_existing_session_issues_new_token(fw: Framework) {
     let second = client.token().unwrap();
     assert_ne!(first, second, "a login always issues a fresh token");
     assert_eq!(
-        app.sessions_in_store(),
+        app.sessions_in_store().await,
         1,
         "the old session is retired, not kept beside"
     );
@@ -282,8 +282,8 @@ async fn login_over_existing_session_issues_new_token(fw: Framework) {
     assert_eq!(victim.get("/me").await.json()["user_id"], "alice");
 }
 
-async fn idle_expiry(fw: Framework) {
-    let app = TestApp::start(fw).await;
+async fn idle_expiry(env: Env) {
+    let app = TestApp::start(env).await;
     let client = app.logged_in("alice").await;
     app.clock.advance(time::Duration::minutes(29));
     assert_eq!(
@@ -307,12 +307,12 @@ async fn idle_expiry(fw: Framework) {
         ],
         "a dead cookie is cleared"
     );
-    assert_eq!(app.sessions_in_store(), 0);
+    assert_eq!(app.sessions_in_store().await, 0);
 }
 
-async fn absolute_expiry(fw: Framework) {
+async fn absolute_expiry(env: Env) {
     let app = TestApp::start_with(
-        fw,
+        env,
         Options {
             idle_timeout: Some(Duration::from_secs(60)),
             absolute_timeout: Some(Duration::from_secs(300)),
@@ -345,8 +345,8 @@ async fn absolute_expiry(fw: Framework) {
     );
 }
 
-async fn refresh_writes_only_past_threshold(fw: Framework) {
-    let app = TestApp::start(fw).await;
+async fn refresh_writes_only_past_threshold(env: Env) {
+    let app = TestApp::start(env).await;
     let client = app.logged_in("alice").await;
     let token = client.token();
     app.store.take_calls();
@@ -388,12 +388,12 @@ async fn refresh_writes_only_past_threshold(fw: Framework) {
     assert_eq!(client.token(), token, "sliding refresh keeps the token");
 }
 
-async fn logout_everywhere_ends_other_clients(fw: Framework) {
-    let app = TestApp::start(fw).await;
+async fn logout_everywhere_ends_other_clients(env: Env) {
+    let app = TestApp::start(env).await;
     let laptop = app.logged_in("alice").await;
     let phone = app.logged_in("alice").await;
     let admin = app.logged_in("admin").await;
-    assert_eq!(app.sessions_in_store(), 3);
+    assert_eq!(app.sessions_in_store().await, 3);
     assert_eq!(
         app.client().post("/logout-all").await.status,
         401,
@@ -413,15 +413,15 @@ async fn logout_everywhere_ends_other_clients(fw: Framework) {
         200,
         "other users are untouched"
     );
-    assert_eq!(app.sessions_in_store(), 1);
+    assert_eq!(app.sessions_in_store().await, 1);
 
     let again = app.logged_in("alice").await;
     let res = again.post_form("/logout-all", "").await;
     assert_eq!(res.status, 303);
 }
 
-async fn session_list_and_revoke(fw: Framework) {
-    let app = TestApp::start(fw).await;
+async fn session_list_and_revoke(env: Env) {
+    let app = TestApp::start(env).await;
     let laptop = app.logged_in("alice").await;
     let phone = app.logged_in("alice").await;
     let admin = app.logged_in("admin").await;
@@ -497,8 +497,8 @@ async fn session_list_and_revoke(fw: Framework) {
     assert_eq!(app.client().get("/sessions").await.status, 401);
 }
 
-async fn revoke_form_redirects(fw: Framework) {
-    let app = TestApp::start(fw).await;
+async fn revoke_form_redirects(env: Env) {
+    let app = TestApp::start(env).await;
     let laptop = app.logged_in("alice").await;
     let phone = app.logged_in("alice").await;
     let phone_id = phone.get("/me").await.json()["session"]["id"]
@@ -523,8 +523,8 @@ async fn revoke_form_redirects(fw: Framework) {
     assert_eq!(laptop.get("/me").await.status, 401);
 }
 
-async fn unauthenticated_and_forbidden(fw: Framework) {
-    let app = TestApp::start(fw).await;
+async fn unauthenticated_and_forbidden(env: Env) {
+    let app = TestApp::start(env).await;
     let anonymous = app.client();
     for path in ["/me", "/admin", "/sessions"] {
         let res = anonymous.get(path).await;
@@ -548,8 +548,8 @@ async fn unauthenticated_and_forbidden(fw: Framework) {
     assert_eq!(res.json()["message"], "welcome, admin");
 }
 
-async fn hostile_cookies_get_401_never_500(fw: Framework) {
-    let app = TestApp::start(fw).await;
+async fn hostile_cookies_get_401_never_500(env: Env) {
+    let app = TestApp::start(env).await;
     let alice = app.logged_in("alice").await;
     let valid = alice.token().unwrap();
     let unknown = "A".repeat(43);
@@ -621,8 +621,8 @@ async fn hostile_cookies_get_401_never_500(fw: Framework) {
     );
 }
 
-async fn store_outage_is_503_and_recovers(fw: Framework) {
-    let app = TestApp::start(fw).await;
+async fn store_outage_is_503_and_recovers(env: Env) {
+    let app = TestApp::start(env).await;
     let client = app.logged_in("alice").await;
     let token = client.token();
     app.store.inner().set_failing(true);
@@ -651,8 +651,8 @@ async fn store_outage_is_503_and_recovers(fw: Framework) {
     assert_eq!(res.status, 200, "the session survived the outage");
 }
 
-async fn page_shows_login_form_then_sessions(fw: Framework) {
-    let app = TestApp::start(fw).await;
+async fn page_shows_login_form_then_sessions(env: Env) {
+    let app = TestApp::start(env).await;
     let anonymous = app.client().get("/").await;
     assert_eq!(anonymous.status, 200);
     assert!(

@@ -1,5 +1,6 @@
 //! The demo app as a library, so tests can build it around any store and
-//! clock. `main.rs` runs it on the in-memory store.
+//! clock. `main.rs` runs it on the store the environment names: Redis
+//! (`REDIS_URL`), Redis Cluster (`REDIS_CLUSTER_URLS`) or in memory.
 //!
 //! The HTTP contract:
 //!
@@ -25,6 +26,7 @@ use auth_core::{
     Authenticator, Clock, ConfigError, CookiePolicy, Denial, Login, MemoryStore, SessionId,
     SessionInfo, SessionStore, SystemClock,
 };
+use auth_redis::RedisStore;
 use auth_tower::{Auth, AuthError, AuthLayer, CurrentUser, RequireRoleLayer};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -57,6 +59,58 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// `SESSION_ABSOLUTE_TIMEOUT`, seconds.
     pub absolute_timeout: Option<Duration>,
+    /// Where sessions live: `REDIS_URL`, `REDIS_CLUSTER_URLS`, or memory.
+    pub store: StoreConfig,
+}
+
+/// Where the demo keeps its sessions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// In this process (the default).
+    #[default]
+    Memory,
+    /// One Redis server (`REDIS_URL`).
+    Redis(String),
+    /// A Redis Cluster (`REDIS_CLUSTER_URLS`, comma-separated node URLs).
+    RedisCluster(Vec<String>),
+}
+
+impl StoreConfig {
+    /// A short description for the start-up banner.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Memory => "in-memory store".into(),
+            Self::Redis(url) => format!("Redis at {}", redact_url(url)),
+            Self::RedisCluster(urls) => format!(
+                "Redis Cluster at {}",
+                urls.iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// Builds the store, on `clock` for the in-memory one.
+    pub fn build(&self, clock: Arc<dyn Clock>) -> Result<Arc<dyn SessionStore>, String> {
+        Ok(match self {
+            Self::Memory => Arc::new(MemoryStore::with_clock(clock)),
+            Self::Redis(url) => Arc::new(RedisStore::from_url(url).map_err(|e| e.to_string())?),
+            Self::RedisCluster(urls) => {
+                Arc::new(RedisStore::cluster(urls).map_err(|e| e.to_string())?)
+            }
+        })
+    }
+}
+
+/// Hides a password in a `redis://user:password@host` URL.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://REDACTED@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 impl Default for Config {
@@ -66,6 +120,7 @@ impl Default for Config {
             cookie_secure: false,
             idle_timeout: None,
             absolute_timeout: None,
+            store: StoreConfig::Memory,
         }
     }
 }
@@ -106,6 +161,20 @@ impl Config {
         };
         config.idle_timeout = seconds("SESSION_IDLE_TIMEOUT")?;
         config.absolute_timeout = seconds("SESSION_ABSOLUTE_TIMEOUT")?;
+        let nonempty = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
+        config.store = match (nonempty("REDIS_URL"), nonempty("REDIS_CLUSTER_URLS")) {
+            (Some(_), Some(_)) => {
+                return Err("set REDIS_URL or REDIS_CLUSTER_URLS, not both".into());
+            }
+            (Some(url), None) => StoreConfig::Redis(url.trim().to_owned()),
+            (None, Some(urls)) => StoreConfig::RedisCluster(
+                urls.split(',')
+                    .map(|u| u.trim().to_owned())
+                    .filter(|u| !u.is_empty())
+                    .collect(),
+            ),
+            (None, None) => StoreConfig::Memory,
+        };
         Ok(config)
     }
 
@@ -129,11 +198,13 @@ impl Config {
     }
 }
 
-/// The demo app on the in-memory store and the system clock.
-pub fn build_app(config: &Config) -> Result<Router, ConfigError> {
+/// The demo app on the configured store and the system clock.
+pub fn build_app(config: &Config) -> Result<Router, String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = Arc::new(MemoryStore::with_clock(clock.clone()));
-    let auth = config.authenticator(store, clock)?;
+    let store = config.store.build(clock.clone())?;
+    let auth = config
+        .authenticator(store, clock)
+        .map_err(|e| e.to_string())?;
     Ok(router(auth, Arc::new(Users::demo())))
 }
 
@@ -499,7 +570,36 @@ mod tests {
         assert!(Config::from_lookup(env(&[("SESSION_IDLE_TIMEOUT", "-5")])).is_err());
         assert!(Config::from_lookup(env(&[("SESSION_IDLE_TIMEOUT", "0")])).is_err());
         let defaults = Config::from_lookup(env(&[])).unwrap();
+        assert_eq!(defaults.store, StoreConfig::Memory);
         assert!(!defaults.cookie_secure);
+        let redis = Config::from_lookup(env(&[("REDIS_URL", "redis://127.0.0.1:6390")])).unwrap();
+        assert_eq!(
+            redis.store,
+            StoreConfig::Redis("redis://127.0.0.1:6390".into())
+        );
+        let cluster = Config::from_lookup(env(&[(
+            "REDIS_CLUSTER_URLS",
+            "redis://127.0.0.1:7000, redis://127.0.0.1:7001,",
+        )]))
+        .unwrap();
+        assert_eq!(
+            cluster.store,
+            StoreConfig::RedisCluster(vec![
+                "redis://127.0.0.1:7000".into(),
+                "redis://127.0.0.1:7001".into()
+            ])
+        );
+        assert!(
+            Config::from_lookup(env(&[
+                ("REDIS_URL", "redis://a"),
+                ("REDIS_CLUSTER_URLS", "redis://b")
+            ]))
+            .is_err()
+        );
+        assert_eq!(
+            redact_url("redis://user:hunter2@host:6379"),
+            "redis://REDACTED@host:6379"
+        );
         assert_eq!(defaults.addr.to_string(), "127.0.0.1:3000");
     }
 

@@ -1,4 +1,4 @@
-//! The session demo on axum, on the in-memory store.
+//! The session demo on axum: in memory by default, on Redis when asked.
 //!
 //! ```sh
 //! cargo run -p example-axum
@@ -13,7 +13,8 @@
 //! Environment: `ADDR` (default `127.0.0.1:3000`), `COOKIE_SECURE=1` for
 //! `Secure` cookies with the `__Host-` prefix (needs HTTPS),
 //! `SESSION_IDLE_TIMEOUT` and `SESSION_ABSOLUTE_TIMEOUT` in seconds,
-//! `RUST_LOG` for log levels.
+//! `REDIS_URL` (one Redis server) or `REDIS_CLUSTER_URLS` (comma-separated
+//! node URLs) to keep sessions in Redis, `RUST_LOG` for log levels.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -50,7 +51,10 @@ async fn main() -> ExitCode {
         }
     };
     let addr = listener.local_addr().unwrap_or(config.addr);
-    println!("auth demo (axum, in-memory store) listening on http://{addr}/");
+    println!(
+        "auth demo (axum, {}) listening on http://{addr}/",
+        config.store.describe()
+    );
     println!("demo accounts:");
     for (user, password, roles) in DEMO_ACCOUNTS {
         println!("  {user} / {password}  (roles: {})", roles.join(", "));
