@@ -11,7 +11,7 @@ use auth_core::testing::{CountingStore, FailingStore};
 use auth_core::{Clock, ManualClock, MemoryStore, SessionStore, SessionToken};
 use auth_redis::RedisStore;
 use auth_redis::testing::RedisServer;
-use example_axum::{Config, StoreConfig, Users};
+use example_shared::{Config, StoreConfig, Users};
 use reqwest::header::{HeaderMap, HeaderValue};
 use tokio::sync::{Mutex as AsyncMutex, oneshot};
 
@@ -254,7 +254,7 @@ impl Drop for TestApp {
 
 /// The password of a demo account.
 pub fn password_of(user: &str) -> &'static str {
-    example_axum::DEMO_ACCOUNTS
+    example_shared::DEMO_ACCOUNTS
         .iter()
         .find(|(u, _, _)| *u == user)
         .map(|(_, p, _)| *p)

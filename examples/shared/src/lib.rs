@@ -1,0 +1,504 @@
+//! What the demo apps share, so the axum and actix demos answer byte for
+//! byte alike: accounts, settings, request parsing, JSON shapes and pages.
+//! Framework-specific routing lives in each demo.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use auth_core::{
+    Authenticator, Clock, ConfigError, CookiePolicy, Identity, MemoryStore, SessionId, SessionInfo,
+    SessionStore,
+};
+use auth_redis::RedisStore;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The demo's accounts: user, password, roles.
+pub const DEMO_ACCOUNTS: [(&str, &str, &[&str]); 2] = [
+    ("alice", "wonderland", &["user"]),
+    ("admin", "admin-secret", &["user", "admin"]),
+];
+
+/// Longest accepted username, in bytes.
+pub const MAX_USERNAME: usize = 128;
+/// Longest accepted password, in bytes.
+pub const MAX_PASSWORD: usize = 1024;
+
+/// The demo's settings, from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen (`ADDR`, default `127.0.0.1:3000`).
+    pub addr: SocketAddr,
+    /// `Secure` cookies with the `__Host-` prefix (`COOKIE_SECURE=1`).
+    pub cookie_secure: bool,
+    /// `SESSION_IDLE_TIMEOUT`, seconds.
+    pub idle_timeout: Option<Duration>,
+    /// `SESSION_ABSOLUTE_TIMEOUT`, seconds.
+    pub absolute_timeout: Option<Duration>,
+    /// Where sessions live: `REDIS_URL`, `REDIS_CLUSTER_URLS`, or memory.
+    pub store: StoreConfig,
+}
+
+/// Where the demo keeps its sessions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// In this process (the default).
+    #[default]
+    Memory,
+    /// One Redis server (`REDIS_URL`).
+    Redis(String),
+    /// A Redis Cluster (`REDIS_CLUSTER_URLS`, comma-separated node URLs).
+    RedisCluster(Vec<String>),
+}
+
+impl StoreConfig {
+    /// A short description for the start-up banner.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Memory => "in-memory store".into(),
+            Self::Redis(url) => format!("Redis at {}", redact_url(url)),
+            Self::RedisCluster(urls) => format!(
+                "Redis Cluster at {}",
+                urls.iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// Builds the store, on `clock` for the in-memory one.
+    pub fn build(&self, clock: Arc<dyn Clock>) -> Result<Arc<dyn SessionStore>, String> {
+        Ok(match self {
+            Self::Memory => Arc::new(MemoryStore::with_clock(clock)),
+            Self::Redis(url) => Arc::new(RedisStore::from_url(url).map_err(|e| e.to_string())?),
+            Self::RedisCluster(urls) => {
+                Arc::new(RedisStore::cluster(urls).map_err(|e| e.to_string())?)
+            }
+        })
+    }
+}
+
+/// Hides a password in a `redis://user:password@host` URL.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://REDACTED@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            cookie_secure: false,
+            idle_timeout: None,
+            absolute_timeout: None,
+            store: StoreConfig::Memory,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut config = Self::default();
+        if let Some(addr) = lookup("ADDR") {
+            config.addr = addr
+                .parse()
+                .map_err(|_| format!("ADDR must be host:port, got {addr:?}"))?;
+        }
+        if let Some(secure) = lookup("COOKIE_SECURE") {
+            config.cookie_secure = match secure.as_str() {
+                "1" | "true" => true,
+                "0" | "false" | "" => false,
+                other => return Err(format!("COOKIE_SECURE must be 1 or 0, got {other:?}")),
+            };
+        }
+        let seconds = |key: &str| -> Result<Option<Duration>, String> {
+            lookup(key)
+                .map(|v| {
+                    v.parse::<u64>()
+                        .ok()
+                        .filter(|s| *s > 0)
+                        .map(Duration::from_secs)
+                        .ok_or_else(|| {
+                            format!("{key} must be a positive number of seconds, got {v:?}")
+                        })
+                })
+                .transpose()
+        };
+        config.idle_timeout = seconds("SESSION_IDLE_TIMEOUT")?;
+        config.absolute_timeout = seconds("SESSION_ABSOLUTE_TIMEOUT")?;
+        let nonempty = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
+        config.store = match (nonempty("REDIS_URL"), nonempty("REDIS_CLUSTER_URLS")) {
+            (Some(_), Some(_)) => {
+                return Err("set REDIS_URL or REDIS_CLUSTER_URLS, not both".into());
+            }
+            (Some(url), None) => StoreConfig::Redis(url.trim().to_owned()),
+            (None, Some(urls)) => StoreConfig::RedisCluster(
+                urls.split(',')
+                    .map(|u| u.trim().to_owned())
+                    .filter(|u| !u.is_empty())
+                    .collect(),
+            ),
+            (None, None) => StoreConfig::Memory,
+        };
+        Ok(config)
+    }
+
+    /// The authenticator these settings describe, on `store` and `clock`.
+    pub fn authenticator(
+        &self,
+        store: Arc<dyn SessionStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Authenticator, ConfigError> {
+        let mut builder = Authenticator::builder_shared(store)
+            .with_clock(clock)
+            .with_realm("auth demo")
+            .with_cookie(CookiePolicy::default().with_secure(self.cookie_secure));
+        if let Some(idle) = self.idle_timeout {
+            builder = builder.with_idle_timeout(idle);
+        }
+        if let Some(absolute) = self.absolute_timeout {
+            builder = builder.with_absolute_timeout(absolute);
+        }
+        builder.build()
+    }
+}
+
+/// Password-checked accounts, held as argon2 hashes.
+#[derive(Debug)]
+pub struct Users {
+    accounts: Vec<(String, String, Vec<String>)>,
+    dummy_hash: String,
+}
+
+fn hash(password: &str) -> String {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).expect("system random source");
+    let salt = SaltString::encode_b64(&salt).expect("16-byte salt encodes");
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 with default parameters hashes")
+        .to_string()
+}
+
+impl Users {
+    /// The [`DEMO_ACCOUNTS`].
+    pub fn demo() -> Self {
+        Self {
+            accounts: DEMO_ACCOUNTS
+                .iter()
+                .map(|(u, p, r)| {
+                    (
+                        (*u).to_owned(),
+                        hash(p),
+                        r.iter().map(|s| (*s).to_owned()).collect(),
+                    )
+                })
+                .collect(),
+            dummy_hash: hash("no account has this password"),
+        }
+    }
+
+    /// The user's roles if the password is right. An unknown user costs a
+    /// verification against a dummy hash, so both failures take as long.
+    pub fn verify(&self, username: &str, password: &str) -> Option<Vec<String>> {
+        let account = self.accounts.iter().find(|(u, _, _)| u == username);
+        let phc = account.map_or(self.dummy_hash.as_str(), |(_, h, _)| h.as_str());
+        let parsed = PasswordHash::new(phc).ok()?;
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        account.filter(|_| ok).map(|(_, _, roles)| roles.clone())
+    }
+}
+
+/// How a request body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `application/x-www-form-urlencoded`: a browser form; answers redirect.
+    Form,
+    /// `application/json`: a script; answers JSON.
+    Json,
+}
+
+impl BodyKind {
+    /// The kind named by a `Content-Type` value (parameters ignored).
+    pub fn of(content_type: Option<&[u8]>) -> Option<Self> {
+        let value = std::str::from_utf8(content_type?).ok()?;
+        let media = value.split(';').next()?.trim().to_ascii_lowercase();
+        match media.as_str() {
+            "application/x-www-form-urlencoded" => Some(Self::Form),
+            "application/json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+}
+
+/// Login credentials from a form or JSON body.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    /// The username.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+impl LoginForm {
+    /// Parses a login body; `None` for anything malformed or oversized.
+    pub fn parse(kind: BodyKind, body: &[u8]) -> Option<Self> {
+        let parsed: Result<Self, String> = match kind {
+            BodyKind::Form => serde_urlencoded::from_bytes(body).map_err(|e| e.to_string()),
+            BodyKind::Json => serde_json::from_slice(body).map_err(|e| e.to_string()),
+        };
+        match parsed {
+            Ok(c) if c.username.len() <= MAX_USERNAME && c.password.len() <= MAX_PASSWORD => {
+                Some(c)
+            }
+            Ok(_) => None,
+            Err(err) => {
+                tracing::debug!(error = %err, "unreadable login request");
+                None
+            }
+        }
+    }
+}
+
+/// `{"error": code}`.
+pub fn json_error(code: &str) -> String {
+    serde_json::json!({ "error": code }).to_string()
+}
+
+/// The answer to a JSON login: `{"user_id","roles"}`.
+pub fn login_json(identity: &Identity) -> String {
+    serde_json::json!({ "user_id": identity.user_id(), "roles": identity.roles() }).to_string()
+}
+
+/// The answer to `GET /admin`.
+pub fn admin_json(identity: &Identity) -> String {
+    serde_json::json!({ "message": format!("welcome, {}", identity.user_id()) }).to_string()
+}
+
+#[derive(Serialize)]
+struct SessionSummary {
+    id: SessionId,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+}
+
+#[derive(Serialize)]
+struct Me {
+    user_id: String,
+    roles: Vec<String>,
+    auth: &'static str,
+    session: Option<SessionSummary>,
+}
+
+/// The answer to `GET /me`.
+pub fn me_json(user: &Identity) -> String {
+    let me = Me {
+        user_id: user.user_id().to_owned(),
+        roles: user.roles().to_vec(),
+        auth: user.method().as_str(),
+        session: user.session_id().map(|id| SessionSummary {
+            id: id.clone(),
+            created_at: user.created_at(),
+            expires_at: user.expires_at(),
+        }),
+    };
+    serde_json::to_string(&me).unwrap_or_else(|_| json_error("internal"))
+}
+
+/// The answer to `GET /sessions`.
+pub fn sessions_json(sessions: &[SessionInfo]) -> String {
+    serde_json::to_string(sessions).unwrap_or_else(|_| json_error("internal"))
+}
+
+/// The page at `/`: the login form, or the user and their sessions.
+pub fn page(user: Option<(&Identity, &[SessionInfo])>) -> String {
+    match user {
+        None => login_page(None),
+        Some((user, sessions)) => home_page(user, sessions),
+    }
+}
+
+/// The login page after failed credentials.
+pub fn failed_login_page() -> String {
+    login_page(Some("Wrong username or password."))
+}
+
+/// Escapes text for HTML element content and quoted attributes.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}\
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left}\
+form.inline{display:inline}";
+
+fn login_page(error: Option<&str>) -> String {
+    let mut html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sign in</title><style>{STYLE}</style></head><body>\
+<h1>Sign in</h1>"
+    );
+    if let Some(error) = error {
+        let _ = write!(html, "<p role=\"alert\" id=\"error\">{}</p>", esc(error));
+    }
+    html.push_str(
+        "<form method=\"post\" action=\"/login\" id=\"login\">\
+<p><label>Username <input name=\"username\" id=\"username\" autocomplete=\"username\" required></label></p>\
+<p><label>Password <input name=\"password\" id=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
+<p><button type=\"submit\">Sign in</button></p></form>\
+<p>Demo accounts: <code>alice</code> / <code>wonderland</code>, <code>admin</code> / <code>admin-secret</code>.</p>\
+</body></html>",
+    );
+    html
+}
+
+fn fmt_time(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn home_page(user: &Identity, sessions: &[SessionInfo]) -> String {
+    let mut html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Signed in</title><style>{STYLE}</style></head><body>\
+<h1>Signed in as <span id=\"user\">{}</span></h1><p>Roles: <span id=\"roles\">{}</span></p>\
+<h2>Your sessions</h2><table id=\"sessions\"><tr><th>Device</th><th>Address</th><th>Signed in</th><th>Last seen</th><th></th></tr>",
+        esc(user.user_id()),
+        esc(&user.roles().join(", ")),
+    );
+    for s in sessions {
+        let _ = write!(
+            html,
+            "<tr data-session=\"{id}\"><td>{ua}{cur}</td><td>{addr}</td><td>{created}</td><td>{seen}</td>\
+<td><form class=\"inline\" method=\"post\" action=\"/sessions/{id}/revoke\"><button type=\"submit\">Revoke</button></form></td></tr>",
+            id = esc(s.id.as_str()),
+            ua = esc(s.user_agent.as_deref().unwrap_or("unknown device")),
+            cur = if s.current {
+                " <strong>(this one)</strong>"
+            } else {
+                ""
+            },
+            addr = esc(s.address.as_deref().unwrap_or("")),
+            created = fmt_time(s.created_at),
+            seen = fmt_time(s.last_seen_at),
+        );
+    }
+    html.push_str(
+        "</table><p><form class=\"inline\" method=\"post\" action=\"/logout\"><button type=\"submit\" id=\"logout\">Log out</button></form> \
+<form class=\"inline\" method=\"post\" action=\"/logout-all\"><button type=\"submit\" id=\"logout-all\">Log out everywhere</button></form></p>\
+</body></html>",
+    );
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_reads_the_environment_and_refuses_nonsense() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let c = Config::from_lookup(env(&[
+            ("ADDR", "127.0.0.1:8080"),
+            ("COOKIE_SECURE", "1"),
+            ("SESSION_IDLE_TIMEOUT", "60"),
+            ("SESSION_ABSOLUTE_TIMEOUT", "3600"),
+        ]))
+        .unwrap();
+        assert_eq!(c.addr.port(), 8080);
+        assert!(c.cookie_secure);
+        assert_eq!(c.idle_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(c.absolute_timeout, Some(Duration::from_secs(3600)));
+        assert!(Config::from_lookup(env(&[("ADDR", "nowhere")])).is_err());
+        assert!(Config::from_lookup(env(&[("COOKIE_SECURE", "yes please")])).is_err());
+        assert!(Config::from_lookup(env(&[("SESSION_IDLE_TIMEOUT", "-5")])).is_err());
+        assert!(Config::from_lookup(env(&[("SESSION_IDLE_TIMEOUT", "0")])).is_err());
+        let defaults = Config::from_lookup(env(&[])).unwrap();
+        assert_eq!(defaults.store, StoreConfig::Memory);
+        assert!(!defaults.cookie_secure);
+        let redis = Config::from_lookup(env(&[("REDIS_URL", "redis://127.0.0.1:6390")])).unwrap();
+        assert_eq!(
+            redis.store,
+            StoreConfig::Redis("redis://127.0.0.1:6390".into())
+        );
+        let cluster = Config::from_lookup(env(&[(
+            "REDIS_CLUSTER_URLS",
+            "redis://127.0.0.1:7000, redis://127.0.0.1:7001,",
+        )]))
+        .unwrap();
+        assert_eq!(
+            cluster.store,
+            StoreConfig::RedisCluster(vec![
+                "redis://127.0.0.1:7000".into(),
+                "redis://127.0.0.1:7001".into()
+            ])
+        );
+        assert!(
+            Config::from_lookup(env(&[
+                ("REDIS_URL", "redis://a"),
+                ("REDIS_CLUSTER_URLS", "redis://b")
+            ]))
+            .is_err()
+        );
+        assert_eq!(
+            redact_url("redis://user:hunter2@host:6379"),
+            "redis://REDACTED@host:6379"
+        );
+        assert_eq!(defaults.addr.to_string(), "127.0.0.1:3000");
+    }
+
+    #[test]
+    fn passwords_verify_and_unknown_users_fail() {
+        let users = Users::demo();
+        assert_eq!(
+            users.verify("alice", "wonderland"),
+            Some(vec!["user".to_owned()])
+        );
+        assert_eq!(users.verify("alice", "Wonderland"), None);
+        assert_eq!(users.verify("mallory", "wonderland"), None);
+        assert_eq!(users.verify("", ""), None);
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            esc("<script>\"x\"&'y'</script>"),
+            "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;"
+        );
+    }
+}
