@@ -72,6 +72,7 @@ pub mod token;
 mod authenticator;
 mod config;
 mod error;
+mod guard;
 mod handle;
 mod identity;
 
@@ -87,6 +88,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::ConfigError;
 pub use cookie::{CookiePolicy, SameSite};
 pub use error::Error;
+pub use guard::Requirement;
 pub use handle::{AuthHandle, Login, SessionInfo};
 pub use identity::{AuthMethod, Identity};
 pub use record::{ClientMeta, SessionData, SessionKind, SessionRecord};

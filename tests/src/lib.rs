@@ -23,6 +23,8 @@ pub type TestStore = CountingStore<FailingStore<Arc<dyn SessionStore>>>;
 pub enum Framework {
     /// `examples/axum-app`.
     Axum,
+    /// `examples/actix-app`.
+    Actix,
 }
 
 /// Where the demo keeps its sessions.
@@ -115,6 +117,7 @@ pub struct TestApp {
     pub redis: Option<SharedRedis>,
     memory: Option<MemoryStore>,
     shutdown: Option<oneshot::Sender<()>>,
+    actix: Option<actix_web::dev::ServerHandle>,
 }
 
 impl std::fmt::Debug for TestApp {
@@ -170,6 +173,7 @@ impl TestApp {
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address");
         let (tx, rx) = oneshot::channel::<()>();
+        let mut actix = None;
         match env.framework {
             Framework::Axum => {
                 let app = example_axum::router(auth, Arc::new(Users::demo()));
@@ -185,6 +189,13 @@ impl TestApp {
                     .expect("server runs");
                 });
             }
+            Framework::Actix => {
+                let listener = listener.into_std().expect("a std listener");
+                let server = example_actix::server(listener, auth, Arc::new(Users::demo()), 1)
+                    .expect("actix server starts");
+                actix = Some(server.handle());
+                tokio::spawn(server);
+            }
         }
         Self {
             base: format!("http://{addr}"),
@@ -194,6 +205,7 @@ impl TestApp {
             redis,
             memory,
             shutdown: Some(tx),
+            actix,
         }
     }
 
@@ -248,6 +260,9 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        if let Some(handle) = self.actix.take() {
+            drop(handle.stop(false));
         }
     }
 }
@@ -434,6 +449,8 @@ macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         $crate::scenarios!(@on axum_memory, Axum, Memory; $($name),*);
         $crate::scenarios!(@on axum_redis, Axum, Redis; $($name),*);
+        $crate::scenarios!(@on actix_memory, Actix, Memory; $($name),*);
+        $crate::scenarios!(@on actix_redis, Actix, Redis; $($name),*);
     };
     (@on $module:ident, $framework:ident, $backend:ident; $($name:ident),*) => {
         mod $module {

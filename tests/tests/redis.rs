@@ -11,6 +11,12 @@ scenarios!(@on axum_redis, Axum, Redis;
     redis_outage_is_503_then_recovers_by_itself,
     keyspace_holds_no_credential
 );
+scenarios!(@on actix_redis, Actix, Redis;
+    two_instances_share_sessions,
+    sessions_survive_an_app_restart,
+    redis_outage_is_503_then_recovers_by_itself,
+    keyspace_holds_no_credential
+);
 
 async fn two_instances_share_sessions(env: Env) {
     let a = TestApp::start(env).await;

@@ -24,7 +24,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use auth_core::{AuthHandle, Denial, Identity};
+use auth_core::{AuthHandle, Identity, Requirement};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -32,29 +32,6 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::response::{denial_response, missing_layer_response};
-
-/// What a guard demands of the caller.
-#[derive(Debug, Clone)]
-enum Requirement {
-    Login,
-    Role(Arc<str>),
-}
-
-impl Requirement {
-    fn check(&self, identity: Option<&Identity>) -> Result<(), Denial> {
-        let Some(identity) = identity else {
-            return Err(Denial::Unauthenticated);
-        };
-        match self {
-            Self::Login => Ok(()),
-            Self::Role(role) if identity.has_role(role) => Ok(()),
-            Self::Role(role) => {
-                tracing::info!(user = identity.user_id(), role = &**role, "missing role");
-                Err(Denial::Forbidden)
-            }
-        }
-    }
-}
 
 /// Requires a logged-in caller: 401 with `WWW-Authenticate` otherwise.
 #[derive(Debug, Clone, Default)]

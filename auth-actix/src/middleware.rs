@@ -1,0 +1,198 @@
+//! The authentication middleware.
+
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::rc::Rc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::header::{CACHE_CONTROL, COOKIE, HeaderValue, SET_COOKIE, USER_AGENT};
+use actix_web::{Error, HttpMessage};
+use auth_core::Authenticator;
+
+use crate::extract::ErrorMarker;
+use crate::response::denial_response;
+
+/// Authenticates every request, like `auth_tower::AuthLayer`:
+///
+/// 1. reads the `Cookie` headers, `User-Agent` and peer address;
+/// 2. asks the [`Authenticator`] who is calling (one store read, plus a
+///    refresh write past the threshold);
+/// 3. puts the [`Identity`](auth_core::Identity) (if any) and the
+///    [`AuthHandle`](auth_core::AuthHandle) into the request's extensions;
+/// 4. runs the inner service;
+/// 5. saves pending session data and adds the `Set-Cookie` the core decided
+///    on, with `Cache-Control: no-store`.
+///
+/// A store failure answers 503 with `Retry-After`, never anonymous and
+/// never a logout. The identity and handle are `Send + Sync`: they can be
+/// moved into spawned tasks.
+///
+/// ```
+/// use actix_web::{App, web};
+/// use auth_actix::{AuthMiddleware, CurrentUser};
+/// use auth_core::{Authenticator, MemoryStore};
+///
+/// async fn me(user: CurrentUser) -> String {
+///     user.user_id().to_owned()
+/// }
+///
+/// let auth = Authenticator::builder(MemoryStore::new()).build()?;
+/// let app = App::new()
+///     .route("/me", web::get().to(me))
+///     .wrap(AuthMiddleware::new(auth));
+/// # let _ = app;
+/// # Ok::<(), auth_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct AuthMiddleware {
+    inner: Rc<Config>,
+}
+
+#[derive(Debug)]
+struct Config {
+    auth: Authenticator,
+    record_address: bool,
+}
+
+/// Builds an [`AuthMiddleware`].
+#[derive(Debug)]
+#[must_use]
+pub struct AuthMiddlewareBuilder {
+    auth: Authenticator,
+    record_address: bool,
+}
+
+impl AuthMiddlewareBuilder {
+    /// Whether the peer address goes into the device list (default `true`).
+    /// Behind a proxy the peer is the proxy; turn it off rather than show
+    /// the proxy's address.
+    pub fn with_client_address(mut self, record: bool) -> Self {
+        self.record_address = record;
+        self
+    }
+
+    /// The middleware.
+    pub fn build(self) -> AuthMiddleware {
+        AuthMiddleware {
+            inner: Rc::new(Config {
+                auth: self.auth,
+                record_address: self.record_address,
+            }),
+        }
+    }
+}
+
+impl AuthMiddleware {
+    /// The middleware with default settings.
+    pub fn new(auth: Authenticator) -> Self {
+        Self::builder(auth).build()
+    }
+
+    /// A builder for the middleware.
+    pub fn builder(auth: Authenticator) -> AuthMiddlewareBuilder {
+        AuthMiddlewareBuilder {
+            auth,
+            record_address: true,
+        }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for AuthMiddleware
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = AuthMiddlewareService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(AuthMiddlewareService {
+            service: Rc::new(service),
+            config: Rc::clone(&self.inner),
+        }))
+    }
+}
+
+/// The service of [`AuthMiddleware`].
+#[derive(Debug)]
+pub struct AuthMiddlewareService<S> {
+    service: Rc<S>,
+    config: Rc<Config>,
+}
+
+type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T> + 'static>>;
+
+impl<S, B> Service<ServiceRequest> for AuthMiddlewareService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = LocalBoxFuture<Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let auth = self.config.auth.clone();
+        let headers = req.headers();
+        let address = self
+            .config
+            .record_address
+            .then(|| req.peer_addr().map(|a| a.ip().to_string()))
+            .flatten();
+        let credentials = auth.credentials(
+            headers.get_all(COOKIE).map(HeaderValue::as_bytes),
+            headers.get(USER_AGENT).map(HeaderValue::as_bytes),
+            address,
+        );
+        let service = Rc::clone(&self.service);
+        Box::pin(async move {
+            let handle = match auth.authenticate(credentials).await {
+                Ok(handle) => handle,
+                Err(err) => {
+                    let res = denial_response(&auth.error_response(&err));
+                    return Ok(req.into_response(res).map_into_right_body());
+                }
+            };
+            if let Some(identity) = handle.identity() {
+                req.extensions_mut().insert(identity);
+            }
+            req.extensions_mut().insert(handle.clone());
+            let res = service.call(req).await?;
+            let failed = res
+                .response()
+                .extensions()
+                .get::<ErrorMarker>()
+                .map(|m| m.0);
+            if let Some(status) = failed {
+                // A handler returned an `AuthError`: answer with this
+                // authenticator's configured headers.
+                let denial = denial_response(&auth.status_response(status));
+                return Ok(res.into_response(denial).map_into_right_body());
+            }
+            let mut res = res;
+            match handle.finish().await {
+                Ok(Some(cookie)) => match HeaderValue::try_from(cookie) {
+                    Ok(value) => {
+                        let headers = res.headers_mut();
+                        headers.append(SET_COOKIE, value);
+                        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    }
+                    Err(_) => tracing::error!("session cookie is not a valid header value"),
+                },
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "saving the session failed; answering with an error");
+                    let denial = denial_response(&auth.error_response(&err));
+                    return Ok(res.into_response(denial).map_into_right_body());
+                }
+            }
+            Ok(res.map_into_left_body())
+        })
+    }
+}

@@ -1,0 +1,176 @@
+//! The middleware, guards and extractors on actix's test service.
+
+use actix_web::http::StatusCode;
+use actix_web::test::{TestRequest, call_service, init_service, read_body};
+use actix_web::{App, HttpResponse, ResponseError, web};
+use auth_actix::{Auth, AuthError, AuthMiddleware, CurrentUser, Require};
+use auth_core::testing::FailingStore;
+use auth_core::{AuthHandle, Authenticator, CookiePolicy, Identity, Login, MemoryStore};
+
+fn auth(store: FailingStore<MemoryStore>) -> Authenticator {
+    Authenticator::builder(store)
+        .with_cookie(CookiePolicy::default().with_secure(false))
+        .with_retry_after(std::time::Duration::from_secs(7))
+        .build()
+        .unwrap()
+}
+
+async fn login(auth: Auth) -> Result<HttpResponse, AuthError> {
+    auth.login(Login::new("alice").with_roles(["user"])).await?;
+    Ok(HttpResponse::Ok().body("ok"))
+}
+
+/// Builds the error response by hand instead of returning `Err`.
+async fn login_by_hand(auth: Auth) -> HttpResponse {
+    match auth.login(Login::new("alice")).await {
+        Ok(_) => HttpResponse::Ok().finish(),
+        Err(err) => AuthError(err).error_response(),
+    }
+}
+
+async fn me(CurrentUser(user): CurrentUser) -> String {
+    user.user_id().to_owned()
+}
+
+async fn maybe(user: Option<CurrentUser>) -> String {
+    user.map_or("anonymous".into(), |u| u.user_id().to_owned())
+}
+
+macro_rules! test_app {
+    ($auth:expr) => {
+        init_service(
+            App::new()
+                .route("/login", web::post().to(login))
+                .route("/login-by-hand", web::post().to(login_by_hand))
+                .route("/me", web::get().to(me))
+                .route("/maybe", web::get().to(maybe))
+                .service(
+                    web::resource("/admin")
+                        .wrap(Require::role("admin"))
+                        .route(web::get().to(|| async { "admin" })),
+                )
+                .service(
+                    web::resource("/home")
+                        .wrap(Require::login())
+                        .route(web::get().to(|| async { "home" })),
+                )
+                .wrap(AuthMiddleware::new($auth)),
+        )
+        .await
+    };
+}
+
+#[actix_rt::test]
+async fn login_sets_every_cookie_attribute_and_me_reads_it() {
+    let app = test_app!(auth(FailingStore::new(MemoryStore::new())));
+    let res = call_service(&app, TestRequest::post().uri("/login").to_request()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers().get("cache-control").unwrap(), "no-store");
+    let set_cookie = res
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (pair, attrs) = set_cookie.split_once("; ").unwrap();
+    assert_eq!(attrs, "Max-Age=1800; Path=/; HttpOnly; SameSite=Lax");
+    let token = pair.strip_prefix("session=").unwrap();
+    assert_eq!(token.len(), 43);
+
+    let req = TestRequest::get()
+        .uri("/me")
+        .insert_header(("cookie", pair))
+        .to_request();
+    let res = call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get("set-cookie").is_none());
+    assert_eq!(read_body(res).await, "alice");
+
+    let res = call_service(&app, TestRequest::get().uri("/maybe").to_request()).await;
+    assert_eq!(read_body(res).await, "anonymous");
+    let res = call_service(&app, TestRequest::get().uri("/me").to_request()).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.headers().get("www-authenticate").unwrap(),
+        r#"Cookie realm="app", cookie-name="session""#
+    );
+}
+
+#[actix_rt::test]
+async fn guards_answer_401_and_403() {
+    let app = test_app!(auth(FailingStore::new(MemoryStore::new())));
+    let res = call_service(&app, TestRequest::post().uri("/login").to_request()).await;
+    let cookie = res
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let res = call_service(&app, TestRequest::get().uri("/home").to_request()).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.headers().contains_key("www-authenticate"));
+    let req = TestRequest::get()
+        .uri("/home")
+        .insert_header(("cookie", cookie.as_str()))
+        .to_request();
+    assert_eq!(call_service(&app, req).await.status(), StatusCode::OK);
+    let req = TestRequest::get()
+        .uri("/admin")
+        .insert_header(("cookie", cookie.as_str()))
+        .to_request();
+    let res = call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(read_body(res).await, r#"{"error":"forbidden"}"#);
+}
+
+#[actix_rt::test]
+async fn store_errors_answer_the_configured_503_whichever_way_the_handler_fails() {
+    let store = FailingStore::new(MemoryStore::new());
+    let app = test_app!(auth(store.clone()));
+    store.set_failing(true);
+    for path in ["/login", "/login-by-hand"] {
+        let res = call_service(&app, TestRequest::post().uri(path).to_request()).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert_eq!(res.headers().get("retry-after").unwrap(), "7", "{path}");
+        assert!(res.headers().get("set-cookie").is_none());
+        assert_eq!(read_body(res).await, r#"{"error":"unavailable"}"#);
+    }
+}
+
+#[actix_rt::test]
+async fn without_the_middleware_extractors_and_guards_are_a_500() {
+    let app = init_service(
+        App::new()
+            .route("/me", web::get().to(me))
+            .route("/login", web::post().to(login))
+            .service(
+                web::resource("/home")
+                    .wrap(Require::login())
+                    .route(web::get().to(|| async { "home" })),
+            ),
+    )
+    .await;
+    for req in [
+        TestRequest::get().uri("/me").to_request(),
+        TestRequest::post().uri("/login").to_request(),
+        TestRequest::get().uri("/home").to_request(),
+    ] {
+        let res = call_service(&app, req).await;
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}
+
+#[test]
+fn identity_and_handle_cross_threads() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<Identity>();
+    send_sync::<AuthHandle>();
+    send_sync::<CurrentUser>();
+    send_sync::<Auth>();
+}

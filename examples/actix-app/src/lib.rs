@@ -1,0 +1,228 @@
+//! The actix-web demo as a library, so tests can serve it around any store
+//! and clock. It answers exactly what the axum demo answers (see
+//! `example-axum`'s docs for the contract): same routes, status codes, JSON
+//! fields, cookie attributes, headers and page.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue, LOCATION};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use auth_actix::{Auth, AuthError, AuthMiddleware, CurrentUser, Require};
+use auth_core::{Authenticator, Clock, Denial, Login, SessionId, SystemClock};
+use example_shared::{BodyKind, LoginForm};
+pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
+
+/// The authenticator for `config`, on the system clock.
+pub fn build_auth(config: &Config) -> Result<Authenticator, String> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = config.store.build(clock.clone())?;
+    config
+        .authenticator(store, clock)
+        .map_err(|e| e.to_string())
+}
+
+/// Serves the demo on `listener` with `workers` worker threads. Await the
+/// server (or spawn it); stop it through its handle.
+pub fn server(
+    listener: TcpListener,
+    auth: Authenticator,
+    users: Arc<Users>,
+    workers: usize,
+) -> std::io::Result<Server> {
+    Ok(HttpServer::new(move || app(auth.clone(), users.clone()))
+        .workers(workers)
+        .disable_signals()
+        .listen(listener)?
+        .run())
+}
+
+/// The demo's routes, wrapped in [`AuthMiddleware`].
+pub fn app(
+    auth: Authenticator,
+    users: Arc<Users>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::from(users))
+        .app_data(web::PayloadConfig::new(16 * 1024))
+        .route("/", web::get().to(page))
+        .route("/login", web::post().to(login))
+        .route("/me", web::get().to(me))
+        .route("/logout", web::post().to(logout))
+        .route("/logout-all", web::post().to(logout_all))
+        .route("/sessions", web::get().to(sessions))
+        .route("/sessions/{id}", web::delete().to(revoke))
+        .route("/sessions/{id}/revoke", web::post().to(revoke_form))
+        .service(
+            web::resource("/admin")
+                .wrap(Require::role("admin"))
+                .route(web::get().to(admin)),
+        )
+        .wrap(AuthMiddleware::new(auth))
+}
+
+fn body_kind(req: &HttpRequest) -> Option<BodyKind> {
+    BodyKind::of(req.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes))
+}
+
+fn json(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .body(body)
+}
+
+fn json_error(status: StatusCode, code: &str) -> HttpResponse {
+    json(status, example_shared::json_error(code))
+}
+
+fn html(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
+
+fn see_other() -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, "/"))
+        .finish()
+}
+
+/// 303 to `/` for a form post, 204 otherwise.
+fn done(req: &HttpRequest) -> HttpResponse {
+    if body_kind(req) == Some(BodyKind::Form) {
+        see_other()
+    } else {
+        HttpResponse::NoContent().finish()
+    }
+}
+
+async fn login(
+    req: HttpRequest,
+    users: web::Data<Users>,
+    auth: Auth,
+    body: web::Bytes,
+) -> HttpResponse {
+    let Some(kind) = body_kind(&req) else {
+        return json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    };
+    let Some(creds) = LoginForm::parse(kind, &body) else {
+        return json_error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    let users = users.into_inner();
+    let username = creds.username.clone();
+    let verified = web::block(move || users.verify(&creds.username, &creds.password)).await;
+    let roles = match verified {
+        Ok(Some(roles)) => roles,
+        Ok(None) => {
+            tracing::info!(user = %username, "login failed: wrong credentials");
+            return invalid_credentials(&auth, kind);
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "password verification task failed");
+            return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal");
+        }
+    };
+    match auth.login(Login::new(username).with_roles(roles)).await {
+        Ok(_) if kind == BodyKind::Form => see_other(),
+        Ok(identity) => json(StatusCode::OK, example_shared::login_json(&identity)),
+        Err(err) => actix_web::ResponseError::error_response(&AuthError(err)),
+    }
+}
+
+fn invalid_credentials(auth: &Auth, kind: BodyKind) -> HttpResponse {
+    let denial = auth.authenticator().denial(Denial::Unauthenticated);
+    let mut res = match kind {
+        BodyKind::Form => html(
+            StatusCode::UNAUTHORIZED,
+            example_shared::failed_login_page(),
+        ),
+        BodyKind::Json => json_error(StatusCode::UNAUTHORIZED, "invalid_credentials"),
+    };
+    for (name, value) in denial.headers.iter().filter(|(n, _)| *n != "content-type") {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            res.headers_mut()
+                .insert(HeaderName::from_static(name), value);
+        }
+    }
+    res
+}
+
+async fn me(CurrentUser(user): CurrentUser) -> HttpResponse {
+    json(StatusCode::OK, example_shared::me_json(&user))
+}
+
+async fn logout(req: HttpRequest, auth: Auth) -> Result<HttpResponse, AuthError> {
+    auth.logout().await?;
+    Ok(done(&req))
+}
+
+async fn logout_all(
+    req: HttpRequest,
+    _: CurrentUser,
+    auth: Auth,
+) -> Result<HttpResponse, AuthError> {
+    auth.logout_everywhere().await?;
+    Ok(done(&req))
+}
+
+async fn sessions(_: CurrentUser, auth: Auth) -> Result<HttpResponse, AuthError> {
+    let list = auth.sessions().await?;
+    Ok(json(StatusCode::OK, example_shared::sessions_json(&list)))
+}
+
+async fn revoke_by_id(auth: &Auth, id: &str) -> Result<bool, AuthError> {
+    match id.parse::<SessionId>() {
+        Ok(id) => Ok(auth.revoke(&id).await?),
+        Err(_) => Ok(false),
+    }
+}
+
+async fn revoke(
+    _: CurrentUser,
+    auth: Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AuthError> {
+    Ok(if revoke_by_id(&auth, &id).await? {
+        HttpResponse::NoContent().finish()
+    } else {
+        json_error(StatusCode::NOT_FOUND, "no_such_session")
+    })
+}
+
+async fn revoke_form(
+    _: CurrentUser,
+    auth: Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AuthError> {
+    Ok(if revoke_by_id(&auth, &id).await? {
+        see_other()
+    } else {
+        json_error(StatusCode::NOT_FOUND, "no_such_session")
+    })
+}
+
+async fn admin(CurrentUser(user): CurrentUser) -> HttpResponse {
+    json(StatusCode::OK, example_shared::admin_json(&user))
+}
+
+async fn page(user: Option<CurrentUser>, auth: Auth) -> Result<HttpResponse, AuthError> {
+    let body = match user {
+        None => example_shared::page(None),
+        Some(CurrentUser(user)) => {
+            let sessions = auth.sessions().await?;
+            example_shared::page(Some((&user, &sessions)))
+        }
+    };
+    Ok(html(StatusCode::OK, body))
+}
