@@ -62,6 +62,7 @@
 //! | feature | enables |
 //! |---|---|
 //! | `testing` | [`testing`]: the store conformance suite and a call-counting store wrapper |
+//! | `jwt` | [`jwt`]: signed access tokens (issue, verify, keys, JWKS, revocation) |
 
 pub mod clock;
 pub mod cookie;
@@ -76,6 +77,8 @@ mod guard;
 mod handle;
 mod identity;
 
+#[cfg(feature = "jwt")]
+pub mod jwt;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

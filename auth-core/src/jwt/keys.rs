@@ -1,0 +1,370 @@
+//! Signing and verification keys, each bound to one algorithm and one `kid`.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm};
+use jsonwebtoken::{DecodingKey, EncodingKey};
+
+/// The algorithms a key can be bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[allow(clippy::upper_case_acronyms)]
+pub enum Algorithm {
+    /// HMAC with SHA-256.
+    HS256,
+    /// HMAC with SHA-384.
+    HS384,
+    /// HMAC with SHA-512.
+    HS512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RS256,
+    /// RSASSA-PSS with SHA-256.
+    PS256,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+    /// ECDSA on P-384 with SHA-384.
+    ES384,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl Algorithm {
+    /// The name in a JWT header (`"ES256"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HS256 => "HS256",
+            Self::HS384 => "HS384",
+            Self::HS512 => "HS512",
+            Self::RS256 => "RS256",
+            Self::PS256 => "PS256",
+            Self::ES256 => "ES256",
+            Self::ES384 => "ES384",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+
+    pub(crate) fn to_jwt(self) -> jsonwebtoken::Algorithm {
+        use jsonwebtoken::Algorithm as A;
+        match self {
+            Self::HS256 => A::HS256,
+            Self::HS384 => A::HS384,
+            Self::HS512 => A::HS512,
+            Self::RS256 => A::RS256,
+            Self::PS256 => A::PS256,
+            Self::ES256 => A::ES256,
+            Self::ES384 => A::ES384,
+            Self::EdDSA => A::EdDSA,
+        }
+    }
+
+    fn from_key_algorithm(alg: KeyAlgorithm) -> Option<Self> {
+        Some(match alg {
+            KeyAlgorithm::HS256 => Self::HS256,
+            KeyAlgorithm::HS384 => Self::HS384,
+            KeyAlgorithm::HS512 => Self::HS512,
+            KeyAlgorithm::RS256 => Self::RS256,
+            KeyAlgorithm::PS256 => Self::PS256,
+            KeyAlgorithm::ES256 => Self::ES256,
+            KeyAlgorithm::ES384 => Self::ES384,
+            KeyAlgorithm::EdDSA => Self::EdDSA,
+            _ => return None,
+        })
+    }
+
+    fn is_hmac(self) -> bool {
+        matches!(self, Self::HS256 | Self::HS384 | Self::HS512)
+    }
+
+    fn is_rsa(self) -> bool {
+        matches!(self, Self::RS256 | Self::PS256)
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a key was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// An HMAC secret shorter than 32 bytes.
+    #[error("HMAC secrets must be at least 32 bytes")]
+    WeakSecret,
+    /// An RSA key under 2048 bits.
+    #[error("RSA keys must be at least 2048 bits")]
+    WeakRsa,
+    /// The key material does not suit the algorithm.
+    #[error("the key does not suit {0}")]
+    WrongAlgorithm(Algorithm),
+    /// The key id is empty.
+    #[error("a key needs a non-empty kid")]
+    MissingKid,
+    /// A JWK without `alg`, or with one this crate does not verify.
+    #[error("the JWK names no supported algorithm")]
+    UnsupportedJwk,
+    /// The key material could not be parsed.
+    #[error("invalid key material: {0}")]
+    Invalid(String),
+}
+
+/// A key with its `kid` and the one algorithm it is used with. Signing keys
+/// hold private material; verification-only keys hold a public key (or an
+/// HMAC secret). `Debug` never shows key material.
+#[derive(Clone)]
+pub struct Key {
+    pub(crate) kid: String,
+    pub(crate) alg: Algorithm,
+    pub(crate) encoding: Option<EncodingKey>,
+    pub(crate) decoding: DecodingKey,
+    /// The public JWK, for asymmetric keys.
+    pub(crate) public_jwk: Option<Jwk>,
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("can_sign", &self.encoding.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid(e: impl fmt::Display) -> KeyError {
+    KeyError::Invalid(e.to_string())
+}
+
+fn check_kid(kid: &str) -> Result<(), KeyError> {
+    if kid.is_empty() {
+        Err(KeyError::MissingKid)
+    } else {
+        Ok(())
+    }
+}
+
+fn ed25519_jwk(pkcs8: &[u8]) -> Result<Jwk, KeyError> {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+    use jsonwebtoken::jwk::{
+        CommonParameters, EllipticCurve, OctetKeyPairParameters, OctetKeyPairType,
+    };
+    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(invalid)?;
+    Ok(Jwk {
+        common: CommonParameters {
+            key_algorithm: Some(KeyAlgorithm::EdDSA),
+            ..CommonParameters::default()
+        },
+        algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+            key_type: OctetKeyPairType::OctetKeyPair,
+            curve: EllipticCurve::Ed25519,
+            x: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+        }),
+    })
+}
+
+fn rsa_bits(jwk: &Jwk) -> Option<usize> {
+    match &jwk.algorithm {
+        AlgorithmParameters::RSA(rsa) => {
+            let n = URL_SAFE_NO_PAD.decode(rsa.n.trim_end_matches('=')).ok()?;
+            let significant = n.iter().skip_while(|b| **b == 0).count();
+            Some(significant * 8)
+        }
+        _ => None,
+    }
+}
+
+impl Key {
+    /// An HMAC key (HS256/384/512) from a secret of at least 32 bytes.
+    pub fn hmac(kid: impl Into<String>, alg: Algorithm, secret: &[u8]) -> Result<Self, KeyError> {
+        let kid = kid.into();
+        check_kid(&kid)?;
+        if !alg.is_hmac() {
+            return Err(KeyError::WrongAlgorithm(alg));
+        }
+        if secret.len() < 32 {
+            return Err(KeyError::WeakSecret);
+        }
+        Ok(Self {
+            kid,
+            alg,
+            encoding: Some(EncodingKey::from_secret(secret)),
+            decoding: DecodingKey::from_secret(secret),
+            public_jwk: None,
+        })
+    }
+
+    /// A signing key from a private key in PEM (PKCS#8, or PKCS#1 for RSA):
+    /// RS256 and PS256 need RSA of 2048 bits or more, ES256/ES384 an EC key
+    /// on the matching curve, EdDSA an Ed25519 key.
+    pub fn from_private_pem(
+        kid: impl Into<String>,
+        alg: Algorithm,
+        pem: &[u8],
+    ) -> Result<Self, KeyError> {
+        let encoding = match alg {
+            Algorithm::RS256 | Algorithm::PS256 => EncodingKey::from_rsa_pem(pem),
+            Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(pem),
+            Algorithm::EdDSA => EncodingKey::from_ed_pem(pem),
+            _ => return Err(KeyError::WrongAlgorithm(alg)),
+        }
+        .map_err(invalid)?;
+        Self::from_encoding(kid.into(), alg, encoding)
+    }
+
+    /// A signing key from PKCS#8 DER.
+    pub fn from_private_der(
+        kid: impl Into<String>,
+        alg: Algorithm,
+        der: &[u8],
+    ) -> Result<Self, KeyError> {
+        let encoding = match alg {
+            Algorithm::RS256 | Algorithm::PS256 => EncodingKey::from_rsa_der(der),
+            Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_der(der),
+            Algorithm::EdDSA => EncodingKey::from_ed_der(der),
+            _ => return Err(KeyError::WrongAlgorithm(alg)),
+        };
+        Self::from_encoding(kid.into(), alg, encoding)
+    }
+
+    fn from_encoding(kid: String, alg: Algorithm, encoding: EncodingKey) -> Result<Self, KeyError> {
+        check_kid(&kid)?;
+        let mut jwk = match alg {
+            // jsonwebtoken cannot derive an Ed25519 JWK; aws-lc can.
+            Algorithm::EdDSA => ed25519_jwk(encoding.inner())?,
+            _ => Jwk::from_encoding_key(&encoding, alg.to_jwt()).map_err(|e| match e.kind() {
+                // aws-lc refuses RSA keys under 2048 bits outright.
+                jsonwebtoken::errors::ErrorKind::InvalidRsaKey(msg) if msg.contains("TooSmall") => {
+                    KeyError::WeakRsa
+                }
+                _ => invalid(e),
+            })?,
+        };
+        jwk.common.key_id = Some(kid.clone());
+        let key = Self::from_public_jwk(kid, alg, jwk)?;
+        // Prove the pair works: sign and verify once.
+        let probe = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(alg.to_jwt()),
+            &serde_json::json!({ "probe": true }),
+            &encoding,
+        )
+        .map_err(|_| KeyError::WrongAlgorithm(alg))?;
+        let mut validation = jsonwebtoken::Validation::new(alg.to_jwt());
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        jsonwebtoken::decode::<serde_json::Value>(&probe, &key.decoding, &validation)
+            .map_err(|_| KeyError::WrongAlgorithm(alg))?;
+        Ok(Self {
+            encoding: Some(encoding),
+            ..key
+        })
+    }
+
+    fn from_public_jwk(kid: String, alg: Algorithm, jwk: Jwk) -> Result<Self, KeyError> {
+        let family_ok = matches!(
+            (&jwk.algorithm, alg),
+            (
+                AlgorithmParameters::RSA(_),
+                Algorithm::RS256 | Algorithm::PS256
+            ) | (
+                AlgorithmParameters::EllipticCurve(_),
+                Algorithm::ES256 | Algorithm::ES384
+            ) | (AlgorithmParameters::OctetKeyPair(_), Algorithm::EdDSA)
+        );
+        if !family_ok {
+            return Err(KeyError::WrongAlgorithm(alg));
+        }
+        if alg.is_rsa() && rsa_bits(&jwk).is_none_or(|bits| bits < 2048) {
+            return Err(KeyError::WeakRsa);
+        }
+        let decoding = DecodingKey::from_jwk(&jwk).map_err(invalid)?;
+        Ok(Self {
+            kid,
+            alg,
+            encoding: None,
+            decoding,
+            public_jwk: Some(jwk),
+        })
+    }
+
+    /// A verification-only key from a public JWK (an external issuer's, or
+    /// an old key of yours after rotation). The JWK must carry `kid` and
+    /// `alg`; the key is bound to that `alg`. Symmetric (`oct`) JWKs are
+    /// refused: secrets do not travel in key sets.
+    pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
+        let kid = jwk.common.key_id.clone().ok_or(KeyError::MissingKid)?;
+        check_kid(&kid)?;
+        let alg = jwk
+            .common
+            .key_algorithm
+            .and_then(Algorithm::from_key_algorithm)
+            .filter(|a| !a.is_hmac())
+            .ok_or(KeyError::UnsupportedJwk)?;
+        Self::from_public_jwk(kid, alg, jwk.clone())
+    }
+
+    /// A fresh key pair from the system's CSPRNG, for ES256, ES384, EdDSA,
+    /// or (64-byte secret) HS256/384/512. RSA keys are loaded, not generated.
+    pub fn generate(kid: impl Into<String>, alg: Algorithm) -> Result<Self, KeyError> {
+        use aws_lc_rs::signature::{
+            ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair,
+            Ed25519KeyPair,
+        };
+        let kid = kid.into();
+        match alg {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+                let mut secret = [0u8; 64];
+                getrandom::fill(&mut secret).map_err(invalid)?;
+                Self::hmac(kid, alg, &secret)
+            }
+            Algorithm::ES256 | Algorithm::ES384 => {
+                let signing = if alg == Algorithm::ES256 {
+                    &ECDSA_P256_SHA256_FIXED_SIGNING
+                } else {
+                    &ECDSA_P384_SHA384_FIXED_SIGNING
+                };
+                let pair = EcdsaKeyPair::generate(signing).map_err(invalid)?;
+                let der = pair.to_pkcs8v1().map_err(invalid)?;
+                Self::from_private_der(kid, alg, der.as_ref())
+            }
+            Algorithm::EdDSA => {
+                let pair = Ed25519KeyPair::generate().map_err(invalid)?;
+                let der = pair.to_pkcs8().map_err(invalid)?;
+                Self::from_private_der(kid, alg, der.as_ref())
+            }
+            Algorithm::RS256 | Algorithm::PS256 => Err(KeyError::WrongAlgorithm(alg)),
+        }
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The algorithm the key is bound to.
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// Whether the key can sign.
+    pub fn can_sign(&self) -> bool {
+        self.encoding.is_some()
+    }
+
+    /// The public key as a JWK (`None` for HMAC keys).
+    pub fn public_jwk(&self) -> Option<&Jwk> {
+        self.public_jwk.as_ref()
+    }
+
+    /// The same key without its private half, for publishing or for
+    /// verifying elsewhere.
+    pub fn verification_only(&self) -> Self {
+        Self {
+            encoding: None,
+            ..self.clone()
+        }
+    }
+}

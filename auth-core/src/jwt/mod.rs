@@ -1,0 +1,615 @@
+//! Signed access tokens (JWT), feature `jwt`.
+//!
+//! [`AccessTokens`] issues and verifies short-lived tokens with `typ`
+//! `at+jwt` and the claims `iss`, `sub`, `aud`, `exp`, `iat`, `nbf`, `jti`,
+//! `sid` (the session the token belongs to), `roles`, and the
+//! application's own claims.
+//!
+//! ```
+//! use auth_core::jwt::{AccessTokens, Algorithm, Key, NoClaims, Subject};
+//!
+//! let tokens = AccessTokens::builder("https://auth.example")
+//!     .with_audience("api")
+//!     .with_signing_key(Key::generate("2030-01", Algorithm::ES256)?)
+//!     .build()?;
+//! let issued = tokens.issue(&Subject::new("alice").with_roles(["user"]), &NoClaims {})?;
+//! let claims = tokens.verify::<NoClaims>(issued.token.as_bytes())?;
+//! assert_eq!(claims.sub, "alice");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Verification
+//! Checked in this order, each failure a distinct [`JwtError`]:
+//! 1. size (default at most 8 KiB) and shape: three non-empty base64url
+//!    segments, nothing else;
+//! 2. the header: `typ` must be `at+jwt`, an unknown `crit` is refused, the
+//!    `kid` must name a configured key, and the header's `alg` must equal
+//!    **that key's** algorithm: the algorithm comes from the key, never from
+//!    the token (`none`, HS256-with-a-public-key and their kind fail here);
+//!    `jku`, `x5u` and `jwk` are never followed;
+//! 3. the signature;
+//! 4. the claims, strictly typed (an `exp` that is a string, a float, null or
+//!    out of range is malformed): `exp` is required, `exp`, `nbf` and `iat`
+//!    are checked against the [`Clock`] with the leeway (default 30 s, at
+//!    most 60 s unless set), `iss` always, `aud` when configured;
+//! 5. revocation: a token whose `sid` was revoked, or issued before its
+//!    user's "not before", is refused without a store lookup (see
+//!    [`Revocations`]).
+//!
+//! # Keys
+//! Several keys verify at once and one signs, so keys rotate without
+//! downtime: add the new key as the signing key, keep the old one as a
+//! verification key until its last token has expired. [`AccessTokens::jwks`]
+//! publishes the public keys. Weak keys are refused when built: HMAC secrets
+//! under 32 bytes, RSA under 2048 bits.
+
+mod keys;
+mod revocation;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub use keys::{Algorithm, Key, KeyError};
+pub use revocation::Revocations;
+
+use crate::clock::{Clock, SystemClock};
+use crate::token::SessionId;
+
+/// The `typ` of access tokens (RFC 9068).
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+/// Default access-token lifetime: 5 minutes.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(5 * 60);
+/// Default leeway for clock skew: 30 seconds.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+/// Default size limit of a presented token: 8 KiB.
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// No application claims.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoClaims {}
+
+/// `aud`: one audience or several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// One audience.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Whether `aud` includes `wanted`.
+    pub fn contains(&self, wanted: &str) -> bool {
+        match self {
+            Self::One(a) => a == wanted,
+            Self::Many(all) => all.iter().any(|a| a == wanted),
+        }
+    }
+}
+
+/// The claims of an access token, with the application's own claims `C`
+/// flattened beside the registered ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims<C = NoClaims> {
+    /// Issuer.
+    pub iss: String,
+    /// Subject: the user id.
+    pub sub: String,
+    /// Audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
+    /// Expiry, Unix seconds.
+    pub exp: i64,
+    /// Issued at, Unix seconds.
+    pub iat: i64,
+    /// Not before, Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    /// Token id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// The public id of the session the token belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The user's roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The application's claims.
+    #[serde(flatten)]
+    pub custom: C,
+}
+
+/// Whom a token is for.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct Subject {
+    user_id: String,
+    roles: Vec<String>,
+    session_id: Option<SessionId>,
+}
+
+impl Subject {
+    /// A token for `user_id`.
+    pub fn new(user_id: impl Into<String>) -> Self {
+        Self {
+            user_id: user_id.into(),
+            ..Self::default()
+        }
+    }
+
+    /// With roles.
+    pub fn with_roles<I, R>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = R>,
+        R: Into<String>,
+    {
+        self.roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Bound to a session: revoking the session revokes the token.
+    pub fn with_session(mut self, session_id: SessionId) -> Self {
+        self.session_id = Some(session_id);
+        self
+    }
+}
+
+/// A freshly issued token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IssuedToken {
+    /// The compact JWT. Never log it.
+    pub token: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+    /// Its `exp`, Unix seconds.
+    pub expires_at: i64,
+}
+
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("token", &"REDACTED")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+/// Why a token was refused, or could not be issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwtError {
+    /// Longer than the configured limit.
+    #[error("token too large")]
+    TooLarge,
+    /// Not three base64url segments of JSON, or claims of the wrong type.
+    #[error("malformed token")]
+    Malformed,
+    /// `typ` is not `at+jwt`.
+    #[error("not an access token")]
+    WrongType,
+    /// A `crit` header this verifier does not understand.
+    #[error("unsupported critical header")]
+    Critical,
+    /// No configured key has the token's `kid`.
+    #[error("unknown key")]
+    UnknownKey,
+    /// The header's `alg` is not the key's algorithm.
+    #[error("algorithm does not match the key")]
+    AlgorithmMismatch,
+    /// The signature does not verify.
+    #[error("bad signature")]
+    BadSignature,
+    /// `exp` has passed (beyond the leeway).
+    #[error("token expired")]
+    Expired,
+    /// `nbf` or `iat` is in the future (beyond the leeway).
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// `iss` is not the configured issuer.
+    #[error("wrong issuer")]
+    Issuer,
+    /// `aud` lacks the configured audience.
+    #[error("wrong audience")]
+    Audience,
+    /// The token's session was revoked, or its user logged out everywhere
+    /// after it was issued.
+    #[error("token revoked")]
+    Revoked,
+    /// No signing key is configured (issuing only).
+    #[error("no signing key")]
+    NoSigningKey,
+    /// Signing failed (issuing only).
+    #[error("signing failed")]
+    Signing,
+}
+
+impl JwtError {
+    /// A short, stable reason for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TooLarge => "too_large",
+            Self::Malformed => "malformed",
+            Self::WrongType => "wrong_type",
+            Self::Critical => "critical_header",
+            Self::UnknownKey => "unknown_key",
+            Self::AlgorithmMismatch => "algorithm_mismatch",
+            Self::BadSignature => "bad_signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::Issuer => "issuer",
+            Self::Audience => "audience",
+            Self::Revoked => "revoked",
+            Self::NoSigningKey => "no_signing_key",
+            Self::Signing => "signing",
+        }
+    }
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwtConfigError {
+    /// The issuer is empty.
+    #[error("the issuer must not be empty")]
+    EmptyIssuer,
+    /// The audience is empty.
+    #[error("the audience must not be empty")]
+    EmptyAudience,
+    /// No key at all.
+    #[error("at least one key is needed")]
+    NoKeys,
+    /// Two keys share a `kid`.
+    #[error("two keys share the kid {0:?}")]
+    DuplicateKid(String),
+    /// The signing key cannot sign (it has no private half).
+    #[error("the signing key has no private half")]
+    NotASigningKey,
+    /// The lifetime is zero or the leeway is not shorter than it.
+    #[error("the lifetime must be positive and longer than the leeway")]
+    Lifetime,
+}
+
+struct Inner {
+    keys: HashMap<String, Key>,
+    signing: Option<String>,
+    issuer: String,
+    audience: Option<String>,
+    ttl: Duration,
+    leeway: i64,
+    max_bytes: usize,
+    clock: Arc<dyn Clock>,
+    revocations: Revocations,
+}
+
+/// Issues and verifies access tokens. Cheap to clone. See the
+/// [module docs](self).
+#[derive(Clone)]
+pub struct AccessTokens {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for AccessTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut kids: Vec<_> = self.inner.keys.keys().collect();
+        kids.sort();
+        f.debug_struct("AccessTokens")
+            .field("issuer", &self.inner.issuer)
+            .field("audience", &self.inner.audience)
+            .field("kids", &kids)
+            .field("signing", &self.inner.signing)
+            .field("ttl", &self.inner.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds [`AccessTokens`].
+#[must_use]
+pub struct AccessTokensBuilder {
+    issuer: String,
+    audience: Option<String>,
+    keys: Vec<Key>,
+    signing: Option<String>,
+    ttl: Duration,
+    leeway: Duration,
+    max_bytes: usize,
+    clock: Arc<dyn Clock>,
+    revocations: Option<Revocations>,
+}
+
+impl fmt::Debug for AccessTokensBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessTokensBuilder")
+            .field("issuer", &self.issuer)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AccessTokensBuilder {
+    /// The audience put into tokens and required of them.
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// The key that signs (it verifies too). The last one given wins.
+    pub fn with_signing_key(mut self, key: Key) -> Self {
+        self.signing = Some(key.kid.clone());
+        self.keys.push(key);
+        self
+    }
+
+    /// A key that only verifies (an old key during rotation).
+    pub fn with_verification_key(mut self, key: Key) -> Self {
+        self.keys.push(key.verification_only());
+        self
+    }
+
+    /// The lifetime of issued tokens (default 5 minutes).
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Tolerated clock skew (default 30 seconds).
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// The largest token accepted, in bytes (default 8 KiB).
+    pub fn with_max_token_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// The clock (default the system clock).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The revocation list consulted on every verification (default a new,
+    /// empty one). Share it with the [`Authenticator`](crate::Authenticator)
+    /// so logouts reach tokens.
+    pub fn with_revocations(mut self, revocations: Revocations) -> Self {
+        self.revocations = Some(revocations);
+        self
+    }
+
+    /// Checks the configuration.
+    pub fn build(self) -> Result<AccessTokens, JwtConfigError> {
+        if self.issuer.trim().is_empty() {
+            return Err(JwtConfigError::EmptyIssuer);
+        }
+        if self
+            .audience
+            .as_deref()
+            .is_some_and(|a| a.trim().is_empty())
+        {
+            return Err(JwtConfigError::EmptyAudience);
+        }
+        if self.keys.is_empty() {
+            return Err(JwtConfigError::NoKeys);
+        }
+        if self.ttl.is_zero() || self.leeway >= self.ttl {
+            return Err(JwtConfigError::Lifetime);
+        }
+        let mut keys = HashMap::new();
+        for key in self.keys {
+            let kid = key.kid.clone();
+            if keys.insert(kid.clone(), key).is_some() {
+                return Err(JwtConfigError::DuplicateKid(kid));
+            }
+        }
+        if let Some(kid) = &self.signing
+            && !keys.get(kid).is_some_and(Key::can_sign)
+        {
+            return Err(JwtConfigError::NotASigningKey);
+        }
+        let ttl_secs = self.ttl.as_secs().max(1);
+        Ok(AccessTokens {
+            inner: Arc::new(Inner {
+                keys,
+                signing: self.signing,
+                issuer: self.issuer,
+                audience: self.audience,
+                ttl: Duration::from_secs(ttl_secs),
+                leeway: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
+                max_bytes: self.max_bytes,
+                clock: self.clock,
+                revocations: self
+                    .revocations
+                    .unwrap_or_else(|| Revocations::new(self.ttl + self.leeway)),
+            }),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct HeaderCheck {
+    alg: Option<String>,
+    kid: Option<String>,
+    typ: Option<String>,
+    crit: Option<serde_json::Value>,
+}
+
+fn is_b64url(segment: &[u8]) -> bool {
+    !segment.is_empty()
+        && segment
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+}
+
+impl AccessTokens {
+    /// Starts building for `issuer` (the `iss` of every token; required).
+    pub fn builder(issuer: impl Into<String>) -> AccessTokensBuilder {
+        AccessTokensBuilder {
+            issuer: issuer.into(),
+            audience: None,
+            keys: Vec::new(),
+            signing: None,
+            ttl: DEFAULT_TTL,
+            leeway: DEFAULT_LEEWAY,
+            max_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            clock: Arc::new(SystemClock),
+            revocations: None,
+        }
+    }
+
+    /// The lifetime of issued tokens.
+    pub fn ttl(&self) -> Duration {
+        self.inner.ttl
+    }
+
+    /// The revocation list.
+    pub fn revocations(&self) -> &Revocations {
+        &self.inner.revocations
+    }
+
+    /// Issues a token for `subject` with the application's `custom` claims.
+    pub fn issue<C: Serialize>(
+        &self,
+        subject: &Subject,
+        custom: &C,
+    ) -> Result<IssuedToken, JwtError> {
+        let inner = &self.inner;
+        let kid = inner.signing.as_ref().ok_or(JwtError::NoSigningKey)?;
+        let key = &inner.keys[kid];
+        let encoding = key.encoding.as_ref().ok_or(JwtError::NoSigningKey)?;
+        let now = inner.clock.now().unix_timestamp();
+        let ttl = i64::try_from(inner.ttl.as_secs()).unwrap_or(i64::MAX);
+        let jti = SessionId::generate().map_err(|_| JwtError::Signing)?;
+        let claims = Claims {
+            iss: inner.issuer.clone(),
+            sub: subject.user_id.clone(),
+            aud: inner.audience.clone().map(Audience::One),
+            exp: now + ttl,
+            iat: now,
+            nbf: Some(now),
+            jti: Some(jti.to_string()),
+            sid: subject.session_id.as_ref().map(ToString::to_string),
+            roles: subject.roles.clone(),
+            custom,
+        };
+        let mut header = jsonwebtoken::Header::new(key.alg.to_jwt());
+        header.typ = Some(ACCESS_TOKEN_TYPE.into());
+        header.kid = Some(kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, encoding).map_err(|e| {
+            tracing::error!(error = %e, "signing an access token failed");
+            JwtError::Signing
+        })?;
+        Ok(IssuedToken {
+            token,
+            expires_in: inner.ttl.as_secs(),
+            expires_at: now + ttl,
+        })
+    }
+
+    /// Verifies a presented token; see the [module docs](self) for the
+    /// order of checks.
+    pub fn verify<C: DeserializeOwned>(&self, token: &[u8]) -> Result<Claims<C>, JwtError> {
+        let inner = &self.inner;
+        if token.len() > inner.max_bytes {
+            return Err(JwtError::TooLarge);
+        }
+        let mut parts = token.split(|b| *b == b'.');
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(JwtError::Malformed);
+        };
+        if !is_b64url(h) || !is_b64url(p) || !is_b64url(s) {
+            return Err(JwtError::Malformed);
+        }
+        let header_json = URL_SAFE_NO_PAD.decode(h).map_err(|_| JwtError::Malformed)?;
+        let header: HeaderCheck =
+            serde_json::from_slice(&header_json).map_err(|_| JwtError::Malformed)?;
+        if header.crit.is_some() {
+            return Err(JwtError::Critical);
+        }
+        match header.typ.as_deref() {
+            Some(t)
+                if t.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
+                    || t.eq_ignore_ascii_case("application/at+jwt") => {}
+            _ => return Err(JwtError::WrongType),
+        }
+        let kid = header.kid.ok_or(JwtError::UnknownKey)?;
+        let key = inner.keys.get(&kid).ok_or(JwtError::UnknownKey)?;
+        if header.alg.as_deref() != Some(key.alg.as_str()) {
+            return Err(JwtError::AlgorithmMismatch);
+        }
+        // From here the token is known to be ASCII.
+        let text = std::str::from_utf8(token).map_err(|_| JwtError::Malformed)?;
+        let mut validation = jsonwebtoken::Validation::new(key.alg.to_jwt());
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        let data = jsonwebtoken::decode::<Claims<C>>(text, &key.decoding, &validation).map_err(
+            |e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => JwtError::BadSignature,
+                jsonwebtoken::errors::ErrorKind::InvalidEcdsaKey
+                | jsonwebtoken::errors::ErrorKind::InvalidRsaKey(_)
+                | jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => JwtError::AlgorithmMismatch,
+                _ => JwtError::Malformed,
+            },
+        )?;
+        let claims = data.claims;
+        let now = inner.clock.now().unix_timestamp();
+        let leeway = inner.leeway;
+        if now >= claims.exp.saturating_add(leeway) {
+            return Err(JwtError::Expired);
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
+            || claims.iat > now.saturating_add(leeway)
+        {
+            return Err(JwtError::NotYetValid);
+        }
+        if claims.iss != inner.issuer {
+            return Err(JwtError::Issuer);
+        }
+        if let Some(wanted) = &inner.audience
+            && !claims.aud.as_ref().is_some_and(|a| a.contains(wanted))
+        {
+            return Err(JwtError::Audience);
+        }
+        if inner
+            .revocations
+            .is_revoked(claims.sid.as_deref(), &claims.sub, claims.iat)
+        {
+            return Err(JwtError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// The public keys as a JWKS document (`{"keys":[…]}`); HMAC keys are
+    /// never included.
+    pub fn jwks(&self) -> serde_json::Value {
+        let mut keys: Vec<_> = self
+            .inner
+            .keys
+            .values()
+            .filter_map(|k| {
+                let mut jwk = k.public_jwk.clone()?;
+                jwk.common.key_id = Some(k.kid.clone());
+                Some(jwk)
+            })
+            .collect();
+        keys.sort_by(|a, b| a.common.key_id.cmp(&b.common.key_id));
+        serde_json::json!({ "keys": keys })
+    }
+}
+
+#[cfg(test)]
+mod tests;
