@@ -119,7 +119,7 @@ impl FromRequest for CurrentUser {
             handle(req).and_then(|handle| match req.extensions().get::<Identity>() {
                 Some(identity) => Ok(Self(identity.clone())),
                 None => Err(AuthRejection::Unauthenticated(
-                    handle.authenticator().denial(Denial::Unauthenticated),
+                    handle.denial(Denial::Unauthenticated),
                 )),
             }),
         )

@@ -99,7 +99,7 @@ where
                 Some(handle) => self
                     .requirement
                     .check(ext.get::<Identity>())
-                    .map_err(|denial| denial_response(&handle.authenticator().denial(denial))),
+                    .map_err(|denial| denial_response(&handle.denial(denial))),
             }
         };
         match verdict {

@@ -6,7 +6,9 @@ use std::rc::Rc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::header::{CACHE_CONTROL, COOKIE, HeaderValue, SET_COOKIE, USER_AGENT};
+use actix_web::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, COOKIE, HeaderValue, SET_COOKIE, USER_AGENT,
+};
 use actix_web::{Error, HttpMessage};
 use auth_core::Authenticator;
 
@@ -145,11 +147,13 @@ where
             .record_address
             .then(|| req.peer_addr().map(|a| a.ip().to_string()))
             .flatten();
-        let credentials = auth.credentials(
-            headers.get_all(COOKIE).map(HeaderValue::as_bytes),
-            headers.get(USER_AGENT).map(HeaderValue::as_bytes),
-            address,
-        );
+        let credentials = auth
+            .credentials(
+                headers.get_all(COOKIE).map(HeaderValue::as_bytes),
+                headers.get(USER_AGENT).map(HeaderValue::as_bytes),
+                address,
+            )
+            .with_authorization(headers.get_all(AUTHORIZATION).map(HeaderValue::as_bytes));
         let service = Rc::clone(&self.service);
         Box::pin(async move {
             let handle = match auth.authenticate(credentials).await {

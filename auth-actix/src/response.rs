@@ -11,7 +11,7 @@ pub(crate) fn denial_response(denial: &DenialResponse) -> HttpResponse {
     let mut res = HttpResponse::build(status);
     for (name, value) in &denial.headers {
         if let Ok(value) = HeaderValue::from_str(value) {
-            res.insert_header((HeaderName::from_static(name), value));
+            res.append_header((HeaderName::from_static(name), value));
         }
     }
     res.body(denial.body)

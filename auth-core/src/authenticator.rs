@@ -30,24 +30,99 @@ pub const DEFAULT_MAX_DATA_BYTES: usize = 16 * 1024;
 /// holds no borrowed request data so it can cross an `await`.
 pub struct Credentials {
     pub(crate) session: SessionCredential,
+    pub(crate) bearer: BearerCredential,
     pub(crate) client: ClientMeta,
+}
+
+/// Most bytes of an `Authorization` header that are looked at; a longer
+/// one is rejected without being copied.
+pub const MAX_AUTHORIZATION_BYTES: usize = 16 * 1024;
+
+pub(crate) enum BearerCredential {
+    None,
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    Token(String),
+    Malformed,
+}
+
+impl fmt::Debug for BearerCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::None => "None",
+            Self::Token(_) => "Token(REDACTED)",
+            Self::Malformed => "Malformed",
+        })
+    }
+}
+
+fn is_b64token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)
+}
+
+impl Credentials {
+    /// Adds the request's `Authorization` header values. A `Bearer`
+    /// credential is taken (scheme case-insensitive); other schemes are
+    /// ignored; two headers, an empty or oversized token, or characters
+    /// outside RFC 6750's `b64token` make the credential malformed (and
+    /// the request is then refused, never answered from the cookie).
+    pub fn with_authorization<'a, I>(mut self, headers: I) -> Self
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        let mut headers = headers.into_iter();
+        let Some(first) = headers.next() else {
+            return self;
+        };
+        let is_bearer = |v: &[u8]| v.len() >= 6 && v[..6].eq_ignore_ascii_case(b"bearer");
+        if headers.next().is_some() {
+            self.bearer = BearerCredential::Malformed;
+            return self;
+        }
+        if !is_bearer(first) {
+            return self;
+        }
+        let rest = &first[6..];
+        let token = rest.trim_ascii_start();
+        self.bearer = if rest.first() != Some(&b' ')
+            || token.is_empty()
+            || token.len() > MAX_AUTHORIZATION_BYTES
+            || !token.iter().copied().all(is_b64token_char)
+        {
+            BearerCredential::Malformed
+        } else {
+            // All ASCII, checked above.
+            BearerCredential::Token(String::from_utf8_lossy(token).into_owned())
+        };
+        self
+    }
 }
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")
             .field("session", &self.session)
+            .field("bearer", &self.bearer)
             .field("client", &self.client)
             .finish()
     }
 }
 
-#[derive(Debug)]
 pub(crate) enum SessionCredential {
     None,
     Token(SessionToken),
     Malformed(TokenError),
     Conflicting,
+}
+
+impl fmt::Debug for SessionCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Token(_) => f.write_str("Token(REDACTED)"),
+            Self::Malformed(e) => write!(f, "Malformed({e})"),
+            Self::Conflicting => f.write_str("Conflicting"),
+        }
+    }
 }
 
 /// Why a presented credential did not authenticate the request. The request
@@ -63,6 +138,12 @@ pub enum Rejection {
     UnknownSession,
     /// The token belongs to a session of another kind (a refresh session).
     WrongKind,
+    /// The `Authorization: Bearer` credential is malformed or its access
+    /// token failed verification; the reason says why.
+    InvalidToken {
+        /// A short, stable reason (`expired`, `bad_signature`, …).
+        reason: &'static str,
+    },
 }
 
 impl Rejection {
@@ -73,6 +154,7 @@ impl Rejection {
             Self::ConflictingCookies => "conflicting_cookies",
             Self::UnknownSession => "unknown_session",
             Self::WrongKind => "wrong_kind",
+            Self::InvalidToken { reason } => reason,
         }
     }
 }
@@ -110,6 +192,9 @@ pub(crate) struct Inner {
     pub(crate) max_data_bytes: usize,
     retry_after_secs: u64,
     challenge: String,
+    pub(crate) realm: String,
+    #[cfg(feature = "jwt")]
+    pub(crate) access_tokens: Option<crate::jwt::AccessTokens>,
 }
 
 /// Turns a request's credentials into an [`AuthHandle`], and carries the
@@ -155,6 +240,8 @@ pub struct AuthenticatorBuilder {
     max_data_bytes: usize,
     retry_after: std::time::Duration,
     realm: String,
+    #[cfg(feature = "jwt")]
+    access_tokens: Option<crate::jwt::AccessTokens>,
 }
 
 impl fmt::Debug for AuthenticatorBuilder {
@@ -221,6 +308,18 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Accepts `Authorization: Bearer` access tokens beside the session
+    /// cookie (feature `jwt`): one authenticator for browsers and mobile
+    /// apps. A request that carries a bearer token is judged by it alone,
+    /// never by its cookie. Session logouts and revocations are announced
+    /// to `tokens`' revocation list, so access tokens of an ended session
+    /// stop working at once.
+    #[cfg(feature = "jwt")]
+    pub fn with_access_tokens(mut self, tokens: crate::jwt::AccessTokens) -> Self {
+        self.access_tokens = Some(tokens);
+        self
+    }
+
     /// Checks the configuration and builds the authenticator.
     pub fn build(self) -> Result<Authenticator, ConfigError> {
         let idle = Duration::try_from(self.idle).map_err(|_| ConfigError::IdleTimeout)?;
@@ -261,6 +360,9 @@ impl AuthenticatorBuilder {
                 max_data_bytes: self.max_data_bytes,
                 retry_after_secs: retry_after_secs.max(1),
                 challenge,
+                realm: self.realm,
+                #[cfg(feature = "jwt")]
+                access_tokens: self.access_tokens,
             }),
         })
     }
@@ -284,6 +386,8 @@ impl Authenticator {
             max_data_bytes: DEFAULT_MAX_DATA_BYTES,
             retry_after: std::time::Duration::from_secs(1),
             realm: "app".into(),
+            #[cfg(feature = "jwt")]
+            access_tokens: None,
         }
     }
 
@@ -300,6 +404,29 @@ impl Authenticator {
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
+    }
+
+    /// The access tokens accepted beside the session cookie, if configured.
+    #[cfg(feature = "jwt")]
+    pub fn access_tokens(&self) -> Option<&crate::jwt::AccessTokens> {
+        self.inner.access_tokens.as_ref()
+    }
+
+    /// Whether bearer access tokens are accepted.
+    pub fn accepts_bearer(&self) -> bool {
+        #[cfg(feature = "jwt")]
+        return self.inner.access_tokens.is_some();
+        #[cfg(not(feature = "jwt"))]
+        return false;
+    }
+
+    /// The RFC 6750 challenge for bearer tokens, with an `error` when one
+    /// was presented and failed.
+    pub(crate) fn bearer_challenge(&self, error: Option<&str>) -> String {
+        match error {
+            Some(error) => format!("Bearer realm=\"{}\", error=\"{error}\"", self.inner.realm),
+            None => format!("Bearer realm=\"{}\"", self.inner.realm),
+        }
     }
 
     /// Step 1 of a request: parse what the adapter found. `cookie_headers`
@@ -328,6 +455,7 @@ impl Authenticator {
         let user_agent = user_agent.and_then(|ua| std::str::from_utf8(ua).ok());
         Credentials {
             session,
+            bearer: BearerCredential::None,
             client: ClientMeta::new(user_agent, address),
         }
     }
@@ -341,7 +469,42 @@ impl Authenticator {
     /// Below the refresh threshold this costs exactly one store read; above
     /// it, one read and one `touch`, and the cookie is sent again.
     pub async fn authenticate(&self, credentials: Credentials) -> Result<AuthHandle, Error> {
-        let Credentials { session, client } = credentials;
+        let Credentials {
+            session,
+            bearer,
+            client,
+        } = credentials;
+        #[cfg(feature = "jwt")]
+        if let Some(tokens) = &self.inner.access_tokens {
+            match bearer {
+                BearerCredential::None => {}
+                BearerCredential::Malformed => {
+                    tracing::debug!(reason = "malformed", "bearer token rejected");
+                    let reason = Rejection::InvalidToken {
+                        reason: "malformed",
+                    };
+                    return Ok(AuthHandle::anonymous(self, client, Some(reason)));
+                }
+                BearerCredential::Token(token) => {
+                    return Ok(
+                        match tokens.verify::<crate::jwt::NoClaims>(token.as_bytes()) {
+                            Ok(claims) => {
+                                AuthHandle::bearer(self, client, Identity::from_claims(&claims))
+                            }
+                            Err(err) => {
+                                tracing::debug!(reason = err.as_str(), "bearer token rejected");
+                                let reason = Rejection::InvalidToken {
+                                    reason: err.as_str(),
+                                };
+                                AuthHandle::anonymous(self, client, Some(reason))
+                            }
+                        },
+                    );
+                }
+            }
+        }
+        #[cfg(not(feature = "jwt"))]
+        let _ = bearer;
         let token = match session {
             SessionCredential::None => return Ok(AuthHandle::anonymous(self, client, None)),
             SessionCredential::Conflicting => {

@@ -11,8 +11,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::authenticator::{Authenticator, Rejection};
+use crate::authenticator::{Authenticator, Denial, DenialResponse, Rejection};
 use crate::error::Error;
+use crate::identity::AuthMethod;
 use crate::identity::Identity;
 use crate::record::{ClientMeta, SessionData, SessionKind, SessionRecord};
 use crate::store::StoreError;
@@ -186,6 +187,72 @@ impl AuthHandle {
         Self::new(auth, client, Some(current), Some(identity), cookie, None)
     }
 
+    /// A request authenticated by a bearer access token: no session record,
+    /// no cookie.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn bearer(auth: &Authenticator, client: ClientMeta, identity: Identity) -> Self {
+        Self::new(auth, client, None, Some(identity), CookieAction::None, None)
+    }
+
+    /// What a refusal of this request looks like: the authenticator's
+    /// [`denial`](Authenticator::denial), plus the RFC 6750 `Bearer`
+    /// challenges when access tokens are accepted: `error="invalid_token"`
+    /// after a bad bearer token, `error="insufficient_scope"` for a bearer
+    /// caller lacking a role.
+    pub fn denial(&self, denial: Denial) -> DenialResponse {
+        let mut res = self.auth.denial(denial);
+        if !self.auth.accepts_bearer() {
+            return res;
+        }
+        let state = self.state.lock();
+        match denial {
+            Denial::Unauthenticated => {
+                if matches!(state.rejection, Some(Rejection::InvalidToken { .. })) {
+                    let challenge = self.auth.bearer_challenge(Some("invalid_token"));
+                    res.headers.insert(0, ("www-authenticate", challenge));
+                } else {
+                    res.headers
+                        .insert(1, ("www-authenticate", self.auth.bearer_challenge(None)));
+                }
+            }
+            Denial::Forbidden
+                if state
+                    .identity
+                    .as_ref()
+                    .is_some_and(|i| i.method() == AuthMethod::Bearer) =>
+            {
+                let challenge = self.auth.bearer_challenge(Some("insufficient_scope"));
+                res.headers.insert(0, ("www-authenticate", challenge));
+            }
+            _ => {}
+        }
+        res
+    }
+
+    /// Tells the access-token verifier that a session ended, so its tokens
+    /// stop working at once.
+    fn announce_session_end(&self, id: &SessionId) {
+        #[cfg(feature = "jwt")]
+        if let Some(tokens) = self.auth.access_tokens() {
+            tokens.revocations().revoke_session(id.as_str());
+        }
+        #[cfg(not(feature = "jwt"))]
+        let _ = id;
+    }
+
+    /// Tells the access-token verifier that every token of `user` issued
+    /// until now is void.
+    fn announce_user_cutoff(&self, user: &str) {
+        #[cfg(feature = "jwt")]
+        if let Some(tokens) = self.auth.access_tokens() {
+            tokens
+                .revocations()
+                .revoke_user_before(user, self.auth.now().unix_timestamp());
+        }
+        #[cfg(not(feature = "jwt"))]
+        let _ = user;
+    }
+
     pub(crate) fn set_cookie_action(&self, action: CookieAction) {
         self.state.lock().cookie = action;
     }
@@ -270,11 +337,31 @@ impl AuthHandle {
     }
 
     /// Ends the request's session and schedules the cookie's removal.
-    /// Returns whether there was a session to end.
+    /// Returns whether there was a session to end. For a bearer caller it
+    /// ends the session the token belongs to (`sid`), and with it the token.
     pub async fn logout(&self) -> Result<bool, Error> {
-        let key = self.state.lock().current.as_ref().map(|c| c.record.key);
-        let existed = match key {
-            Some(key) => self.auth.inner.store.delete(&key).await?,
+        let (current, bearer_sid) = {
+            let state = self.state.lock();
+            let current = state
+                .current
+                .as_ref()
+                .map(|c| (c.record.key, c.record.id.clone()));
+            let bearer_sid = state
+                .identity
+                .as_ref()
+                .filter(|i| i.method() == AuthMethod::Bearer)
+                .and_then(|i| i.session_id().cloned());
+            (current, bearer_sid)
+        };
+        if let Some(sid) = bearer_sid {
+            return self.revoke(&sid).await;
+        }
+        let existed = match current {
+            Some((key, id)) => {
+                let existed = self.auth.inner.store.delete(&key).await?;
+                self.announce_session_end(&id);
+                existed
+            }
             None => false,
         };
         self.clear_session();
@@ -295,7 +382,13 @@ impl AuthHandle {
     /// many ended.
     pub async fn logout_everywhere(&self) -> Result<usize, Error> {
         let (user, _) = self.require_user()?;
+        if self.auth.accepts_bearer() {
+            for record in self.auth.inner.store.list_user(&user).await? {
+                self.announce_session_end(&record.id);
+            }
+        }
         let n = self.auth.inner.store.delete_user(&user, None).await?;
+        self.announce_user_cutoff(&user);
         tracing::info!(user = %user, sessions = n, "logout everywhere");
         self.clear_session();
         Ok(n)
@@ -358,6 +451,7 @@ impl AuthHandle {
             return Ok(false);
         };
         let existed = store.delete(&target.key).await?;
+        self.announce_session_end(&target.id);
         tracing::info!(session = %target.id, user = %user, "session revoked");
         if record.is_some_and(|r| r.id == *id) {
             self.clear_session();

@@ -14,6 +14,8 @@ use crate::token::SessionId;
 pub enum AuthMethod {
     /// By the session cookie.
     Session,
+    /// By an access token in `Authorization: Bearer`.
+    Bearer,
 }
 
 impl AuthMethod {
@@ -21,6 +23,7 @@ impl AuthMethod {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Session => "session",
+            Self::Bearer => "bearer",
         }
     }
 }
@@ -67,6 +70,22 @@ impl Identity {
         }))
     }
 
+    #[cfg(feature = "jwt")]
+    pub(crate) fn from_claims<C>(claims: &crate::jwt::Claims<C>) -> Self {
+        let at = |secs: i64| {
+            OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        };
+        Self(Arc::new(Inner {
+            user_id: claims.sub.clone(),
+            roles: claims.roles.clone(),
+            session_id: claims.sid.as_deref().and_then(|s| s.parse().ok()),
+            method: AuthMethod::Bearer,
+            created_at: at(claims.iat),
+            idle_expires_at: None,
+            expires_at: at(claims.exp),
+        }))
+    }
+
     /// The user's id.
     pub fn user_id(&self) -> &str {
         &self.0.user_id
@@ -92,7 +111,8 @@ impl Identity {
         self.0.method
     }
 
-    /// When the login behind this identity happened.
+    /// When the login behind this identity happened (for a bearer token:
+    /// when the token was issued).
     pub fn created_at(&self) -> OffsetDateTime {
         self.0.created_at
     }

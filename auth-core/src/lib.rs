@@ -85,7 +85,7 @@ pub mod testing;
 pub use authenticator::{
     Authenticator, AuthenticatorBuilder, Credentials, DEFAULT_ABSOLUTE_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DATA_BYTES, DEFAULT_REFRESH_THRESHOLD, Denial,
-    DenialResponse, Rejection,
+    DenialResponse, MAX_AUTHORIZATION_BYTES, Rejection,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::ConfigError;

@@ -116,7 +116,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
         match parts.extensions.get::<Identity>() {
             Some(identity) => Ok(Self(identity.clone())),
             None => Err(AuthRejection::Unauthenticated(
-                handle.authenticator().denial(Denial::Unauthenticated),
+                handle.denial(Denial::Unauthenticated),
             )),
         }
     }

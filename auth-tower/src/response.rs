@@ -13,7 +13,7 @@ pub(crate) fn denial_response<B>(denial: &DenialResponse) -> Response<ResponseBo
     let headers = res.headers_mut();
     for (name, value) in &denial.headers {
         if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(HeaderName::from_static(name), value);
+            headers.append(HeaderName::from_static(name), value);
         }
     }
     res

@@ -1,7 +1,7 @@
 use std::task::{Context, Poll};
 
 use auth_core::Authenticator;
-use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, USER_AGENT};
+use http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE, SET_COOKIE, USER_AGENT};
 use http::{HeaderValue, Request, Response};
 use tower_service::Service;
 
@@ -60,11 +60,19 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let headers = req.headers();
-        let credentials = self.auth.credentials(
-            headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes),
-            headers.get(USER_AGENT).map(HeaderValue::as_bytes),
-            client_address(&req),
-        );
+        let credentials = self
+            .auth
+            .credentials(
+                headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes),
+                headers.get(USER_AGENT).map(HeaderValue::as_bytes),
+                client_address(&req),
+            )
+            .with_authorization(
+                headers
+                    .get_all(AUTHORIZATION)
+                    .iter()
+                    .map(HeaderValue::as_bytes),
+            );
         let auth = self.auth.clone();
         // The clone is not ready; the original (which is) serves this call.
         let clone = self.inner.clone();

@@ -110,7 +110,7 @@ where
                 future: self.inner.call(req),
             },
             Err(denial) => GuardFuture::Denied {
-                response: Some(denial_response(&handle.authenticator().denial(denial))),
+                response: Some(denial_response(&handle.denial(denial))),
             },
         }
     }

@@ -121,7 +121,7 @@ async fn login(
 }
 
 fn invalid_credentials(auth: &Auth, kind: BodyKind) -> Response {
-    let denial = auth.authenticator().denial(Denial::Unauthenticated);
+    let denial = auth.denial(Denial::Unauthenticated);
     let mut res = match kind {
         BodyKind::Form => (
             StatusCode::UNAUTHORIZED,
@@ -133,7 +133,7 @@ fn invalid_credentials(auth: &Auth, kind: BodyKind) -> Response {
     for (name, value) in denial.headers.iter().filter(|(n, _)| *n != "content-type") {
         if let Ok(value) = HeaderValue::from_str(value) {
             res.headers_mut()
-                .insert(HeaderName::from_static(name), value);
+                .append(HeaderName::from_static(name), value);
         }
     }
     res
