@@ -195,6 +195,8 @@ pub(crate) struct Inner {
     pub(crate) realm: String,
     #[cfg(feature = "jwt")]
     pub(crate) access_tokens: Option<crate::jwt::AccessTokens>,
+    #[cfg(feature = "jwt")]
+    pub(crate) refresh: Option<crate::jwt::RefreshPolicy>,
 }
 
 /// Turns a request's credentials into an [`AuthHandle`], and carries the
@@ -242,6 +244,8 @@ pub struct AuthenticatorBuilder {
     realm: String,
     #[cfg(feature = "jwt")]
     access_tokens: Option<crate::jwt::AccessTokens>,
+    #[cfg(feature = "jwt")]
+    refresh: Option<crate::jwt::RefreshPolicy>,
 }
 
 impl fmt::Debug for AuthenticatorBuilder {
@@ -320,6 +324,15 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Issues and rotates refresh tokens (feature `jwt`; needs
+    /// [`with_access_tokens`](Self::with_access_tokens)). See
+    /// [`jwt::refresh`](crate::jwt::refresh).
+    #[cfg(feature = "jwt")]
+    pub fn with_refresh_tokens(mut self, policy: crate::jwt::RefreshPolicy) -> Self {
+        self.refresh = Some(policy);
+        self
+    }
+
     /// Checks the configuration and builds the authenticator.
     pub fn build(self) -> Result<Authenticator, ConfigError> {
         let idle = Duration::try_from(self.idle).map_err(|_| ConfigError::IdleTimeout)?;
@@ -363,6 +376,8 @@ impl AuthenticatorBuilder {
                 realm: self.realm,
                 #[cfg(feature = "jwt")]
                 access_tokens: self.access_tokens,
+                #[cfg(feature = "jwt")]
+                refresh: self.refresh,
             }),
         })
     }
@@ -388,6 +403,8 @@ impl Authenticator {
             realm: "app".into(),
             #[cfg(feature = "jwt")]
             access_tokens: None,
+            #[cfg(feature = "jwt")]
+            refresh: None,
         }
     }
 
@@ -572,6 +589,29 @@ impl Authenticator {
         let handle = AuthHandle::anonymous(self, client, Some(reason));
         handle.set_cookie_action(CookieAction::Remove);
         handle
+    }
+
+    /// Deletes every record of session `id` of `user` (for a refresh session:
+    /// the live token and its superseded predecessors) and announces the
+    /// end to access-token verifiers. Whether a live one existed.
+    pub(crate) async fn end_family(
+        &self,
+        user: &str,
+        id: &crate::SessionId,
+    ) -> Result<bool, Error> {
+        let store = &self.inner.store;
+        let mut live = false;
+        for record in store.list_user(user).await? {
+            if &record.id == id {
+                let deleted = store.delete(&record.key).await?;
+                live |= deleted && record.kind != SessionKind::Superseded;
+            }
+        }
+        #[cfg(feature = "jwt")]
+        if let Some(tokens) = &self.inner.access_tokens {
+            tokens.revocations().revoke_session(id.as_str());
+        }
+        Ok(live)
     }
 
     /// What a [`Denial`] looks like on the wire. Adapters copy it verbatim,

@@ -70,6 +70,11 @@ impl Login {
         self.data = data;
         self
     }
+
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) fn into_parts(self) -> (String, Vec<String>, Option<String>, SessionData) {
+        (self.user_id, self.roles, self.label, self.data)
+    }
 }
 
 /// One of a user's sessions, as the device list shows it: no token, no key.
@@ -95,6 +100,8 @@ pub struct SessionInfo {
     pub label: Option<String>,
     /// Whether this is the session of the request that asked.
     pub current: bool,
+    /// `browser` (a cookie) or `refresh` (an app holding a refresh token).
+    pub kind: SessionKind,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -420,8 +427,9 @@ impl AuthHandle {
             .list_user(&user)
             .await?
             .into_iter()
-            .filter(|r| r.kind == SessionKind::Browser)
+            .filter(|r| matches!(r.kind, SessionKind::Browser | SessionKind::Refresh))
             .map(|r| SessionInfo {
+                kind: r.kind,
                 current: current.as_ref() == Some(&r.id),
                 expires_at: r.expires_at(),
                 id: r.id,
@@ -436,27 +444,21 @@ impl AuthHandle {
         Ok(list)
     }
 
-    /// Ends one of the caller's own sessions, by public id. Returns `false`
-    /// if the caller has no such session (someone else's id included).
-    /// Revoking the current session is a logout.
+    /// Ends one of the caller's own sessions, by public id (a refresh
+    /// session with every token of its family). Returns `false` if the
+    /// caller has no such session (someone else's id included). Revoking
+    /// the current session is a logout.
     pub async fn revoke(&self, id: &SessionId) -> Result<bool, Error> {
         let (user, record) = self.require_user()?;
-        let store = &self.auth.inner.store;
-        let Some(target) = store
-            .list_user(&user)
-            .await?
-            .into_iter()
-            .find(|r| &r.id == id)
-        else {
+        let existed = self.auth.end_family(&user, id).await?;
+        if !existed {
             return Ok(false);
-        };
-        let existed = store.delete(&target.key).await?;
-        self.announce_session_end(&target.id);
-        tracing::info!(session = %target.id, user = %user, "session revoked");
+        }
+        tracing::info!(session = %id, user = %user, "session revoked");
         if record.is_some_and(|r| r.id == *id) {
             self.clear_session();
         }
-        Ok(existed)
+        Ok(true)
     }
 
     /// Gives the current session a new token and retires the old one

@@ -19,6 +19,10 @@ pub enum SessionKind {
     Browser,
     /// The session behind a refresh token.
     Refresh,
+    /// A refresh token that was used and replaced: kept (without data) until
+    /// its family's absolute expiry, so presenting it again is recognised as
+    /// reuse.
+    Superseded,
 }
 
 /// What the client told us about itself when the session began, for the

@@ -101,6 +101,16 @@ impl SessionToken {
         decode_exact::<TOKEN_BYTES>(input, TOKEN_LEN).map(|bytes| Self { bytes })
     }
 
+    /// A token from its 32 bytes (for deterministic derivations).
+    pub(crate) fn from_bytes(bytes: [u8; TOKEN_BYTES]) -> Self {
+        Self { bytes }
+    }
+
+    /// The token's bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8; TOKEN_BYTES] {
+        &self.bytes
+    }
+
     /// The encoded token, for the `Set-Cookie` value. Never log it.
     pub fn expose(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.bytes)

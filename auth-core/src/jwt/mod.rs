@@ -44,6 +44,7 @@
 //! under 32 bytes, RSA under 2048 bits.
 
 mod keys;
+pub mod refresh;
 mod revocation;
 
 use std::collections::HashMap;
@@ -57,6 +58,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use keys::{Algorithm, Key, KeyError};
+pub use refresh::{RefreshError, RefreshPolicy, TokenPair};
 pub use revocation::Revocations;
 
 use crate::clock::{Clock, SystemClock};
@@ -611,5 +613,7 @@ impl AccessTokens {
     }
 }
 
+#[cfg(test)]
+mod hybrid_tests;
 #[cfg(test)]
 mod tests;

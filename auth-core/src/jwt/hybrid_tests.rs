@@ -1,0 +1,307 @@
+//! Refresh tokens and the hybrid authenticator.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::{
+    AuthMethod, Authenticator, ClientMeta, CookiePolicy, Denial, Login, MemoryStore, Rejection,
+};
+
+struct Fixture {
+    auth: Authenticator,
+    tokens: AccessTokens,
+    clock: ManualClock,
+    store: MemoryStore,
+}
+
+fn fixture() -> Fixture {
+    let clock = ManualClock::starting_now();
+    let store = MemoryStore::with_clock(Arc::new(clock.clone()));
+    let tokens = AccessTokens::builder("https://auth.test")
+        .with_signing_key(Key::generate("k", Algorithm::EdDSA).unwrap())
+        .with_clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let auth = Authenticator::builder(store.clone())
+        .with_clock(Arc::new(clock.clone()))
+        .with_cookie(CookiePolicy::default().with_secure(false))
+        .with_access_tokens(tokens.clone())
+        .with_refresh_tokens(RefreshPolicy::new().unwrap())
+        .build()
+        .unwrap();
+    Fixture {
+        auth,
+        tokens,
+        clock,
+        store,
+    }
+}
+
+impl Fixture {
+    async fn pair(&self, user: &str) -> TokenPair {
+        self.auth
+            .issue_tokens(Login::new(user).with_roles(["user"]), ClientMeta::default())
+            .await
+            .unwrap()
+    }
+
+    async fn request(&self, cookie: Option<&str>, authorization: &[&str]) -> crate::AuthHandle {
+        let cookie = cookie.map(|t| format!("session={t}"));
+        let creds = self
+            .auth
+            .credentials(cookie.iter().map(|c| c.as_bytes()), None, None)
+            .with_authorization(authorization.iter().map(|a| a.as_bytes()));
+        self.auth.authenticate(creds).await.unwrap()
+    }
+
+    async fn cookie_login(&self, user: &str) -> String {
+        let handle = self.request(None, &[]).await;
+        handle.login(Login::new(user)).await.unwrap();
+        let c = handle.finish().await.unwrap().unwrap();
+        c.split(';')
+            .next()
+            .unwrap()
+            .trim_start_matches("session=")
+            .to_owned()
+    }
+
+    fn verify(&self, access: &str) -> Result<Claims, JwtError> {
+        self.tokens.verify::<NoClaims>(access.as_bytes())
+    }
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_keeps_the_session() {
+    let f = fixture();
+    let first = f.pair("alice").await;
+    assert_eq!(first.token_type, "Bearer");
+    let sid = f.verify(&first.access_token).unwrap().sid.unwrap();
+    let second = f.auth.refresh_tokens(&first.refresh_token).await.unwrap();
+    assert_ne!(second.refresh_token, first.refresh_token);
+    assert_eq!(
+        f.verify(&second.access_token).unwrap().sid.unwrap(),
+        sid,
+        "same session"
+    );
+    let third = f.auth.refresh_tokens(&second.refresh_token).await.unwrap();
+    assert!(f.verify(&third.access_token).is_ok());
+}
+
+#[tokio::test]
+async fn racing_refreshes_within_grace_get_the_same_successor() {
+    let f = fixture();
+    let first = f.pair("alice").await;
+    let (a, b) = tokio::join!(
+        f.auth.refresh_tokens(&first.refresh_token),
+        f.auth.refresh_tokens(&first.refresh_token)
+    );
+    assert_eq!(a.unwrap().refresh_token, b.as_ref().unwrap().refresh_token);
+    f.clock.advance(time::Duration::seconds(3));
+    let again = f.auth.refresh_tokens(&first.refresh_token).await.unwrap();
+    assert_eq!(
+        again.refresh_token,
+        b.unwrap().refresh_token,
+        "inside the grace window"
+    );
+}
+
+#[tokio::test]
+async fn reuse_after_grace_revokes_the_family_and_its_access_tokens() {
+    let f = fixture();
+    let first = f.pair("alice").await;
+    let second = f.auth.refresh_tokens(&first.refresh_token).await.unwrap();
+    let other_session = f.pair("alice").await;
+    f.clock.advance(time::Duration::seconds(6));
+    assert!(matches!(
+        f.auth.refresh_tokens(&first.refresh_token).await,
+        Err(RefreshError::Reused)
+    ));
+    assert!(
+        matches!(
+            f.auth.refresh_tokens(&second.refresh_token).await,
+            Err(RefreshError::Invalid)
+        ),
+        "the newest token of the family dies too"
+    );
+    assert_eq!(
+        f.verify(&second.access_token).unwrap_err(),
+        JwtError::Revoked
+    );
+    assert!(
+        f.verify(&other_session.access_token).is_ok(),
+        "other sessions live on"
+    );
+    assert!(
+        f.auth
+            .refresh_tokens(&other_session.refresh_token)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn revoking_a_refresh_token_ends_its_session() {
+    let f = fixture();
+    let pair = f.pair("alice").await;
+    assert!(
+        f.auth
+            .revoke_refresh_token(&pair.refresh_token)
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        f.auth.refresh_tokens(&pair.refresh_token).await,
+        Err(RefreshError::Invalid)
+    ));
+    assert_eq!(f.verify(&pair.access_token).unwrap_err(), JwtError::Revoked);
+    assert!(!f.auth.revoke_refresh_token("garbage").await.unwrap());
+    assert!(f.store.is_empty());
+}
+
+#[tokio::test]
+async fn cookies_and_refresh_tokens_do_not_mix() {
+    let f = fixture();
+    let cookie = f.cookie_login("alice").await;
+    assert!(matches!(
+        f.auth.refresh_tokens(&cookie).await,
+        Err(RefreshError::Invalid)
+    ));
+    let pair = f.pair("alice").await;
+    let handle = f.request(Some(&pair.refresh_token), &[]).await;
+    assert_eq!(handle.rejection(), Some(Rejection::WrongKind));
+    assert!(matches!(
+        f.auth.refresh_tokens("short").await,
+        Err(RefreshError::Invalid)
+    ));
+}
+
+#[tokio::test]
+async fn bearer_requests_authenticate_and_never_fall_back_to_the_cookie() {
+    let f = fixture();
+    let pair = f.pair("alice").await;
+    let cookie = f.cookie_login("bob").await;
+    let bearer = format!("Bearer {}", pair.access_token);
+    let handle = f.request(None, &[&bearer]).await;
+    let identity = handle.identity().unwrap();
+    assert_eq!(
+        (identity.user_id(), identity.method()),
+        ("alice", AuthMethod::Bearer)
+    );
+    assert!(identity.session_id().is_some());
+
+    // A bad bearer token with a good cookie: refused, not bob.
+    for bad in [
+        "Bearer nope".to_owned(),
+        "Bearer".to_owned(),
+        "Bearer ".to_owned(),
+        format!("Bearer {} x", pair.access_token),
+        format!("Bearer  {}!", pair.access_token),
+    ] {
+        let handle = f.request(Some(&cookie), &[&bad]).await;
+        assert!(handle.identity().is_none(), "{bad}");
+        assert!(
+            matches!(handle.rejection(), Some(Rejection::InvalidToken { .. })),
+            "{bad}"
+        );
+        let denial = handle.denial(Denial::Unauthenticated);
+        assert_eq!(
+            denial.headers[0],
+            (
+                "www-authenticate",
+                r#"Bearer realm="app", error="invalid_token""#.to_owned()
+            )
+        );
+    }
+    let two = f.request(Some(&cookie), &[&bearer, &bearer]).await;
+    assert!(two.identity().is_none(), "two Authorization headers");
+    // Other schemes are not bearer tokens: the cookie decides.
+    let basic = f.request(Some(&cookie), &["Basic YWxpY2U6eA=="]).await;
+    assert_eq!(basic.identity().unwrap().user_id(), "bob");
+    // Case-insensitive scheme, extra spaces.
+    let loose = f
+        .request(None, &[&format!("bEaReR   {}", pair.access_token)])
+        .await;
+    assert_eq!(loose.identity().unwrap().user_id(), "alice");
+}
+
+#[tokio::test]
+async fn challenges_follow_rfc_6750() {
+    let f = fixture();
+    let anonymous = f.request(None, &[]).await;
+    let denial = anonymous.denial(Denial::Unauthenticated);
+    let challenges: Vec<&str> = denial
+        .headers
+        .iter()
+        .filter(|(n, _)| *n == "www-authenticate")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(
+        challenges,
+        [
+            r#"Cookie realm="app", cookie-name="session""#,
+            r#"Bearer realm="app""#
+        ]
+    );
+    let pair = f.pair("alice").await;
+    let bearer = f
+        .request(None, &[&format!("Bearer {}", pair.access_token)])
+        .await;
+    let forbidden = bearer.denial(Denial::Forbidden);
+    assert_eq!(forbidden.status, 403);
+    assert_eq!(
+        forbidden.headers[0].1,
+        r#"Bearer realm="app", error="insufficient_scope""#
+    );
+}
+
+#[tokio::test]
+async fn session_ends_reach_access_tokens() {
+    let f = fixture();
+    // A bearer caller logging out ends its refresh session and token.
+    let pair = f.pair("alice").await;
+    let handle = f
+        .request(None, &[&format!("Bearer {}", pair.access_token)])
+        .await;
+    assert!(handle.logout().await.unwrap());
+    assert_eq!(f.verify(&pair.access_token).unwrap_err(), JwtError::Revoked);
+    assert!(matches!(
+        f.auth.refresh_tokens(&pair.refresh_token).await,
+        Err(RefreshError::Invalid)
+    ));
+
+    // Logout everywhere from a browser ends the app's tokens too.
+    let app = f.pair("alice").await;
+    let cookie = f.cookie_login("alice").await;
+    let list = f
+        .request(Some(&cookie), &[])
+        .await
+        .sessions()
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 2, "the device list shows the app session");
+    assert!(list.iter().any(|s| s.kind == crate::SessionKind::Refresh));
+    f.request(Some(&cookie), &[])
+        .await
+        .logout_everywhere()
+        .await
+        .unwrap();
+    assert_eq!(f.verify(&app.access_token).unwrap_err(), JwtError::Revoked);
+    assert!(matches!(
+        f.auth.refresh_tokens(&app.refresh_token).await,
+        Err(RefreshError::Invalid)
+    ));
+    assert!(f.store.is_empty());
+}
+
+#[test]
+fn secrets_stay_out_of_debug() {
+    let pair = TokenPair {
+        access_token: "eyJ.secret.sig".into(),
+        token_type: "Bearer",
+        expires_in: 300,
+        refresh_token: "refresh-secret".into(),
+    };
+    let shown = format!("{pair:?} {:?}", RefreshPolicy::new().unwrap());
+    assert!(!shown.contains("secret.sig") && !shown.contains("refresh-secret"));
+}
