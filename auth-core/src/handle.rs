@@ -264,6 +264,11 @@ impl AuthHandle {
         self.state.lock().cookie = action;
     }
 
+    /// What the client said about itself (user agent, address).
+    pub fn client(&self) -> &ClientMeta {
+        &self.client
+    }
+
     /// The authenticator this handle came from.
     pub fn authenticator(&self) -> &Authenticator {
         &self.auth

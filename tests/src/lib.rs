@@ -162,6 +162,8 @@ impl TestApp {
             idle_timeout: options.idle_timeout,
             absolute_timeout: options.absolute_timeout,
             store: StoreConfig::Memory,
+            access_token_ttl: None,
+            jwt_leeway: None,
         };
         let shared: Arc<dyn SessionStore> = Arc::new(store.clone());
         let auth = config

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue, LOCATION};
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, LOCATION};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use auth_actix::{Auth, AuthError, AuthMiddleware, CurrentUser, Require};
+use auth_core::jwt::{RefreshError, TokenPair};
 use auth_core::{Authenticator, Clock, Denial, Login, SessionId, SystemClock};
 use example_shared::{BodyKind, LoginForm};
 pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
@@ -20,9 +21,7 @@ pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
 pub fn build_auth(config: &Config) -> Result<Authenticator, String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = config.store.build(clock.clone())?;
-    config
-        .authenticator(store, clock)
-        .map_err(|e| e.to_string())
+    config.authenticator(store, clock)
 }
 
 /// Serves the demo on `listener` with `workers` worker threads. Await the
@@ -64,6 +63,10 @@ pub fn app(
         .route("/sessions", web::get().to(sessions))
         .route("/sessions/{id}", web::delete().to(revoke))
         .route("/sessions/{id}/revoke", web::post().to(revoke_form))
+        .route("/token", web::post().to(token))
+        .route("/token/refresh", web::post().to(token_refresh))
+        .route("/token/revoke", web::post().to(token_revoke))
+        .route("/.well-known/jwks.json", web::get().to(jwks))
         .service(
             web::resource("/admin")
                 .wrap(Require::role("admin"))
@@ -107,37 +110,119 @@ fn done(req: &HttpRequest) -> HttpResponse {
     }
 }
 
+/// Checks the credentials of a login body: the user and roles, or the
+/// answer to send.
+async fn check_password(
+    req: &HttpRequest,
+    users: web::Data<Users>,
+    auth: &Auth,
+    body: &[u8],
+    allow_form: bool,
+) -> Result<(BodyKind, String, Vec<String>), HttpResponse> {
+    let kind = match body_kind(req) {
+        Some(BodyKind::Form) if !allow_form => None,
+        kind => kind,
+    };
+    let Some(kind) = kind else {
+        return Err(json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ));
+    };
+    let Some(creds) = LoginForm::parse(kind, body) else {
+        return Err(json_error(StatusCode::BAD_REQUEST, "invalid_request"));
+    };
+    let users = users.into_inner();
+    let username = creds.username.clone();
+    let verified = web::block(move || users.verify(&creds.username, &creds.password)).await;
+    match verified {
+        Ok(Some(roles)) => Ok((kind, username, roles)),
+        Ok(None) => {
+            tracing::info!(user = %username, "login failed: wrong credentials");
+            Err(invalid_credentials(auth, kind))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "password verification task failed");
+            Err(json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal"))
+        }
+    }
+}
+
 async fn login(
     req: HttpRequest,
     users: web::Data<Users>,
     auth: Auth,
     body: web::Bytes,
 ) -> HttpResponse {
-    let Some(kind) = body_kind(&req) else {
-        return json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
-    };
-    let Some(creds) = LoginForm::parse(kind, &body) else {
-        return json_error(StatusCode::BAD_REQUEST, "invalid_request");
-    };
-    let users = users.into_inner();
-    let username = creds.username.clone();
-    let verified = web::block(move || users.verify(&creds.username, &creds.password)).await;
-    let roles = match verified {
-        Ok(Some(roles)) => roles,
-        Ok(None) => {
-            tracing::info!(user = %username, "login failed: wrong credentials");
-            return invalid_credentials(&auth, kind);
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "password verification task failed");
-            return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal");
-        }
+    let (kind, username, roles) = match check_password(&req, users, &auth, &body, true).await {
+        Ok(ok) => ok,
+        Err(res) => return res,
     };
     match auth.login(Login::new(username).with_roles(roles)).await {
         Ok(_) if kind == BodyKind::Form => see_other(),
         Ok(identity) => json(StatusCode::OK, example_shared::login_json(&identity)),
         Err(err) => actix_web::ResponseError::error_response(&AuthError(err)),
     }
+}
+
+/// A token endpoint's answer: never cached.
+fn token_response(result: Result<TokenPair, RefreshError>) -> HttpResponse {
+    match result {
+        Ok(pair) => {
+            let mut res = json(StatusCode::OK, example_shared::token_pair_json(&pair));
+            res.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(RefreshError::Invalid | RefreshError::Reused) => {
+            json_error(StatusCode::BAD_REQUEST, "invalid_grant")
+        }
+        Err(RefreshError::Failed(err)) => actix_web::ResponseError::error_response(&AuthError(err)),
+        Err(err) => {
+            tracing::error!(error = %err, "token endpoint misconfigured");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        }
+    }
+}
+
+async fn token(
+    req: HttpRequest,
+    users: web::Data<Users>,
+    auth: Auth,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (_, username, roles) = match check_password(&req, users, &auth, &body, false).await {
+        Ok(ok) => ok,
+        Err(res) => return res,
+    };
+    let login = Login::new(username).with_roles(roles);
+    token_response(
+        auth.authenticator()
+            .issue_tokens(login, auth.client().clone())
+            .await,
+    )
+}
+
+async fn token_refresh(auth: Auth, body: web::Bytes) -> HttpResponse {
+    match example_shared::parse_refresh_request(&body) {
+        Some(token) => token_response(auth.authenticator().refresh_tokens(&token).await),
+        None => json_error(StatusCode::BAD_REQUEST, "invalid_request"),
+    }
+}
+
+async fn token_revoke(auth: Auth, body: web::Bytes) -> Result<HttpResponse, AuthError> {
+    let Some(token) = example_shared::parse_refresh_request(&body) else {
+        return Ok(json_error(StatusCode::BAD_REQUEST, "invalid_request"));
+    };
+    auth.authenticator().revoke_refresh_token(&token).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+async fn jwks(auth: Auth) -> HttpResponse {
+    json(
+        StatusCode::OK,
+        example_shared::jwks_json(auth.authenticator()),
+    )
 }
 
 fn invalid_credentials(auth: &Auth, kind: BodyKind) -> HttpResponse {

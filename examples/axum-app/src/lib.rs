@@ -17,12 +17,13 @@
 
 use std::sync::Arc;
 
+use auth_core::jwt::{RefreshError, TokenPair};
 use auth_core::{Authenticator, Clock, Denial, Login, SessionId, SystemClock};
 use auth_tower::{Auth, AuthError, AuthLayer, CurrentUser, RequireRoleLayer};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::header::{CONTENT_TYPE, LOCATION};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -33,9 +34,7 @@ pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
 pub fn build_app(config: &Config) -> Result<Router, String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = config.store.build(clock.clone())?;
-    let auth = config
-        .authenticator(store, clock)
-        .map_err(|e| e.to_string())?;
+    let auth = config.authenticator(store, clock)?;
     Ok(router(auth, Arc::new(Users::demo())))
 }
 
@@ -56,6 +55,10 @@ pub fn router(auth: Authenticator, users: Arc<Users>) -> Router {
         .route("/sessions/{id}", delete(revoke))
         .route("/sessions/{id}/revoke", post(revoke_form))
         .route("/admin", get(admin).layer(RequireRoleLayer::new("admin")))
+        .route("/token", post(token))
+        .route("/token/refresh", post(token_refresh))
+        .route("/token/revoke", post(token_revoke))
+        .route("/.well-known/jwks.json", get(jwks))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(AuthLayer::new(auth))
         .with_state(AppState { users })
@@ -86,38 +89,120 @@ fn done(headers: &HeaderMap) -> Response {
     }
 }
 
+/// Checks the credentials of a login body: the user and roles, or the
+/// answer to send.
+async fn check_password(
+    app: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    body: &[u8],
+    allow_form: bool,
+) -> Result<(BodyKind, String, Vec<String>), Response> {
+    let kind = match body_kind(headers) {
+        Some(BodyKind::Form) if !allow_form => None,
+        kind => kind,
+    };
+    let Some(kind) = kind else {
+        return Err(json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ));
+    };
+    let Some(creds) = LoginForm::parse(kind, body) else {
+        return Err(json_error(StatusCode::BAD_REQUEST, "invalid_request"));
+    };
+    let users = app.users.clone();
+    let username = creds.username.clone();
+    let verified =
+        tokio::task::spawn_blocking(move || users.verify(&creds.username, &creds.password)).await;
+    match verified {
+        Ok(Some(roles)) => Ok((kind, username, roles)),
+        Ok(None) => {
+            tracing::info!(user = %username, "login failed: wrong credentials");
+            Err(invalid_credentials(auth, kind))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "password verification task failed");
+            Err(json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal"))
+        }
+    }
+}
+
 async fn login(
     State(app): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(kind) = body_kind(&headers) else {
-        return json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
-    };
-    let Some(creds) = LoginForm::parse(kind, &body) else {
-        return json_error(StatusCode::BAD_REQUEST, "invalid_request");
-    };
-    let users = app.users.clone();
-    let username = creds.username.clone();
-    let verified =
-        tokio::task::spawn_blocking(move || users.verify(&creds.username, &creds.password)).await;
-    let roles = match verified {
-        Ok(Some(roles)) => roles,
-        Ok(None) => {
-            tracing::info!(user = %username, "login failed: wrong credentials");
-            return invalid_credentials(&auth, kind);
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "password verification task failed");
-            return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal");
-        }
+    let (kind, username, roles) = match check_password(&app, &auth, &headers, &body, true).await {
+        Ok(ok) => ok,
+        Err(res) => return res,
     };
     match auth.login(Login::new(username).with_roles(roles)).await {
         Ok(_) if kind == BodyKind::Form => see_other(),
         Ok(identity) => json(StatusCode::OK, example_shared::login_json(&identity)),
         Err(err) => AuthError(err).into_response(),
     }
+}
+
+/// A token endpoint's answer: never cached.
+fn token_response(result: Result<TokenPair, RefreshError>) -> Response {
+    match result {
+        Ok(pair) => {
+            let mut res = json(StatusCode::OK, example_shared::token_pair_json(&pair));
+            res.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(RefreshError::Invalid | RefreshError::Reused) => {
+            json_error(StatusCode::BAD_REQUEST, "invalid_grant")
+        }
+        Err(RefreshError::Failed(err)) => AuthError(err).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "token endpoint misconfigured");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        }
+    }
+}
+
+async fn token(
+    State(app): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (_, username, roles) = match check_password(&app, &auth, &headers, &body, false).await {
+        Ok(ok) => ok,
+        Err(res) => return res,
+    };
+    let login = Login::new(username).with_roles(roles);
+    token_response(
+        auth.authenticator()
+            .issue_tokens(login, auth.client().clone())
+            .await,
+    )
+}
+
+async fn token_refresh(auth: Auth, body: Bytes) -> Response {
+    match example_shared::parse_refresh_request(&body) {
+        Some(token) => token_response(auth.authenticator().refresh_tokens(&token).await),
+        None => json_error(StatusCode::BAD_REQUEST, "invalid_request"),
+    }
+}
+
+async fn token_revoke(auth: Auth, body: Bytes) -> Result<Response, AuthError> {
+    let Some(token) = example_shared::parse_refresh_request(&body) else {
+        return Ok(json_error(StatusCode::BAD_REQUEST, "invalid_request"));
+    };
+    auth.authenticator().revoke_refresh_token(&token).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn jwks(auth: Auth) -> Response {
+    json(
+        StatusCode::OK,
+        example_shared::jwks_json(auth.authenticator()),
+    )
 }
 
 fn invalid_credentials(auth: &Auth, kind: BodyKind) -> Response {

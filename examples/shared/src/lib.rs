@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use auth_core::jwt::{AccessTokens, Algorithm, Key, RefreshPolicy, TokenPair};
 use auth_core::{
     Authenticator, Clock, ConfigError, CookiePolicy, Identity, MemoryStore, SessionId, SessionInfo,
     SessionStore,
@@ -41,6 +42,10 @@ pub struct Config {
     pub absolute_timeout: Option<Duration>,
     /// Where sessions live: `REDIS_URL`, `REDIS_CLUSTER_URLS`, or memory.
     pub store: StoreConfig,
+    /// `ACCESS_TOKEN_TTL`, seconds (default 5 minutes).
+    pub access_token_ttl: Option<Duration>,
+    /// `JWT_LEEWAY`, seconds (default 30).
+    pub jwt_leeway: Option<Duration>,
 }
 
 /// Where the demo keeps its sessions.
@@ -101,6 +106,8 @@ impl Default for Config {
             idle_timeout: None,
             absolute_timeout: None,
             store: StoreConfig::Memory,
+            access_token_ttl: None,
+            jwt_leeway: None,
         }
     }
 }
@@ -141,6 +148,14 @@ impl Config {
         };
         config.idle_timeout = seconds("SESSION_IDLE_TIMEOUT")?;
         config.absolute_timeout = seconds("SESSION_ABSOLUTE_TIMEOUT")?;
+        config.access_token_ttl = seconds("ACCESS_TOKEN_TTL")?;
+        config.jwt_leeway = lookup("JWT_LEEWAY")
+            .map(|v| {
+                v.parse::<u64>()
+                    .map(Duration::from_secs)
+                    .map_err(|_| format!("JWT_LEEWAY must be a number of seconds, got {v:?}"))
+            })
+            .transpose()?;
         let nonempty = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
         config.store = match (nonempty("REDIS_URL"), nonempty("REDIS_CLUSTER_URLS")) {
             (Some(_), Some(_)) => {
@@ -158,13 +173,31 @@ impl Config {
         Ok(config)
     }
 
-    /// The authenticator these settings describe, on `store` and `clock`.
+    /// The authenticator these settings describe, on `store` and `clock`:
+    /// session cookies, plus ES256 access tokens (a key generated at start)
+    /// and refresh tokens.
     pub fn authenticator(
         &self,
         store: Arc<dyn SessionStore>,
         clock: Arc<dyn Clock>,
-    ) -> Result<Authenticator, ConfigError> {
+    ) -> Result<Authenticator, String> {
+        let kid = format!("demo-{}", OffsetDateTime::now_utc().unix_timestamp());
+        let key = Key::generate(kid, Algorithm::ES256).map_err(|e| e.to_string())?;
+        let mut tokens = AccessTokens::builder(TOKEN_ISSUER)
+            .with_audience(TOKEN_AUDIENCE)
+            .with_signing_key(key)
+            .with_clock(clock.clone());
+        if let Some(ttl) = self.access_token_ttl {
+            tokens = tokens.with_ttl(ttl);
+        }
+        if let Some(leeway) = self.jwt_leeway {
+            tokens = tokens.with_leeway(leeway);
+        }
+        let tokens = tokens.build().map_err(|e| e.to_string())?;
+        let refresh = RefreshPolicy::new().map_err(|e| e.to_string())?;
         let mut builder = Authenticator::builder_shared(store)
+            .with_access_tokens(tokens)
+            .with_refresh_tokens(refresh)
             .with_clock(clock)
             .with_realm("auth demo")
             .with_cookie(CookiePolicy::default().with_secure(self.cookie_secure));
@@ -174,8 +207,37 @@ impl Config {
         if let Some(absolute) = self.absolute_timeout {
             builder = builder.with_absolute_timeout(absolute);
         }
-        builder.build()
+        builder.build().map_err(|e: ConfigError| e.to_string())
     }
+}
+
+/// The `iss` of the demo's access tokens.
+pub const TOKEN_ISSUER: &str = "auth-demo";
+/// The `aud` of the demo's access tokens.
+pub const TOKEN_AUDIENCE: &str = "auth-demo-api";
+
+#[derive(Deserialize)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// The refresh token of a `/token/refresh` or `/token/revoke` JSON body.
+pub fn parse_refresh_request(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<RefreshRequest>(body)
+        .ok()
+        .map(|r| r.refresh_token)
+        .filter(|t| t.len() <= 256)
+}
+
+/// A token endpoint's answer.
+pub fn token_pair_json(pair: &TokenPair) -> String {
+    serde_json::to_string(pair).unwrap_or_else(|_| json_error("internal"))
+}
+
+/// The JWKS document of the demo's authenticator.
+pub fn jwks_json(auth: &Authenticator) -> String {
+    auth.access_tokens()
+        .map_or_else(|| r#"{"keys":[]}"#.to_owned(), |t| t.jwks().to_string())
 }
 
 /// Password-checked accounts, held as argon2 hashes.
