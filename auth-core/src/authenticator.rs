@@ -197,6 +197,9 @@ pub(crate) struct Inner {
     pub(crate) access_tokens: Option<crate::jwt::AccessTokens>,
     #[cfg(feature = "jwt")]
     pub(crate) refresh: Option<crate::jwt::RefreshPolicy>,
+    /// Delivery of other instances' revocations into the access tokens'
+    /// list; stops when the last clone of the authenticator goes.
+    _subscription: Option<crate::revocation::Subscription>,
 }
 
 /// Turns a request's credentials into an [`AuthHandle`], and carries the
@@ -362,8 +365,19 @@ impl AuthenticatorBuilder {
             self.realm,
             self.cookie.cookie_name()
         );
+        #[cfg(feature = "jwt")]
+        let subscription = match &self.access_tokens {
+            Some(tokens) => self
+                .store
+                .subscribe(tokens.revocations())
+                .map_err(|e| ConfigError::Announcements(error_chain(&e)))?,
+            None => None,
+        };
+        #[cfg(not(feature = "jwt"))]
+        let subscription = None;
         Ok(Authenticator {
             inner: Arc::new(Inner {
+                _subscription: subscription,
                 store: self.store,
                 clock: self.clock,
                 idle,
@@ -600,18 +614,60 @@ impl Authenticator {
         id: &crate::SessionId,
     ) -> Result<bool, Error> {
         let store = &self.inner.store;
-        let mut live = false;
-        for record in store.list_user(user).await? {
-            if &record.id == id {
-                let deleted = store.delete(&record.key).await?;
-                live |= deleted && record.kind != SessionKind::Superseded;
-            }
+        let family: Vec<_> = store
+            .list_user(user)
+            .await?
+            .into_iter()
+            .filter(|r| &r.id == id)
+            .collect();
+        if !family.is_empty() {
+            self.revoke_session_tokens(id).await?;
         }
-        #[cfg(feature = "jwt")]
-        if let Some(tokens) = &self.inner.access_tokens {
-            tokens.revocations().revoke_session(id.as_str());
+        let mut live = false;
+        for record in family {
+            let deleted = store.delete(&record.key).await?;
+            live |= deleted && record.kind != SessionKind::Superseded;
         }
         Ok(live)
+    }
+
+    /// Refuses the access tokens of session `id` from now on, here and,
+    /// through the store, on every instance. The session itself is left
+    /// alone; logouts call this before they delete. A no-op without access
+    /// tokens.
+    pub async fn revoke_session_tokens(&self, id: &crate::SessionId) -> Result<(), Error> {
+        self.revoke_tokens(crate::revocation::Revocation::Session {
+            sid: id.as_str().to_owned(),
+        })
+        .await
+    }
+
+    /// Refuses every access token of `user` issued until now, here and on
+    /// every instance: call it on a password change. Sessions stay (end
+    /// them with [`AuthHandle::logout_everywhere`](crate::AuthHandle::logout_everywhere)
+    /// or [`AuthHandle::logout_others`](crate::AuthHandle::logout_others)).
+    /// A no-op without access tokens.
+    pub async fn revoke_user_tokens(&self, user: &str) -> Result<(), Error> {
+        self.revoke_tokens(crate::revocation::Revocation::UserBefore {
+            user: user.to_owned(),
+            not_before: self.now().unix_timestamp(),
+        })
+        .await
+    }
+
+    async fn revoke_tokens(&self, revocation: crate::revocation::Revocation) -> Result<(), Error> {
+        #[cfg(feature = "jwt")]
+        if let Some(tokens) = &self.inner.access_tokens {
+            let revocations = tokens.revocations();
+            revocations.apply(&revocation, revocations.retention());
+            self.inner
+                .store
+                .announce(&revocation, revocations.retention())
+                .await?;
+        }
+        #[cfg(not(feature = "jwt"))]
+        let _ = revocation;
+        Ok(())
     }
 
     /// What a [`Denial`] looks like on the wire. Adapters copy it verbatim,
@@ -684,4 +740,16 @@ impl Inner {
     pub(crate) fn cookie_is_persistent(&self) -> bool {
         self.cookie.is_persistent()
     }
+}
+
+/// An error and its sources, for messages that outlive the error.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }

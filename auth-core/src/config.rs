@@ -29,4 +29,8 @@ pub enum ConfigError {
     /// character.
     #[error("the realm may not contain quotes, backslashes or control characters")]
     Realm,
+    /// The store should deliver revocation announcements between instances
+    /// but cannot start (no async runtime, no address to subscribe to).
+    #[error("revocation announcements cannot start: {0}")]
+    Announcements(String),
 }

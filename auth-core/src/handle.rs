@@ -236,30 +236,6 @@ impl AuthHandle {
         res
     }
 
-    /// Tells the access-token verifier that a session ended, so its tokens
-    /// stop working at once.
-    fn announce_session_end(&self, id: &SessionId) {
-        #[cfg(feature = "jwt")]
-        if let Some(tokens) = self.auth.access_tokens() {
-            tokens.revocations().revoke_session(id.as_str());
-        }
-        #[cfg(not(feature = "jwt"))]
-        let _ = id;
-    }
-
-    /// Tells the access-token verifier that every token of `user` issued
-    /// until now is void.
-    fn announce_user_cutoff(&self, user: &str) {
-        #[cfg(feature = "jwt")]
-        if let Some(tokens) = self.auth.access_tokens() {
-            tokens
-                .revocations()
-                .revoke_user_before(user, self.auth.now().unix_timestamp());
-        }
-        #[cfg(not(feature = "jwt"))]
-        let _ = user;
-    }
-
     pub(crate) fn set_cookie_action(&self, action: CookieAction) {
         self.state.lock().cookie = action;
     }
@@ -370,9 +346,8 @@ impl AuthHandle {
         }
         let existed = match current {
             Some((key, id)) => {
-                let existed = self.auth.inner.store.delete(&key).await?;
-                self.announce_session_end(&id);
-                existed
+                self.auth.revoke_session_tokens(&id).await?;
+                self.auth.inner.store.delete(&key).await?
             }
             None => false,
         };
@@ -396,11 +371,11 @@ impl AuthHandle {
         let (user, _) = self.require_user()?;
         if self.auth.accepts_bearer() {
             for record in self.auth.inner.store.list_user(&user).await? {
-                self.announce_session_end(&record.id);
+                self.auth.revoke_session_tokens(&record.id).await?;
             }
+            self.auth.revoke_user_tokens(&user).await?;
         }
         let n = self.auth.inner.store.delete_user(&user, None).await?;
-        self.announce_user_cutoff(&user);
         tracing::info!(user = %user, sessions = n, "logout everywhere");
         self.clear_session();
         Ok(n)
@@ -410,6 +385,13 @@ impl AuthHandle {
     /// ended.
     pub async fn logout_others(&self) -> Result<usize, Error> {
         let (user, record) = self.require_user()?;
+        if self.auth.accepts_bearer() {
+            for other in self.auth.inner.store.list_user(&user).await? {
+                if record.as_ref().is_none_or(|r| r.id != other.id) {
+                    self.auth.revoke_session_tokens(&other.id).await?;
+                }
+            }
+        }
         let keep = record.map(|r| r.key);
         let n = self
             .auth

@@ -67,6 +67,7 @@
 pub mod clock;
 pub mod cookie;
 pub mod record;
+pub mod revocation;
 pub mod store;
 pub mod token;
 

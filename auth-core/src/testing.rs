@@ -27,12 +27,13 @@ use time::{Duration, OffsetDateTime};
 
 use crate::clock::{Clock, ManualClock};
 use crate::record::{ClientMeta, SessionData, SessionKind, SessionRecord};
+use crate::revocation::{Revocation, Revocations, Subscription};
 use crate::store::{SessionStore, StoreError};
 use crate::token::{SessionId, SessionKey, SessionToken};
 
 /// Implements [`SessionStore`] for a wrapper `$ty<S>` with field `inner`,
-/// calling `self.$hook(index)?` (index 0..8 in trait order) before
-/// delegating each operation.
+/// calling `self.$hook(index)?` (index 0..9 in trait order) before
+/// delegating each operation; `subscribe` is passed through.
 macro_rules! intercepting_store {
     ($ty:ident, $hook:ident) => {
         #[async_trait]
@@ -84,6 +85,17 @@ macro_rules! intercepting_store {
                 self.$hook(7)?;
                 self.inner.delete_user(user_id, keep).await
             }
+            async fn announce(
+                &self,
+                revocation: &Revocation,
+                keep: std::time::Duration,
+            ) -> Result<(), StoreError> {
+                self.$hook(8)?;
+                self.inner.announce(revocation, keep).await
+            }
+            fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
+                self.inner.subscribe(sink)
+            }
         }
     };
 }
@@ -110,6 +122,9 @@ pub struct StoreCalls {
     pub list_user: usize,
     /// `delete_user` calls.
     pub delete_user: usize,
+    /// `announce` calls (revocations told to other instances; neither a
+    /// read nor a write of sessions).
+    pub announce: usize,
 }
 
 impl StoreCalls {
@@ -125,7 +140,7 @@ impl StoreCalls {
 }
 
 #[derive(Default)]
-struct Counters([AtomicUsize; 8]);
+struct Counters([AtomicUsize; 9]);
 
 /// A store wrapper that counts calls. Clones share the counters.
 ///
@@ -189,6 +204,7 @@ impl<S> CountingStore<S> {
             rotate,
             list_user,
             delete_user,
+            announce,
         ] = self.counters.0.each_ref().map(read);
         StoreCalls {
             create,
@@ -199,6 +215,7 @@ impl<S> CountingStore<S> {
             rotate,
             list_user,
             delete_user,
+            announce,
         }
     }
 

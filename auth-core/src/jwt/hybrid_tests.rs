@@ -13,13 +13,15 @@ struct Fixture {
     tokens: AccessTokens,
     clock: ManualClock,
     store: MemoryStore,
+    key: Key,
 }
 
 fn fixture() -> Fixture {
     let clock = ManualClock::starting_now();
     let store = MemoryStore::with_clock(Arc::new(clock.clone()));
+    let key = Key::generate("k", Algorithm::EdDSA).unwrap();
     let tokens = AccessTokens::builder("https://auth.test")
-        .with_signing_key(Key::generate("k", Algorithm::EdDSA).unwrap())
+        .with_signing_key(key.clone())
         .with_clock(Arc::new(clock.clone()))
         .build()
         .unwrap();
@@ -35,6 +37,7 @@ fn fixture() -> Fixture {
         tokens,
         clock,
         store,
+        key,
     }
 }
 
@@ -304,4 +307,118 @@ fn secrets_stay_out_of_debug() {
     };
     let shown = format!("{pair:?} {:?}", RefreshPolicy::new().unwrap());
     assert!(!shown.contains("secret.sig") && !shown.contains("refresh-secret"));
+}
+
+/// A second instance on the same store: its own access-token verifier with
+/// the same key, as a second process would have.
+fn second_instance(f: &Fixture, store: impl crate::SessionStore) -> (Authenticator, AccessTokens) {
+    let tokens = AccessTokens::builder("https://auth.test")
+        .with_verification_key(f.key.clone())
+        .with_clock(Arc::new(f.clock.clone()))
+        .build()
+        .unwrap();
+    let auth = Authenticator::builder(store)
+        .with_clock(Arc::new(f.clock.clone()))
+        .with_access_tokens(tokens.clone())
+        .build()
+        .unwrap();
+    (auth, tokens)
+}
+
+#[tokio::test]
+async fn revocations_reach_every_authenticator_on_the_store() {
+    let f = fixture();
+    let (other, other_tokens) = second_instance(&f, f.store.clone());
+
+    // A logout on the first instance stops the token on the second.
+    let pair = f.pair("alice").await;
+    assert!(
+        other_tokens
+            .verify::<NoClaims>(pair.access_token.as_bytes())
+            .is_ok()
+    );
+    assert!(
+        f.auth
+            .revoke_refresh_token(&pair.refresh_token)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        other_tokens
+            .verify::<NoClaims>(pair.access_token.as_bytes())
+            .unwrap_err(),
+        JwtError::Revoked
+    );
+
+    // A password change on the second cuts the user's older tokens on the
+    // first; tokens of other users and newer tokens stay good.
+    let alice = f.pair("alice").await;
+    let bob = f.pair("bob").await;
+    f.clock.advance(time::Duration::seconds(2));
+    other.revoke_user_tokens("alice").await.unwrap();
+    assert_eq!(
+        f.verify(&alice.access_token).unwrap_err(),
+        JwtError::Revoked
+    );
+    assert!(f.verify(&bob.access_token).is_ok());
+    f.clock.advance(time::Duration::seconds(1));
+    let fresh = f.auth.refresh_tokens(&alice.refresh_token).await.unwrap();
+    assert!(f.verify(&fresh.access_token).is_ok());
+
+    // Dropping an authenticator ends its subscription.
+    drop(other);
+    let pair = f.pair("carol").await;
+    f.auth
+        .revoke_refresh_token(&pair.refresh_token)
+        .await
+        .unwrap();
+    assert!(
+        other_tokens
+            .verify::<NoClaims>(pair.access_token.as_bytes())
+            .is_ok(),
+        "a dropped instance no longer receives announcements"
+    );
+}
+
+#[tokio::test]
+async fn logout_of_other_sessions_revokes_their_tokens() {
+    let f = fixture();
+    let app = f.pair("alice").await;
+    let cookie = f.cookie_login("alice").await;
+    let handle = f.request(Some(&cookie), &[]).await;
+    assert_eq!(handle.logout_others().await.unwrap(), 1);
+    assert_eq!(f.verify(&app.access_token).unwrap_err(), JwtError::Revoked);
+    assert!(f.request(Some(&cookie), &[]).await.identity().is_some());
+}
+
+#[tokio::test]
+async fn a_failed_announcement_leaves_the_session_in_place() {
+    let f = fixture();
+    let store = crate::testing::FailingStore::new(f.store.clone());
+    let (auth, tokens) = second_instance(&f, store.clone());
+    let pair = f.pair("alice").await;
+    store.set_failing(true);
+    let err = auth
+        .revoke_refresh_token(&pair.refresh_token)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, crate::Error::Store(ref e) if e.is_retryable()));
+    store.set_failing(false);
+    assert_eq!(
+        f.store.len(),
+        1,
+        "nothing was deleted: the revoke can be retried"
+    );
+    assert!(
+        auth.revoke_refresh_token(&pair.refresh_token)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        tokens
+            .verify::<NoClaims>(pair.access_token.as_bytes())
+            .unwrap_err(),
+        JwtError::Revoked
+    );
+    assert!(f.store.is_empty());
 }

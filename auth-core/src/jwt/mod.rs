@@ -45,7 +45,6 @@
 
 mod keys;
 pub mod refresh;
-mod revocation;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -57,9 +56,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use crate::revocation::Revocations;
 pub use keys::{Algorithm, Key, KeyError};
 pub use refresh::{RefreshError, RefreshPolicy, TokenPair};
-pub use revocation::Revocations;
 
 use crate::clock::{Clock, SystemClock};
 use crate::token::SessionId;

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
@@ -13,6 +14,7 @@ use time::OffsetDateTime;
 use super::{SessionStore, StoreError};
 use crate::clock::{Clock, SystemClock};
 use crate::record::SessionRecord;
+use crate::revocation::{Revocation, Revocations, Subscription, WeakRevocations};
 use crate::token::SessionKey;
 
 const SHARDS: usize = 64;
@@ -79,6 +81,23 @@ struct Inner {
     sessions: Box<[RwLock<SessionShard>]>,
     users: Box<[Mutex<HashMap<String, KeySet>>]>,
     user_hasher: RandomState,
+    /// Revocation lists of the authenticators built on this store.
+    subscribers: Mutex<Vec<(u64, WeakRevocations)>>,
+    next_subscriber: std::sync::atomic::AtomicU64,
+}
+
+/// Removes a subscriber from the store when its subscription is dropped.
+struct Unsubscribe {
+    store: std::sync::Weak<Inner>,
+    id: u64,
+}
+
+impl Drop for Unsubscribe {
+    fn drop(&mut self) {
+        if let Some(inner) = self.store.upgrade() {
+            inner.subscribers.lock().retain(|(id, _)| *id != self.id);
+        }
+    }
 }
 
 impl Default for MemoryStore {
@@ -120,6 +139,8 @@ impl MemoryStore {
                     })
                     .collect(),
                 users: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+                subscribers: Mutex::new(Vec::new()),
+                next_subscriber: std::sync::atomic::AtomicU64::new(0),
                 user_hasher: RandomState::new(),
             }),
         }
@@ -375,6 +396,34 @@ impl SessionStore for MemoryStore {
             users.insert(user_id.to_owned(), kept);
         }
         Ok(deleted)
+    }
+
+    /// Delivers to every authenticator built on this store (clones share
+    /// one list of subscribers), within the process.
+    async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
+        let sinks: Vec<_> = self
+            .inner
+            .subscribers
+            .lock()
+            .iter()
+            .filter_map(|(_, sink)| sink.upgrade())
+            .collect();
+        for sink in sinks {
+            sink.apply(revocation, keep);
+        }
+        Ok(())
+    }
+
+    fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
+        let id = self
+            .inner
+            .next_subscriber
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.subscribers.lock().push((id, sink.downgrade()));
+        Ok(Some(Subscription::new(Unsubscribe {
+            store: Arc::downgrade(&self.inner),
+            id,
+        })))
     }
 }
 

@@ -25,11 +25,13 @@ mod memory;
 
 use std::error::Error as StdError;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::record::SessionRecord;
+use crate::revocation::{Revocation, Revocations, Subscription};
 use crate::token::SessionKey;
 
 pub use memory::MemoryStore;
@@ -128,6 +130,29 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
         user_id: &str,
         keep: Option<&SessionKey>,
     ) -> Result<usize, StoreError>;
+
+    /// Tells every instance sharing this store about `revocation`, which its
+    /// receivers keep for `keep`. The default delivers nothing: right for a
+    /// store only one process uses and that has no subscribers.
+    ///
+    /// Called before the session's records are deleted, so an error leaves
+    /// the logout undone and retryable rather than half done. A store that
+    /// shares state across processes should also keep recent announcements
+    /// for `keep`, so a subscriber that was disconnected can catch up.
+    async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
+        let _ = (revocation, keep);
+        Ok(())
+    }
+
+    /// Delivers the announcements of every instance (this one included) to
+    /// `sink` until the returned [`Subscription`] is dropped. `Ok(None)`
+    /// (the default) means the store has nothing to deliver. An error means
+    /// the store should deliver but cannot start (no async runtime, no
+    /// address to subscribe to); the authenticator refuses to build then.
+    fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
+        let _ = sink;
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -164,5 +189,11 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
         keep: Option<&SessionKey>,
     ) -> Result<usize, StoreError> {
         (**self).delete_user(user_id, keep).await
+    }
+    async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
+        (**self).announce(revocation, keep).await
+    }
+    fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
+        (**self).subscribe(sink)
     }
 }
