@@ -743,6 +743,7 @@ impl Inner {
 }
 
 /// An error and its sources, for messages that outlive the error.
+#[cfg(feature = "jwt")]
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();

@@ -102,11 +102,13 @@ impl SessionToken {
     }
 
     /// A token from its 32 bytes (for deterministic derivations).
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn from_bytes(bytes: [u8; TOKEN_BYTES]) -> Self {
         Self { bytes }
     }
 
     /// The token's bytes.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn as_bytes(&self) -> &[u8; TOKEN_BYTES] {
         &self.bytes
     }

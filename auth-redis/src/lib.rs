@@ -47,6 +47,25 @@
 //! the new one is removed again and the call answers `NotFound`. For a
 //! moment both tokens are valid, never neither.
 //!
+//! # Revocation announcements
+//! With access tokens, an ended session's tokens must stop working on every
+//! instance, not just the one that saw the logout. [`SessionStore::announce`]
+//! runs one script on `{prefix}revocations`: it adds the revocation to that
+//! sorted set (score: when to forget it, by Redis's clock), drops forgotten
+//! ones, extends the set's expiry, and `PUBLISH`es it on the channel of the
+//! same name. Each authenticator subscribes when it is built
+//! ([`SessionStore::subscribe`]): a task on the current Tokio runtime
+//! subscribes, then reads the set to catch up on what it missed, then
+//! applies messages as they come; when the connection fails it subscribes
+//! again (to the next URL given, after a pause growing to 5 s) and catches
+//! up again, and a quiet connection is pinged every 15 s. On Cluster a
+//! classic `PUBLISH` reaches every node, so subscribing to any node
+//! suffices; the script touches one key. Announcing happens before the
+//! session's records are deleted: if Redis is down, the logout fails
+//! (503) and can be retried, rather than half happen.
+//!
+//! The set holds session ids and user ids, never a credential.
+//!
 //! # Failure
 //! Every call is bounded by a timeout (default 500 ms, [`RedisStore::with_timeout`]).
 //! A refused connection, a timeout, an exhausted pool, a dropped
@@ -64,6 +83,7 @@
 //! | `cluster` | [`RedisStore::cluster`] and [`RedisStore::from_cluster_pool`] |
 //! | `testing` | [`testing`]: throwaway `redis-server` processes and clusters for tests |
 
+mod announce;
 mod scripts;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -75,6 +95,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_core::record::unix_millis::{from_millis, to_millis};
+use auth_core::revocation::{Revocation, Revocations, Subscription};
 use auth_core::{SessionKey, SessionRecord, SessionStore, StoreError};
 use deadpool_redis::redis::aio::ConnectionLike;
 use deadpool_redis::redis::{self, Cmd, Pipeline, RedisError, RedisFuture, Script, Value};
@@ -146,6 +167,8 @@ struct Scripts {
     delete: Script,
     index_add: Script,
     rotate_local: Script,
+    announce: Script,
+    recent_revocations: Script,
 }
 
 /// A [`SessionStore`] on Redis or Redis Cluster. See the [crate docs](crate)
@@ -156,6 +179,8 @@ pub struct RedisStore {
     prefix: Arc<str>,
     timeout: Duration,
     scripts: Arc<Scripts>,
+    /// Where the revocation listener subscribes (tried in turn).
+    subscribe_urls: Arc<[Arc<str>]>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -210,7 +235,10 @@ impl RedisStore {
                 delete: scripts::delete(),
                 index_add: scripts::index_add(),
                 rotate_local: scripts::rotate_local(),
+                announce: scripts::announce(),
+                recent_revocations: scripts::recent_revocations(),
             }),
+            subscribe_urls: Arc::new([]),
         }
     }
 
@@ -220,7 +248,7 @@ impl RedisStore {
         let pool = deadpool_redis::Config::from_url(url)
             .create_pool(Some(deadpool_redis::Runtime::Tokio1))
             .map_err(|e| RedisConfigError::Pool(e.to_string()))?;
-        Ok(Self::from_pool(pool))
+        Ok(Self::from_pool(pool).with_subscription_urls([url]))
     }
 
     /// A store on a pool the application already has.
@@ -236,10 +264,10 @@ impl RedisStore {
         if urls.is_empty() {
             return Err(RedisConfigError::Pool("no cluster node URLs".into()));
         }
-        let pool = deadpool_redis::cluster::Config::from_urls(urls)
+        let pool = deadpool_redis::cluster::Config::from_urls(urls.clone())
             .create_pool(Some(deadpool_redis::Runtime::Tokio1))
             .map_err(|e| RedisConfigError::Pool(e.to_string()))?;
-        Ok(Self::from_cluster_pool(pool))
+        Ok(Self::from_cluster_pool(pool).with_subscription_urls(urls))
     }
 
     /// A store on a cluster pool the application already has.
@@ -260,6 +288,21 @@ impl RedisStore {
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Where to subscribe to revocation announcements: one URL of a
+    /// standalone server, or URLs of cluster nodes (any node hears every
+    /// announcement; the listener moves to the next URL when one fails).
+    /// Set by [`from_url`](Self::from_url) and [`cluster`](Self::cluster);
+    /// a store built from a pool needs it once access tokens are used.
+    #[must_use]
+    pub fn with_subscription_urls<I, S>(mut self, urls: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.subscribe_urls = urls.into_iter().map(|u| Arc::from(u.as_ref())).collect();
         self
     }
 
@@ -630,5 +673,17 @@ impl SessionStore for RedisStore {
             Ok(deleted)
         })
         .await
+    }
+    /// Adds the revocation to a sorted set (kept for `keep`) and publishes
+    /// it on a channel, in one script.
+    async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
+        self.announce_revocation(revocation, keep).await
+    }
+
+    /// Spawns a listener on the current Tokio runtime: it subscribes to the
+    /// channel, catches up from the sorted set, and resubscribes after any
+    /// failure.
+    fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
+        self.subscribe_revocations(sink)
     }
 }

@@ -103,3 +103,40 @@ return 1
 ",
     )
 }
+
+/// KEYS: the revocation set. ARGV: revocation, keep (ms), channel.
+/// Adds the revocation (score: when to forget it, by the server's clock),
+/// drops forgotten ones, extends the set's life and publishes
+/// `"{keep} {revocation}"` on the channel.
+pub(crate) fn announce() -> Script {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local keep = tonumber(ARGV[2])
+local forget = now + keep
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now))
+redis.call('ZADD', KEYS[1], 'GT', string.format('%d', forget), ARGV[1])
+if redis.call('PEXPIRETIME', KEYS[1]) < forget then
+  redis.call('PEXPIREAT', KEYS[1], string.format('%d', forget))
+end
+redis.call('PUBLISH', ARGV[3], string.format('%d', keep) .. ' ' .. ARGV[1])
+return 1
+",
+    )
+}
+
+/// KEYS: the revocation set. The revocations not yet forgotten, as
+/// `{now, member, forget, member, forget, ...}` by the server's clock.
+pub(crate) fn recent_revocations() -> Script {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = { string.format('%d', now) }
+local live = redis.call('ZRANGE', KEYS[1], string.format('(%d', now), '+inf', 'BYSCORE', 'WITHSCORES')
+for i = 1, #live do out[#out + 1] = live[i] end
+return out
+",
+    )
+}
