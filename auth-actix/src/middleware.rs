@@ -55,6 +55,16 @@ pub struct AuthMiddleware {
 struct Config {
     auth: Authenticator,
     record_address: bool,
+    #[cfg(feature = "jwt")]
+    gateway: Option<Gateway>,
+}
+
+/// Gateway mode: the header and the tokens to put in it.
+#[cfg(feature = "jwt")]
+#[derive(Debug, Clone)]
+struct Gateway {
+    header: actix_web::http::header::HeaderName,
+    tokens: auth_core::jwt::GatewayTokens,
 }
 
 /// Builds an [`AuthMiddleware`].
@@ -63,6 +73,8 @@ struct Config {
 pub struct AuthMiddlewareBuilder {
     auth: Authenticator,
     record_address: bool,
+    #[cfg(feature = "jwt")]
+    gateway: Option<Gateway>,
 }
 
 impl AuthMiddlewareBuilder {
@@ -74,12 +86,45 @@ impl AuthMiddlewareBuilder {
         self
     }
 
+    /// Gateway mode (feature `jwt`): every authenticated request reaches
+    /// the handlers with a short-lived JWT for the services behind the app,
+    /// in the header that `gateway` names; the token is minted once per
+    /// session and lifetime, not per request. Whatever the client sent in
+    /// that header is removed first, so a client can never choose it.
+    ///
+    /// ```
+    /// use auth_actix::AuthMiddleware;
+    /// use auth_core::jwt::{AccessTokens, Algorithm, GatewayTokens, Key};
+    /// use auth_core::{Authenticator, MemoryStore};
+    ///
+    /// let internal = AccessTokens::builder("https://gateway.example")
+    ///     .with_audience("internal")
+    ///     .with_signing_key(Key::generate("gw-1", Algorithm::EdDSA)?)
+    ///     .build()?;
+    /// let auth = Authenticator::builder(MemoryStore::new()).build()?;
+    /// let middleware = AuthMiddleware::builder(auth)
+    ///     .with_gateway(GatewayTokens::new("x-user-token", internal)?)
+    ///     .build();
+    /// # let _ = middleware;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "jwt")]
+    pub fn with_gateway(mut self, tokens: auth_core::jwt::GatewayTokens) -> Self {
+        let header =
+            actix_web::http::header::HeaderName::from_bytes(tokens.header_name().as_bytes())
+                .expect("GatewayTokens checks its header name");
+        self.gateway = Some(Gateway { header, tokens });
+        self
+    }
+
     /// The middleware.
     pub fn build(self) -> AuthMiddleware {
         AuthMiddleware {
             inner: Rc::new(Config {
                 auth: self.auth,
                 record_address: self.record_address,
+                #[cfg(feature = "jwt")]
+                gateway: self.gateway,
             }),
         }
     }
@@ -96,6 +141,8 @@ impl AuthMiddleware {
         AuthMiddlewareBuilder {
             auth,
             record_address: true,
+            #[cfg(feature = "jwt")]
+            gateway: None,
         }
     }
 }
@@ -139,7 +186,8 @@ where
 
     forward_ready!(service);
 
-    fn call(&self, req: ServiceRequest) -> Self::Future {
+    #[cfg_attr(not(feature = "jwt"), allow(unused_mut))]
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
         let auth = self.config.auth.clone();
         let headers = req.headers();
         let address = self
@@ -154,6 +202,12 @@ where
                 address,
             )
             .with_authorization(headers.get_all(AUTHORIZATION).map(HeaderValue::as_bytes));
+        #[cfg(feature = "jwt")]
+        let gateway = self.config.gateway.clone();
+        #[cfg(feature = "jwt")]
+        if let Some(gateway) = &gateway {
+            req.headers_mut().remove(&gateway.header);
+        }
         let service = Rc::clone(&self.service);
         Box::pin(async move {
             let handle = match auth.authenticate(credentials).await {
@@ -164,6 +218,29 @@ where
                 }
             };
             if let Some(identity) = handle.identity() {
+                #[cfg(feature = "jwt")]
+                if let Some(gateway) = &gateway {
+                    let value = gateway
+                        .tokens
+                        .header_value(&identity)
+                        .map_err(
+                            |e| tracing::error!(error = %e, "minting the gateway token failed"),
+                        )
+                        .and_then(|v| {
+                            HeaderValue::try_from(&*v).map_err(|_| {
+                                tracing::error!("the gateway token is not a valid header value");
+                            })
+                        });
+                    match value {
+                        Ok(value) => {
+                            req.headers_mut().insert(gateway.header.clone(), value);
+                        }
+                        Err(()) => {
+                            let res = denial_response(&auth.status_response(500));
+                            return Ok(req.into_response(res).map_into_right_body());
+                        }
+                    }
+                }
                 req.extensions_mut().insert(identity);
             }
             req.extensions_mut().insert(handle.clone());

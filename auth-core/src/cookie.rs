@@ -96,7 +96,7 @@ pub enum CookieLookup<'a> {
     Conflicting,
 }
 
-fn is_token_char(b: u8) -> bool {
+pub(crate) fn is_token_char(b: u8) -> bool {
     // RFC 6265 cookie-name is an RFC 7230 token.
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }

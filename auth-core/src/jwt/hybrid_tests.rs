@@ -422,3 +422,87 @@ async fn a_failed_announcement_leaves_the_session_in_place() {
     );
     assert!(f.store.is_empty());
 }
+
+#[tokio::test]
+async fn gateway_tokens_are_minted_once_per_session_and_lifetime() {
+    let f = fixture();
+    let gateway = GatewayTokens::new("X-User-Token", f.tokens.clone()).unwrap();
+    assert_eq!(gateway.header_name(), "x-user-token");
+    let cookie = f.cookie_login("alice").await;
+    let alice = f.request(Some(&cookie), &[]).await.identity().unwrap();
+
+    let first = gateway.header_value(&alice).unwrap();
+    let claims = f.verify(&first).unwrap();
+    assert_eq!(claims.sub, "alice");
+    assert_eq!(
+        claims.sid.as_deref(),
+        Some(alice.session_id().unwrap().as_str())
+    );
+    assert!(
+        Arc::ptr_eq(&first, &gateway.header_value(&alice).unwrap()),
+        "cached"
+    );
+
+    // Another session gets its own token; the cache holds both.
+    let other = f.cookie_login("alice").await;
+    let second = f.request(Some(&other), &[]).await.identity().unwrap();
+    assert_ne!(gateway.header_value(&second).unwrap(), first);
+    assert_eq!(gateway.cached(), 2);
+
+    // Past three quarters of the lifetime a fresh token replaces it.
+    let ttl = i64::try_from(f.tokens.ttl().as_secs()).unwrap();
+    f.clock.advance(time::Duration::seconds(ttl * 3 / 4 - 1));
+    let alice = f.request(Some(&cookie), &[]).await.identity().unwrap();
+    assert!(Arc::ptr_eq(&first, &gateway.header_value(&alice).unwrap()));
+    f.clock.advance(time::Duration::seconds(2));
+    let renewed = gateway.header_value(&alice).unwrap();
+    assert_ne!(renewed, first);
+    assert!(f.verify(&renewed).is_ok());
+
+    // New roles, new token.
+    let handle = f.request(Some(&cookie), &[]).await;
+    let admin = handle.set_roles(["user", "admin"]).await.unwrap();
+    let value = gateway.header_value(&admin).unwrap();
+    assert_eq!(f.verify(&value).unwrap().roles, ["user", "admin"]);
+}
+
+#[tokio::test]
+async fn gateway_tokens_in_authorization_are_bearer_and_the_cache_is_bounded() {
+    let f = fixture();
+    let gateway = GatewayTokens::new("Authorization", f.tokens.clone())
+        .unwrap()
+        .with_capacity(2);
+    let mut values = Vec::new();
+    for _ in 0..3 {
+        let cookie = f.cookie_login("bob").await;
+        let bob = f.request(Some(&cookie), &[]).await.identity().unwrap();
+        values.push(gateway.header_value(&bob).unwrap());
+        assert!(gateway.cached() <= 2, "{}", gateway.cached());
+    }
+    for value in values {
+        let jwt = value.strip_prefix("Bearer ").expect("a bearer value");
+        assert!(f.verify(jwt).is_ok());
+    }
+}
+
+#[test]
+fn gateway_configuration_is_checked() {
+    let f = fixture();
+    for bad in ["", "x user", "x:y", "naïve"] {
+        assert_eq!(
+            GatewayTokens::new(bad, f.tokens.clone()).unwrap_err(),
+            GatewayConfigError::HeaderName
+        );
+    }
+    let verify_only = AccessTokens::builder("https://auth.test")
+        .with_verification_key(f.key.clone())
+        .build()
+        .unwrap();
+    assert!(!verify_only.can_sign());
+    assert_eq!(
+        GatewayTokens::new("x-user-token", verify_only).unwrap_err(),
+        GatewayConfigError::NoSigningKey
+    );
+    let gateway = GatewayTokens::new("x-user-token", f.tokens.clone()).unwrap();
+    assert!(!format!("{gateway:?}").contains("ey"), "no token in Debug");
+}

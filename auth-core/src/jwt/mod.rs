@@ -43,6 +43,7 @@
 //! publishes the public keys. Weak keys are refused when built: HMAC secrets
 //! under 32 bytes, RSA under 2048 bits.
 
+mod gateway;
 mod keys;
 pub mod refresh;
 
@@ -57,6 +58,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use crate::revocation::Revocations;
+pub use gateway::{DEFAULT_GATEWAY_CAPACITY, GatewayConfigError, GatewayTokens};
 pub use keys::{Algorithm, Key, KeyError};
 pub use refresh::{RefreshError, RefreshPolicy, TokenPair};
 
@@ -474,6 +476,21 @@ impl AccessTokens {
     /// The revocation list.
     pub fn revocations(&self) -> &Revocations {
         &self.inner.revocations
+    }
+
+    /// Whether these tokens can be issued here (a signing key with its
+    /// private half), not only verified.
+    pub fn can_sign(&self) -> bool {
+        let inner = &self.inner;
+        inner
+            .signing
+            .as_ref()
+            .is_some_and(|kid| inner.keys[kid].encoding.is_some())
+    }
+
+    /// Now by this verifier's clock, Unix seconds.
+    pub(crate) fn now(&self) -> i64 {
+        self.inner.clock.now().unix_timestamp()
     }
 
     /// Issues a token for `subject` with the application's `custom` claims.

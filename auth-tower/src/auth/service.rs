@@ -15,12 +15,62 @@ use crate::response::denial_response;
 pub struct AuthService<S> {
     inner: S,
     auth: Authenticator,
+    pub(super) gateway: Option<Gateway>,
+}
+
+/// Gateway mode: the header and the tokens to put in it.
+#[derive(Debug, Clone)]
+pub(crate) struct Gateway {
+    #[cfg(feature = "jwt")]
+    header: http::HeaderName,
+    #[cfg(feature = "jwt")]
+    tokens: auth_core::jwt::GatewayTokens,
+}
+
+impl Gateway {
+    #[cfg(feature = "jwt")]
+    pub(super) fn new(tokens: auth_core::jwt::GatewayTokens) -> Self {
+        Self {
+            header: http::HeaderName::from_bytes(tokens.header_name().as_bytes())
+                .expect("GatewayTokens checks its header name"),
+            tokens,
+        }
+    }
+
+    /// Removes the client's copy of the header.
+    fn strip<B>(&self, req: &mut Request<B>) {
+        #[cfg(feature = "jwt")]
+        req.headers_mut().remove(&self.header);
+        #[cfg(not(feature = "jwt"))]
+        let _ = req;
+    }
+
+    /// Adds the token for the request's caller; `Err` answers 500.
+    fn attach<B>(&self, req: &mut Request<B>, identity: &auth_core::Identity) -> Result<(), ()> {
+        #[cfg(feature = "jwt")]
+        {
+            let value = self.tokens.header_value(identity).map_err(|e| {
+                tracing::error!(error = %e, "minting the gateway token failed");
+            })?;
+            let value = HeaderValue::try_from(&*value).map_err(|_| {
+                tracing::error!("the gateway token is not a valid header value");
+            })?;
+            req.headers_mut().insert(self.header.clone(), value);
+        }
+        #[cfg(not(feature = "jwt"))]
+        let _ = (req, identity);
+        Ok(())
+    }
 }
 
 impl<S> AuthService<S> {
     /// Wraps `inner`.
     pub fn new(inner: S, auth: Authenticator) -> Self {
-        Self { inner, auth }
+        Self {
+            inner,
+            auth,
+            gateway: None,
+        }
     }
 
     /// The wrapped service.
@@ -74,6 +124,10 @@ where
                     .map(HeaderValue::as_bytes),
             );
         let auth = self.auth.clone();
+        let gateway = self.gateway.clone();
+        if let Some(gateway) = &gateway {
+            gateway.strip(&mut req);
+        }
         // The clone is not ready; the original (which is) serves this call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -84,6 +138,11 @@ where
                     Err(err) => return Ok(denial_response(&auth.error_response(&err))),
                 };
                 if let Some(identity) = handle.identity() {
+                    if let Some(gateway) = &gateway
+                        && gateway.attach(&mut req, &identity).is_err()
+                    {
+                        return Ok(denial_response(&auth.status_response(500)));
+                    }
                     req.extensions_mut().insert(identity);
                 }
                 req.extensions_mut().insert(handle.clone());
