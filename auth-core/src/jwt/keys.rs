@@ -306,6 +306,44 @@ impl Key {
         Self::from_public_jwk(kid, alg, jwk.clone())
     }
 
+    /// The verification keys of a JWKS document (`{"keys":[…]}`), such as
+    /// an external issuer publishes or [`AccessTokens::jwks`](super::AccessTokens::jwks)
+    /// serves. Keys marked `"use":"enc"` are skipped; any other key must
+    /// pass [`from_jwk`](Self::from_jwk), or the whole document is refused,
+    /// so a typo never silently drops a key. Fetching the document is the
+    /// application's business: nothing in a token ever names a URL.
+    ///
+    /// ```
+    /// use auth_core::jwt::{AccessTokens, Algorithm, Key};
+    ///
+    /// let issuer = AccessTokens::builder("https://idp.example")
+    ///     .with_signing_key(Key::generate("idp-1", Algorithm::EdDSA)?)
+    ///     .build()?;
+    /// let document = issuer.jwks().to_string();
+    ///
+    /// let mut verifier = AccessTokens::builder("https://idp.example");
+    /// for key in Key::from_jwks(&document)? {
+    ///     verifier = verifier.with_verification_key(key);
+    /// }
+    /// let verifier = verifier.build()?;
+    /// # let _ = verifier;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_jwks(document: &str) -> Result<Vec<Self>, KeyError> {
+        let set: jsonwebtoken::jwk::JwkSet =
+            serde_json::from_str(document).map_err(|e| KeyError::Invalid(e.to_string()))?;
+        set.keys
+            .iter()
+            .filter(|jwk| {
+                !matches!(
+                    jwk.common.public_key_use,
+                    Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
+                )
+            })
+            .map(Self::from_jwk)
+            .collect()
+    }
+
     /// A fresh key pair from the system's CSPRNG, for ES256, ES384, EdDSA,
     /// or (64-byte secret) HS256/384/512. RSA keys are loaded, not generated.
     pub fn generate(kid: impl Into<String>, alg: Algorithm) -> Result<Self, KeyError> {

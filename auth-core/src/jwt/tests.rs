@@ -638,3 +638,51 @@ fn debug_output_shows_no_key_material_or_token() {
     assert!(!shown.contains(&URL_SAFE_NO_PAD.encode(&secret)));
     assert!(!shown.contains(&format!("{secret:?}")));
 }
+
+#[test]
+fn a_jwks_document_configures_a_verifier() {
+    let one = Key::generate("a", Algorithm::ES256).unwrap();
+    let two = Key::generate("b", Algorithm::EdDSA).unwrap();
+    let issuer = AccessTokens::builder(ISSUER)
+        .with_signing_key(two)
+        .with_verification_key(one)
+        .build()
+        .unwrap();
+    let mut document = issuer.jwks();
+    // An encryption key in the set is skipped, not an error.
+    let mut enc = document["keys"][0].clone();
+    enc["kid"] = json!("enc-1");
+    enc["use"] = json!("enc");
+    document["keys"].as_array_mut().unwrap().push(enc);
+    let keys = Key::from_jwks(&document.to_string()).unwrap();
+    assert_eq!(keys.len(), 2);
+    let mut builder = AccessTokens::builder(ISSUER);
+    for key in keys {
+        builder = builder.with_verification_key(key);
+    }
+    let verifier = builder.build().unwrap();
+    let token = issuer
+        .issue(&Subject::new("alice"), &NoClaims {})
+        .unwrap()
+        .token;
+    assert_eq!(
+        verifier.verify::<NoClaims>(token.as_bytes()).unwrap().sub,
+        "alice"
+    );
+
+    // A key without alg, or not a JWKS at all: refused as a whole.
+    let mut bad = issuer.jwks();
+    bad["keys"][0].as_object_mut().unwrap().remove("alg");
+    assert!(matches!(
+        Key::from_jwks(&bad.to_string()),
+        Err(KeyError::UnsupportedJwk)
+    ));
+    assert!(matches!(
+        Key::from_jwks("{\"keys\":7}"),
+        Err(KeyError::Invalid(_))
+    ));
+    assert!(matches!(
+        Key::from_jwks("not json"),
+        Err(KeyError::Invalid(_))
+    ));
+}
