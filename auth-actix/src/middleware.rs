@@ -7,10 +7,12 @@ use std::rc::Rc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::{
-    AUTHORIZATION, CACHE_CONTROL, COOKIE, HeaderValue, SET_COOKIE, USER_AGENT,
+    AUTHORIZATION, CACHE_CONTROL, COOKIE, HOST, HeaderValue, SET_COOKIE, USER_AGENT, VARY,
 };
 use actix_web::{Error, HttpMessage};
-use auth_core::Authenticator;
+use auth_core::csrf::{CsrfCapture, CsrfVerdict};
+use auth_core::{Authenticator, Denial};
+use futures_util::StreamExt;
 
 use crate::extract::ErrorMarker;
 use crate::response::denial_response;
@@ -202,6 +204,19 @@ where
                 address,
             )
             .with_authorization(headers.get_all(AUTHORIZATION).map(HeaderValue::as_bytes));
+        let csrf = auth.csrf().and_then(|policy| {
+            let host = headers
+                .get(HOST)
+                .map(HeaderValue::as_bytes)
+                .or_else(|| req.uri().authority().map(|a| a.as_str().as_bytes()));
+            CsrfCapture::capture(
+                policy,
+                req.method().as_str(),
+                req.uri().path(),
+                host,
+                |name| headers.get(name).map(HeaderValue::as_bytes),
+            )
+        });
         #[cfg(feature = "jwt")]
         let gateway = self.config.gateway.clone();
         #[cfg(feature = "jwt")]
@@ -243,7 +258,20 @@ where
                 }
                 req.extensions_mut().insert(identity);
             }
+            if let Some(csrf) = csrf {
+                let mut verdict = handle.check_csrf(&csrf.request());
+                if verdict == CsrfVerdict::ReadForm {
+                    let limit = auth.csrf().map_or(0, |p| p.max_form_bytes());
+                    let body = read_form(&mut req, limit).await;
+                    verdict = handle.check_csrf_form(csrf.method(), body.as_deref());
+                }
+                if verdict != CsrfVerdict::Allow {
+                    let res = denial_response(&handle.denial(Denial::Csrf));
+                    return Ok(req.into_response(res).map_into_right_body());
+                }
+            }
             req.extensions_mut().insert(handle.clone());
+            let authenticated = handle.identity().is_some();
             let res = service.call(req).await?;
             let failed = res
                 .response()
@@ -257,6 +285,12 @@ where
                 return Ok(res.into_response(denial).map_into_right_body());
             }
             let mut res = res;
+            if authenticated || handle.identity().is_some() {
+                // The answer depends on who asked: shared caches must not
+                // hand it to someone else.
+                res.headers_mut()
+                    .append(VARY, HeaderValue::from_static("Cookie, Authorization"));
+            }
             match handle.finish().await {
                 Ok(Some(cookie)) => match HeaderValue::try_from(cookie) {
                     Ok(value) => {
@@ -276,4 +310,21 @@ where
             Ok(res.map_into_left_body())
         })
     }
+}
+
+/// Reads a form body of at most `limit` bytes for the CSRF token and puts
+/// it back for the handler. `None` when it is larger or fails.
+async fn read_form(req: &mut ServiceRequest, limit: usize) -> Option<actix_web::web::Bytes> {
+    let mut payload = req.take_payload();
+    let mut body = actix_web::web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.ok()?;
+        if body.len() + chunk.len() > limit {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body = body.freeze();
+    req.set_payload(actix_web::dev::Payload::from(body.clone()));
+    Some(body)
 }

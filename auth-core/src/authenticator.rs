@@ -169,6 +169,8 @@ pub enum Denial {
     Forbidden,
     /// The store failed: 503 with `Retry-After`.
     Unavailable,
+    /// Refused as cross-site ([`csrf`](crate::csrf)): 403.
+    Csrf,
 }
 
 /// What a [`Denial`] looks like on the wire, identical in every adapter.
@@ -197,6 +199,7 @@ pub(crate) struct Inner {
     pub(crate) access_tokens: Option<crate::jwt::AccessTokens>,
     #[cfg(feature = "jwt")]
     pub(crate) refresh: Option<crate::jwt::RefreshPolicy>,
+    pub(crate) csrf: Option<crate::csrf::CsrfPolicy>,
     /// Delivery of other instances' revocations into the access tokens'
     /// list; stops when the last clone of the authenticator goes.
     _subscription: Option<crate::revocation::Subscription>,
@@ -245,6 +248,7 @@ pub struct AuthenticatorBuilder {
     max_data_bytes: usize,
     retry_after: std::time::Duration,
     realm: String,
+    csrf: Option<crate::csrf::CsrfPolicy>,
     #[cfg(feature = "jwt")]
     access_tokens: Option<crate::jwt::AccessTokens>,
     #[cfg(feature = "jwt")]
@@ -336,6 +340,14 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Protects cookie-authenticated requests against cross-site request
+    /// forgery (off by default); see [`csrf`](crate::csrf). The adapters
+    /// enforce it before the handler runs.
+    pub fn with_csrf(mut self, policy: crate::csrf::CsrfPolicy) -> Self {
+        self.csrf = Some(policy);
+        self
+    }
+
     /// Checks the configuration and builds the authenticator.
     pub fn build(self) -> Result<Authenticator, ConfigError> {
         let idle = Duration::try_from(self.idle).map_err(|_| ConfigError::IdleTimeout)?;
@@ -378,6 +390,7 @@ impl AuthenticatorBuilder {
         Ok(Authenticator {
             inner: Arc::new(Inner {
                 _subscription: subscription,
+                csrf: self.csrf,
                 store: self.store,
                 clock: self.clock,
                 idle,
@@ -415,6 +428,7 @@ impl Authenticator {
             max_data_bytes: DEFAULT_MAX_DATA_BYTES,
             retry_after: std::time::Duration::from_secs(1),
             realm: "app".into(),
+            csrf: None,
             #[cfg(feature = "jwt")]
             access_tokens: None,
             #[cfg(feature = "jwt")]
@@ -435,6 +449,11 @@ impl Authenticator {
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
+    }
+
+    /// The CSRF policy, if configured.
+    pub fn csrf(&self) -> Option<&crate::csrf::CsrfPolicy> {
+        self.inner.csrf.as_ref()
     }
 
     /// The access tokens accepted beside the session cookie, if configured.
@@ -689,6 +708,11 @@ impl Authenticator {
                 status: 403,
                 headers: vec![json, no_store],
                 body: r#"{"error":"forbidden"}"#,
+            },
+            Denial::Csrf => DenialResponse {
+                status: 403,
+                headers: vec![json, no_store],
+                body: r#"{"error":"csrf_rejected"}"#,
             },
             Denial::Unavailable => DenialResponse {
                 status: 503,

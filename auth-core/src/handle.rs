@@ -12,6 +12,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::authenticator::{Authenticator, Denial, DenialResponse, Rejection};
+use crate::csrf::{CsrfFailure, CsrfRequest, CsrfVerdict};
 use crate::error::Error;
 use crate::identity::AuthMethod;
 use crate::identity::Identity;
@@ -248,6 +249,94 @@ impl AuthHandle {
     /// The authenticator this handle came from.
     pub fn authenticator(&self) -> &Authenticator {
         &self.auth
+    }
+
+    /// The CSRF token of the current cookie session (after any login in
+    /// this request), for the app to embed in its forms or hand to its
+    /// scripts; `None` without a [`CsrfPolicy`](crate::csrf::CsrfPolicy)
+    /// or a cookie session. Never log it.
+    pub fn csrf_token(&self) -> Option<String> {
+        let policy = self.auth.csrf()?;
+        let state = self.state.lock();
+        state
+            .current
+            .as_ref()
+            .map(|c| policy.token_for(&c.record.id))
+    }
+
+    /// The CSRF check of this request (see [`csrf`](crate::csrf)), which
+    /// the adapters run before the handler. Refusals are logged.
+    pub fn check_csrf(&self, request: &CsrfRequest<'_>) -> CsrfVerdict {
+        let Some(policy) = self.auth.csrf() else {
+            return CsrfVerdict::Allow;
+        };
+        if !crate::csrf::is_unsafe_method(request.method) {
+            return CsrfVerdict::Allow;
+        }
+        let session = {
+            let state = self.state.lock();
+            if state
+                .identity
+                .as_ref()
+                .is_some_and(|i| i.method() == AuthMethod::Bearer)
+            {
+                return CsrfVerdict::Allow;
+            }
+            state.current.as_ref().map(|c| c.record.id.clone())
+        };
+        let secure = self.auth.cookie_policy().secure();
+        if let Err(failure) = policy.check_origin(request, secure) {
+            return self.csrf_denied(request.method, failure);
+        }
+        let Some(id) = session else {
+            return CsrfVerdict::Allow;
+        };
+        if policy.is_token_exempt(request.path) {
+            return CsrfVerdict::Allow;
+        }
+        match request.token {
+            Some(token) if policy.verify(&id, token) => CsrfVerdict::Allow,
+            Some(_) => self.csrf_denied(request.method, CsrfFailure::BadToken),
+            None if request.form => CsrfVerdict::ReadForm,
+            None => self.csrf_denied(request.method, CsrfFailure::MissingToken),
+        }
+    }
+
+    /// The last step after [`CsrfVerdict::ReadForm`]: the token in the
+    /// urlencoded `body`. `body` is `None` when it was larger than
+    /// [`max_form_bytes`](crate::csrf::CsrfPolicy::max_form_bytes).
+    pub fn check_csrf_form(&self, method: &str, body: Option<&[u8]>) -> CsrfVerdict {
+        let Some(policy) = self.auth.csrf() else {
+            return CsrfVerdict::Allow;
+        };
+        let Some(body) = body else {
+            return self.csrf_denied(method, CsrfFailure::FormTooLarge);
+        };
+        let id = self
+            .state
+            .lock()
+            .current
+            .as_ref()
+            .map(|c| c.record.id.clone());
+        let Some(id) = id else {
+            return CsrfVerdict::Allow;
+        };
+        match crate::csrf::form_field(body, policy.form_field()) {
+            Some(token) if policy.verify(&id, &token) => CsrfVerdict::Allow,
+            Some(_) => self.csrf_denied(method, CsrfFailure::BadToken),
+            None => self.csrf_denied(method, CsrfFailure::MissingToken),
+        }
+    }
+
+    fn csrf_denied(&self, method: &str, failure: CsrfFailure) -> CsrfVerdict {
+        let user = self.identity().map(|i| i.user_id().to_owned());
+        tracing::info!(
+            reason = failure.as_str(),
+            method,
+            user = user.as_deref().unwrap_or("-"),
+            "request refused as cross-site"
+        );
+        CsrfVerdict::Deny(failure)
     }
 
     /// Who is calling now (after any login or logout in this request).

@@ -66,6 +66,7 @@
 
 pub mod clock;
 pub mod cookie;
+pub mod csrf;
 pub mod record;
 pub mod revocation;
 pub mod store;

@@ -164,6 +164,8 @@ impl TestApp {
             store: StoreConfig::Memory,
             access_token_ttl: None,
             jwt_leeway: None,
+            csrf_key: Some(TEST_CSRF_KEY.to_owned()),
+            trusted_origins: Vec::new(),
         };
         let shared: Arc<dyn SessionStore> = Arc::new(store.clone());
         let auth = config
@@ -269,6 +271,10 @@ impl Drop for TestApp {
     }
 }
 
+/// The CSRF key every test app shares (so instances accept each other's
+/// tokens, as instances behind a load balancer must).
+pub const TEST_CSRF_KEY: &str = "behaviour-tests-csrf-key-of-at-least-32-bytes";
+
 /// The password of a demo account.
 pub fn password_of(user: &str) -> &'static str {
     example_shared::DEMO_ACCOUNTS
@@ -318,6 +324,7 @@ pub struct Client {
     base: String,
     cookie_name: String,
     cookie: Mutex<Option<String>>,
+    csrf: Mutex<Option<String>>,
 }
 
 impl Client {
@@ -331,6 +338,7 @@ impl Client {
             base: base.to_owned(),
             cookie_name: cookie_name.to_owned(),
             cookie: Mutex::new(None),
+            csrf: Mutex::new(None),
         }
     }
 
@@ -344,7 +352,20 @@ impl Client {
         *self.cookie.lock().unwrap() = token;
     }
 
-    /// Sends a request with the held cookie (if any) plus `headers`.
+    /// The CSRF token the client holds (from the last JSON answer that
+    /// carried one, as a page's script would keep it).
+    pub fn csrf_token(&self) -> Option<String> {
+        self.csrf.lock().unwrap().clone()
+    }
+
+    /// Replaces the held CSRF token.
+    pub fn set_csrf_token(&self, token: Option<String>) {
+        *self.csrf.lock().unwrap() = token;
+    }
+
+    /// Sends a request with the held cookie (if any) plus `headers`; an
+    /// unsafe request with the cookie also carries the held CSRF token in
+    /// `X-CSRF-Token`, unless `headers` has its own.
     pub async fn send(
         &self,
         method: &str,
@@ -352,10 +373,21 @@ impl Client {
         headers: &[(&str, &[u8])],
         body: Option<(&str, Vec<u8>)>,
     ) -> Res {
+        let is_unsafe = !matches!(method, "GET" | "HEAD" | "OPTIONS");
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = self.token() {
             req = req.header("cookie", format!("{}={token}", self.cookie_name));
+        }
+        let own_token = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("x-csrf-token"));
+        if is_unsafe
+            && !own_token
+            && self.token().is_some()
+            && let Some(csrf) = self.csrf_token()
+        {
+            req = req.header("x-csrf-token", csrf);
         }
         for (name, value) in headers {
             req = req.header(*name, HeaderValue::from_bytes(value).expect("header value"));
@@ -373,6 +405,11 @@ impl Client {
             body,
         };
         self.keep_cookies(&res);
+        if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&res.body)
+            && let Some(serde_json::Value::String(csrf)) = map.get("csrf_token")
+        {
+            self.set_csrf_token(Some(csrf.clone()));
+        }
         res
     }
 

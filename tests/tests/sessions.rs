@@ -40,7 +40,12 @@ async fn json_login_then_me(env: Env) {
     let client = app.client();
     let res = client.login_json("alice").await;
     assert_eq!(res.status, 200);
-    assert_eq!(res.json(), json!({"user_id": "alice", "roles": ["user"]}));
+    let body = res.json();
+    assert_eq!(
+        (&body["user_id"], &body["roles"]),
+        (&json!("alice"), &json!(["user"]))
+    );
+    assert_eq!(body["csrf_token"].as_str().map(str::len), Some(43));
     assert_eq!(res.set_cookies().len(), 1);
 
     let me = client.get("/me").await;

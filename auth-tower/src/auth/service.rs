@@ -1,7 +1,8 @@
 use std::task::{Context, Poll};
 
-use auth_core::Authenticator;
-use http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE, SET_COOKIE, USER_AGENT};
+use auth_core::csrf::{CsrfCapture, CsrfVerdict};
+use auth_core::{Authenticator, Denial};
+use http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE, HOST, SET_COOKIE, USER_AGENT, VARY};
 use http::{HeaderValue, Request, Response};
 use tower_service::Service;
 
@@ -79,6 +80,28 @@ impl<S> AuthService<S> {
     }
 }
 
+/// Reads a form body of at most `limit` bytes for the CSRF token and puts
+/// it back for the handler. Only axum's `Body` can be read and rebuilt;
+/// other bodies read as empty (so the token must come in the header).
+/// `None` when the body is larger than `limit` or fails.
+async fn read_form<B: 'static>(req: &mut Request<B>, limit: usize) -> Option<bytes::Bytes> {
+    #[cfg(feature = "axum")]
+    if let Some(body) =
+        (req.body_mut() as &mut dyn std::any::Any).downcast_mut::<axum::body::Body>()
+    {
+        let taken = std::mem::take(body);
+        return match axum::body::to_bytes(taken, limit).await {
+            Ok(bytes) => {
+                *body = axum::body::Body::from(bytes.clone());
+                Some(bytes)
+            }
+            Err(_) => None,
+        };
+    }
+    let _ = (req, limit);
+    Some(bytes::Bytes::new())
+}
+
 #[cfg(feature = "axum")]
 fn client_address<B>(req: &Request<B>) -> Option<String> {
     req.extensions()
@@ -123,6 +146,19 @@ where
                     .iter()
                     .map(HeaderValue::as_bytes),
             );
+        let csrf = self.auth.csrf().and_then(|policy| {
+            let host = headers
+                .get(HOST)
+                .map(HeaderValue::as_bytes)
+                .or_else(|| req.uri().authority().map(|a| a.as_str().as_bytes()));
+            CsrfCapture::capture(
+                policy,
+                req.method().as_str(),
+                req.uri().path(),
+                host,
+                |name| headers.get(name).map(HeaderValue::as_bytes),
+            )
+        });
         let auth = self.auth.clone();
         let gateway = self.gateway.clone();
         if let Some(gateway) = &gateway {
@@ -145,7 +181,19 @@ where
                     }
                     req.extensions_mut().insert(identity);
                 }
+                if let Some(csrf) = csrf {
+                    let mut verdict = handle.check_csrf(&csrf.request());
+                    if verdict == CsrfVerdict::ReadForm {
+                        let limit = auth.csrf().map_or(0, |p| p.max_form_bytes());
+                        let body = read_form(&mut req, limit).await;
+                        verdict = handle.check_csrf_form(csrf.method(), body.as_deref());
+                    }
+                    if verdict != CsrfVerdict::Allow {
+                        return Ok(denial_response(&handle.denial(Denial::Csrf)));
+                    }
+                }
                 req.extensions_mut().insert(handle.clone());
+                let authenticated = handle.identity().is_some();
                 let res = inner.call(req).await?;
                 if let Some(marker) = res.extensions().get::<ErrorMarker>() {
                     // A handler returned an `AuthError`: answer with this
@@ -153,6 +201,12 @@ where
                     return Ok(denial_response(&auth.status_response(marker.0)));
                 }
                 let mut res = res.map(ResponseBody::inner);
+                if authenticated || handle.identity().is_some() {
+                    // The answer depends on who asked: shared caches must
+                    // not hand it to someone else.
+                    res.headers_mut()
+                        .append(VARY, HeaderValue::from_static("Cookie, Authorization"));
+                }
                 match handle.finish().await {
                     Ok(Some(cookie)) => match HeaderValue::try_from(cookie) {
                         Ok(value) => {

@@ -160,7 +160,10 @@ async fn login(
     };
     match auth.login(Login::new(username).with_roles(roles)).await {
         Ok(_) if kind == BodyKind::Form => see_other(),
-        Ok(identity) => json(StatusCode::OK, example_shared::login_json(&identity)),
+        Ok(identity) => json(
+            StatusCode::OK,
+            example_shared::login_json(&identity, auth.csrf_token()),
+        ),
         Err(err) => actix_web::ResponseError::error_response(&AuthError(err)),
     }
 }
@@ -243,8 +246,11 @@ fn invalid_credentials(auth: &Auth, kind: BodyKind) -> HttpResponse {
     res
 }
 
-async fn me(CurrentUser(user): CurrentUser) -> HttpResponse {
-    json(StatusCode::OK, example_shared::me_json(&user))
+async fn me(CurrentUser(user): CurrentUser, auth: Auth) -> HttpResponse {
+    json(
+        StatusCode::OK,
+        example_shared::me_json(&user, auth.csrf_token()),
+    )
 }
 
 async fn logout(req: HttpRequest, auth: Auth) -> Result<HttpResponse, AuthError> {
@@ -303,10 +309,10 @@ async fn admin(CurrentUser(user): CurrentUser) -> HttpResponse {
 
 async fn page(user: Option<CurrentUser>, auth: Auth) -> Result<HttpResponse, AuthError> {
     let body = match user {
-        None => example_shared::page(None),
+        None => example_shared::page(None, None),
         Some(CurrentUser(user)) => {
             let sessions = auth.sessions().await?;
-            example_shared::page(Some((&user, &sessions)))
+            example_shared::page(Some((&user, &sessions)), auth.csrf_token().as_deref())
         }
     };
     Ok(html(StatusCode::OK, body))

@@ -7,13 +7,19 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /` | HTML: a login form, or the user, roles and sessions with revoke buttons |
-//! | `POST /login` | form: 303 to `/`; JSON: 200 `{"user_id","roles"}`; wrong credentials: 401, no cookie |
-//! | `GET /me` | 200 `{"user_id","roles","auth","session":{"id","created_at","expires_at"}}`; 401 anonymous |
+//! | `POST /login` | form: 303 to `/`; JSON: 200 `{"user_id","roles","csrf_token"}`; wrong credentials: 401, no cookie |
+//! | `GET /me` | 200 `{"user_id","roles","auth","session":{"id","created_at","expires_at"},"csrf_token"}`; 401 anonymous |
 //! | `POST /logout` | 204 (303 for a form) and the cookie removed |
 //! | `POST /logout-all` | every session of the user ended; 204 (303 for a form) |
 //! | `GET /sessions` | `[{"id","created_at","last_seen_at","expires_at","user_agent","current",…}]` |
 //! | `DELETE /sessions/{id}` | 204, or 404 if not one of the caller's; `POST /sessions/{id}/revoke` for forms |
 //! | `GET /admin` | 200 for role `admin`, 403 for others, 401 anonymous |
+//! | `POST /token`, `/token/refresh`, `/token/revoke` | token pairs for apps (JSON) |
+//! | `GET /.well-known/jwks.json` | the public key of access tokens |
+//!
+//! Unsafe requests with the session cookie need the session's CSRF token
+//! (`X-CSRF-Token`, or `csrf_token` in a form) and must not come from
+//! another site: 403 `{"error":"csrf_rejected"}` otherwise.
 
 use std::sync::Arc;
 
@@ -140,7 +146,10 @@ async fn login(
     };
     match auth.login(Login::new(username).with_roles(roles)).await {
         Ok(_) if kind == BodyKind::Form => see_other(),
-        Ok(identity) => json(StatusCode::OK, example_shared::login_json(&identity)),
+        Ok(identity) => json(
+            StatusCode::OK,
+            example_shared::login_json(&identity, auth.csrf_token()),
+        ),
         Err(err) => AuthError(err).into_response(),
     }
 }
@@ -224,8 +233,11 @@ fn invalid_credentials(auth: &Auth, kind: BodyKind) -> Response {
     res
 }
 
-async fn me(CurrentUser(user): CurrentUser) -> Response {
-    json(StatusCode::OK, example_shared::me_json(&user))
+async fn me(CurrentUser(user): CurrentUser, auth: Auth) -> Response {
+    json(
+        StatusCode::OK,
+        example_shared::me_json(&user, auth.csrf_token()),
+    )
 }
 
 async fn logout(auth: Auth, headers: HeaderMap) -> Result<Response, AuthError> {
@@ -276,10 +288,10 @@ async fn admin(CurrentUser(user): CurrentUser) -> Response {
 
 async fn page(user: Option<CurrentUser>, auth: Auth) -> Result<Html<String>, AuthError> {
     Ok(Html(match user {
-        None => example_shared::page(None),
+        None => example_shared::page(None, None),
         Some(CurrentUser(user)) => {
             let sessions = auth.sessions().await?;
-            example_shared::page(Some((&user, &sessions)))
+            example_shared::page(Some((&user, &sessions)), auth.csrf_token().as_deref())
         }
     }))
 }

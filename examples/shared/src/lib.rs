@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use auth_core::csrf::CsrfPolicy;
 use auth_core::jwt::{AccessTokens, Algorithm, Key, RefreshPolicy, TokenPair};
 use auth_core::{
     Authenticator, Clock, ConfigError, CookiePolicy, Identity, MemoryStore, SessionId, SessionInfo,
@@ -46,6 +47,12 @@ pub struct Config {
     pub access_token_ttl: Option<Duration>,
     /// `JWT_LEEWAY`, seconds (default 30).
     pub jwt_leeway: Option<Duration>,
+    /// `CSRF_KEY`: the key of CSRF tokens, at least 32 bytes, shared by
+    /// every instance (default: random at start).
+    pub csrf_key: Option<String>,
+    /// `TRUSTED_ORIGINS`: comma-separated origins allowed to post to the
+    /// app (default: the request's own `Host`).
+    pub trusted_origins: Vec<String>,
 }
 
 /// Where the demo keeps its sessions.
@@ -108,6 +115,8 @@ impl Default for Config {
             store: StoreConfig::Memory,
             access_token_ttl: None,
             jwt_leeway: None,
+            csrf_key: None,
+            trusted_origins: Vec::new(),
         }
     }
 }
@@ -157,6 +166,15 @@ impl Config {
             })
             .transpose()?;
         let nonempty = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
+        config.csrf_key = nonempty("CSRF_KEY");
+        config.trusted_origins = nonempty("TRUSTED_ORIGINS")
+            .map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
         config.store = match (nonempty("REDIS_URL"), nonempty("REDIS_CLUSTER_URLS")) {
             (Some(_), Some(_)) => {
                 return Err("set REDIS_URL or REDIS_CLUSTER_URLS, not both".into());
@@ -195,7 +213,22 @@ impl Config {
         }
         let tokens = tokens.build().map_err(|e| e.to_string())?;
         let refresh = RefreshPolicy::new().map_err(|e| e.to_string())?;
+        let mut csrf = match &self.csrf_key {
+            Some(key) => CsrfPolicy::new(key.as_bytes()),
+            None => CsrfPolicy::generate(),
+        }
+        .map_err(|e| format!("CSRF_KEY: {e}"))?;
+        for origin in &self.trusted_origins {
+            csrf = csrf
+                .with_trusted_origin(origin)
+                .map_err(|e| format!("TRUSTED_ORIGINS: {e}"))?;
+        }
+        // These act on the credentials in their body, not on the cookie.
+        for path in ["/login", "/token", "/token/refresh", "/token/revoke"] {
+            csrf = csrf.with_token_exempt_path(path);
+        }
         let mut builder = Authenticator::builder_shared(store)
+            .with_csrf(csrf)
             .with_access_tokens(tokens)
             .with_refresh_tokens(refresh)
             .with_clock(clock)
@@ -344,9 +377,14 @@ pub fn json_error(code: &str) -> String {
     serde_json::json!({ "error": code }).to_string()
 }
 
-/// The answer to a JSON login: `{"user_id","roles"}`.
-pub fn login_json(identity: &Identity) -> String {
-    serde_json::json!({ "user_id": identity.user_id(), "roles": identity.roles() }).to_string()
+/// The answer to a JSON login: `{"user_id","roles","csrf_token"}`.
+pub fn login_json(identity: &Identity, csrf_token: Option<String>) -> String {
+    serde_json::json!({
+        "user_id": identity.user_id(),
+        "roles": identity.roles(),
+        "csrf_token": csrf_token,
+    })
+    .to_string()
 }
 
 /// The answer to `GET /admin`.
@@ -369,10 +407,12 @@ struct Me {
     roles: Vec<String>,
     auth: &'static str,
     session: Option<SessionSummary>,
+    /// For scripts: the `X-CSRF-Token` of cookie sessions.
+    csrf_token: Option<String>,
 }
 
 /// The answer to `GET /me`.
-pub fn me_json(user: &Identity) -> String {
+pub fn me_json(user: &Identity, csrf_token: Option<String>) -> String {
     let me = Me {
         user_id: user.user_id().to_owned(),
         roles: user.roles().to_vec(),
@@ -382,6 +422,7 @@ pub fn me_json(user: &Identity) -> String {
             created_at: user.created_at(),
             expires_at: user.expires_at(),
         }),
+        csrf_token,
     };
     serde_json::to_string(&me).unwrap_or_else(|_| json_error("internal"))
 }
@@ -391,11 +432,12 @@ pub fn sessions_json(sessions: &[SessionInfo]) -> String {
     serde_json::to_string(sessions).unwrap_or_else(|_| json_error("internal"))
 }
 
-/// The page at `/`: the login form, or the user and their sessions.
-pub fn page(user: Option<(&Identity, &[SessionInfo])>) -> String {
+/// The page at `/`: the login form, or the user and their sessions, with
+/// the session's CSRF token in every form.
+pub fn page(user: Option<(&Identity, &[SessionInfo])>, csrf_token: Option<&str>) -> String {
     match user {
         None => login_page(None),
-        Some((user, sessions)) => home_page(user, sessions),
+        Some((user, sessions)) => home_page(user, sessions, csrf_token.unwrap_or_default()),
     }
 }
 
@@ -448,7 +490,11 @@ fn fmt_time(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-fn home_page(user: &Identity, sessions: &[SessionInfo]) -> String {
+fn home_page(user: &Identity, sessions: &[SessionInfo], csrf_token: &str) -> String {
+    let csrf = format!(
+        "<input type=\"hidden\" name=\"csrf_token\" value=\"{}\">",
+        esc(csrf_token)
+    );
     let mut html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Signed in</title><style>{STYLE}</style></head><body>\
 <h1>Signed in as <span id=\"user\">{}</span></h1><p>Roles: <span id=\"roles\">{}</span></p>\
@@ -460,7 +506,7 @@ fn home_page(user: &Identity, sessions: &[SessionInfo]) -> String {
         let _ = write!(
             html,
             "<tr data-session=\"{id}\"><td>{ua}{cur}</td><td>{addr}</td><td>{created}</td><td>{seen}</td>\
-<td><form class=\"inline\" method=\"post\" action=\"/sessions/{id}/revoke\"><button type=\"submit\">Revoke</button></form></td></tr>",
+<td><form class=\"inline\" method=\"post\" action=\"/sessions/{id}/revoke\">{csrf}<button type=\"submit\">Revoke</button></form></td></tr>",
             id = esc(s.id.as_str()),
             ua = esc(s.user_agent.as_deref().unwrap_or("unknown device")),
             cur = if s.current {
@@ -473,9 +519,10 @@ fn home_page(user: &Identity, sessions: &[SessionInfo]) -> String {
             seen = fmt_time(s.last_seen_at),
         );
     }
-    html.push_str(
-        "</table><p><form class=\"inline\" method=\"post\" action=\"/logout\"><button type=\"submit\" id=\"logout\">Log out</button></form> \
-<form class=\"inline\" method=\"post\" action=\"/logout-all\"><button type=\"submit\" id=\"logout-all\">Log out everywhere</button></form></p>\
+    let _ = write!(
+        html,
+        "</table><p><form class=\"inline\" method=\"post\" action=\"/logout\">{csrf}<button type=\"submit\" id=\"logout\">Log out</button></form> \
+<form class=\"inline\" method=\"post\" action=\"/logout-all\">{csrf}<button type=\"submit\" id=\"logout-all\">Log out everywhere</button></form></p>\
 </body></html>",
     );
     html
