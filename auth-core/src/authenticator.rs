@@ -171,6 +171,12 @@ pub enum Denial {
     Unavailable,
     /// Refused as cross-site ([`csrf`](crate::csrf)): 403.
     Csrf,
+    /// Too many failed logins ([`throttle`](crate::throttle)): 429 with
+    /// `Retry-After`.
+    Throttled {
+        /// Seconds until the lockout ends.
+        retry_after_secs: u64,
+    },
 }
 
 /// What a [`Denial`] looks like on the wire, identical in every adapter.
@@ -200,6 +206,7 @@ pub(crate) struct Inner {
     #[cfg(feature = "jwt")]
     pub(crate) refresh: Option<crate::jwt::RefreshPolicy>,
     pub(crate) csrf: Option<crate::csrf::CsrfPolicy>,
+    pub(crate) throttle: Option<crate::throttle::LoginThrottle>,
     /// Delivery of other instances' revocations into the access tokens'
     /// list; stops when the last clone of the authenticator goes.
     _subscription: Option<crate::revocation::Subscription>,
@@ -249,6 +256,7 @@ pub struct AuthenticatorBuilder {
     retry_after: std::time::Duration,
     realm: String,
     csrf: Option<crate::csrf::CsrfPolicy>,
+    throttle: Option<crate::throttle::LoginThrottle>,
     #[cfg(feature = "jwt")]
     access_tokens: Option<crate::jwt::AccessTokens>,
     #[cfg(feature = "jwt")]
@@ -348,6 +356,14 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Counts failed logins and refuses attempts past its limits (off by
+    /// default); see [`throttle`](crate::throttle) and
+    /// [`AuthHandle::check_login_throttle`](crate::AuthHandle::check_login_throttle).
+    pub fn with_login_throttle(mut self, throttle: crate::throttle::LoginThrottle) -> Self {
+        self.throttle = Some(throttle);
+        self
+    }
+
     /// Checks the configuration and builds the authenticator.
     pub fn build(self) -> Result<Authenticator, ConfigError> {
         let idle = Duration::try_from(self.idle).map_err(|_| ConfigError::IdleTimeout)?;
@@ -390,8 +406,9 @@ impl AuthenticatorBuilder {
         Ok(Authenticator {
             inner: Arc::new(Inner {
                 _subscription: subscription,
+                store: Arc::new(crate::telemetry::InstrumentedStore(self.store)),
                 csrf: self.csrf,
-                store: self.store,
+                throttle: self.throttle,
                 clock: self.clock,
                 idle,
                 absolute,
@@ -429,6 +446,7 @@ impl Authenticator {
             retry_after: std::time::Duration::from_secs(1),
             realm: "app".into(),
             csrf: None,
+            throttle: None,
             #[cfg(feature = "jwt")]
             access_tokens: None,
             #[cfg(feature = "jwt")]
@@ -449,6 +467,11 @@ impl Authenticator {
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
+    }
+
+    /// The login throttle, if configured.
+    pub fn login_throttle(&self) -> Option<&crate::throttle::LoginThrottle> {
+        self.inner.throttle.as_ref()
     }
 
     /// The CSRF policy, if configured.
@@ -519,6 +542,44 @@ impl Authenticator {
     /// Below the refresh threshold this costs exactly one store read; above
     /// it, one read and one `touch`, and the cookie is sent again.
     pub async fn authenticate(&self, credentials: Credentials) -> Result<AuthHandle, Error> {
+        use tracing::Instrument as _;
+        let span = tracing::debug_span!(
+            "authenticate",
+            method = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            reason = tracing::field::Empty,
+        );
+        let result = self
+            .authenticate_inner(credentials)
+            .instrument(span.clone())
+            .await;
+        let (method, outcome, reason) = match &result {
+            Ok(handle) => match (handle.identity(), handle.rejection()) {
+                (Some(identity), _) => (identity.method().as_str(), "authenticated", None),
+                (None, Some(rejection)) => {
+                    let method = match rejection {
+                        Rejection::InvalidToken { .. } => "bearer",
+                        _ => "session",
+                    };
+                    (method, "rejected", Some(rejection.as_str()))
+                }
+                (None, None) => ("none", "anonymous", None),
+            },
+            Err(_) => ("session", "error", Some("store")),
+        };
+        span.record("method", method);
+        span.record("outcome", outcome);
+        if let Some(reason) = reason {
+            span.record("reason", reason);
+            if outcome == "rejected" {
+                crate::telemetry::rejection(reason);
+            }
+        }
+        crate::telemetry::authentication(method, outcome);
+        result
+    }
+
+    async fn authenticate_inner(&self, credentials: Credentials) -> Result<AuthHandle, Error> {
         let Credentials {
             session,
             bearer,
@@ -593,6 +654,7 @@ impl Authenticator {
             if idle_expires_at > record.idle_expires_at {
                 match self.inner.store.touch(&key, idle_expires_at, now).await {
                     Ok(true) => {
+                        crate::telemetry::refresh();
                         record.idle_expires_at = idle_expires_at;
                         record.last_refresh_at = now;
                         if self.inner.cookie_is_persistent() {
@@ -677,6 +739,10 @@ impl Authenticator {
     async fn revoke_tokens(&self, revocation: crate::revocation::Revocation) -> Result<(), Error> {
         #[cfg(feature = "jwt")]
         if let Some(tokens) = &self.inner.access_tokens {
+            crate::telemetry::revocation(match revocation {
+                crate::revocation::Revocation::Session { .. } => "session",
+                _ => "user",
+            });
             let revocations = tokens.revocations();
             revocations.apply(&revocation, revocations.retention());
             self.inner
@@ -713,6 +779,15 @@ impl Authenticator {
                 status: 403,
                 headers: vec![json, no_store],
                 body: r#"{"error":"csrf_rejected"}"#,
+            },
+            Denial::Throttled { retry_after_secs } => DenialResponse {
+                status: 429,
+                headers: vec![
+                    ("retry-after", retry_after_secs.max(1).to_string()),
+                    json,
+                    no_store,
+                ],
+                body: r#"{"error":"too_many_attempts"}"#,
             },
             Denial::Unavailable => DenialResponse {
                 status: 503,

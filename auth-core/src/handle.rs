@@ -18,6 +18,7 @@ use crate::identity::AuthMethod;
 use crate::identity::Identity;
 use crate::record::{ClientMeta, SessionData, SessionKind, SessionRecord};
 use crate::store::StoreError;
+use crate::throttle::Throttled;
 use crate::token::{SessionId, SessionToken};
 
 /// How many times a data save re-reads and re-applies its changes after
@@ -329,6 +330,7 @@ impl AuthHandle {
     }
 
     fn csrf_denied(&self, method: &str, failure: CsrfFailure) -> CsrfVerdict {
+        crate::telemetry::csrf_rejection(failure.as_str());
         let user = self.identity().map(|i| i.user_id().to_owned());
         tracing::info!(
             reason = failure.as_str(),
@@ -337,6 +339,39 @@ impl AuthHandle {
             "request refused as cross-site"
         );
         CsrfVerdict::Deny(failure)
+    }
+
+    /// Whether `username` may try a password now, from this request's
+    /// client address; call it before checking the password. `Ok` without
+    /// a throttle. Answer [`Throttled::Limited`](crate::throttle::Throttled)
+    /// with [`Denial::Throttled`] (429), a store error with 503.
+    pub async fn check_login_throttle(&self, username: &str) -> Result<(), Throttled> {
+        match self.auth.login_throttle() {
+            Some(throttle) => {
+                throttle
+                    .check(username, self.client.address.as_deref())
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a wrong password for `username` from this request's address.
+    pub async fn record_login_failure(&self, username: &str) -> Result<(), Error> {
+        if let Some(throttle) = self.auth.login_throttle() {
+            throttle
+                .record_failure(username, self.client.address.as_deref())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Clears `username`'s failure count after a right password.
+    pub async fn record_login_success(&self, username: &str) -> Result<(), Error> {
+        if let Some(throttle) = self.auth.login_throttle() {
+            throttle.record_success(username).await?;
+        }
+        Ok(())
     }
 
     /// Who is calling now (after any login or logout in this request).
@@ -404,6 +439,7 @@ impl AuthHandle {
         }
         let identity = Identity::from_session(&record);
         tracing::info!(session = %record.id, user = %record.user_id, "login");
+        crate::telemetry::login("browser");
         let mut state = self.state.lock();
         state.current = Some(Current { token, record });
         state.identity = Some(identity.clone());

@@ -70,6 +70,8 @@ pub mod csrf;
 pub mod record;
 pub mod revocation;
 pub mod store;
+pub mod telemetry;
+pub mod throttle;
 pub mod token;
 
 mod authenticator;

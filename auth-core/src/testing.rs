@@ -103,6 +103,27 @@ macro_rules! intercepting_store {
 intercepting_store!(CountingStore, count);
 intercepting_store!(FailingStore, check);
 
+/// Counters pass through (and fail with the switch); they are not counted.
+#[async_trait]
+impl<S: crate::throttle::CounterStore> crate::throttle::CounterStore for FailingStore<S> {
+    async fn increment(
+        &self,
+        key: &str,
+        window: std::time::Duration,
+    ) -> Result<(u64, std::time::Duration), StoreError> {
+        self.check(9)?;
+        self.inner.increment(key, window).await
+    }
+    async fn count(&self, key: &str) -> Result<(u64, std::time::Duration), StoreError> {
+        self.check(9)?;
+        self.inner.count(key).await
+    }
+    async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        self.check(9)?;
+        self.inner.reset(key).await
+    }
+}
+
 /// Calls made to a [`CountingStore`], per operation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreCalls {

@@ -169,6 +169,7 @@ struct Scripts {
     rotate_local: Script,
     announce: Script,
     recent_revocations: Script,
+    increment: Script,
 }
 
 /// A [`SessionStore`] on Redis or Redis Cluster. See the [crate docs](crate)
@@ -237,6 +238,7 @@ impl RedisStore {
                 rotate_local: scripts::rotate_local(),
                 announce: scripts::announce(),
                 recent_revocations: scripts::recent_revocations(),
+                increment: scripts::increment(),
             }),
             subscribe_urls: Arc::new([]),
         }
@@ -685,5 +687,55 @@ impl SessionStore for RedisStore {
     /// failure.
     fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
         self.subscribe_revocations(sink)
+    }
+}
+
+/// Throttle counters: `{prefix}{key}` with Redis's own expiry; one key
+/// per call, so they work on Cluster too.
+#[async_trait]
+impl auth_core::throttle::CounterStore for RedisStore {
+    async fn increment(&self, key: &str, window: Duration) -> Result<(u64, Duration), StoreError> {
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        let (count, left): (u64, i64) = self
+            .run(async |conn| {
+                self.scripts
+                    .increment
+                    .key(format!("{}{key}", self.prefix))
+                    .arg(window_ms)
+                    .invoke_async(conn)
+                    .await
+                    .map_err(map_redis)
+            })
+            .await?;
+        Ok((count, Duration::from_millis(left.max(0).cast_unsigned())))
+    }
+
+    async fn count(&self, key: &str) -> Result<(u64, Duration), StoreError> {
+        let (count, left): (Option<u64>, i64) = self
+            .run(async |conn| {
+                redis::pipe()
+                    .get(format!("{}{key}", self.prefix))
+                    .pttl(format!("{}{key}", self.prefix))
+                    .query_async(conn)
+                    .await
+                    .map_err(map_redis)
+            })
+            .await?;
+        Ok(match count {
+            Some(n) if left > 0 => (n, Duration::from_millis(left.cast_unsigned())),
+            _ => (0, Duration::ZERO),
+        })
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        self.run(async |conn| {
+            redis::cmd("DEL")
+                .arg(format!("{}{key}", self.prefix))
+                .query_async::<i64>(conn)
+                .await
+                .map_err(map_redis)
+                .map(|_| ())
+        })
+        .await
     }
 }

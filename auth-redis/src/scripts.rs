@@ -140,3 +140,21 @@ return out
 ",
     )
 }
+
+/// KEYS: the counter. ARGV: window (ms). `{count, ms left}`: the count
+/// after one more, and how long until the window (started by the first
+/// increment) ends.
+pub(crate) fn increment() -> Script {
+    Script::new(
+        r"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  left = tonumber(ARGV[1])
+end
+return { n, left }
+",
+    )
+}

@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use auth_core::testing::{CountingStore, FailingStore};
+use auth_core::throttle::CounterStore;
 use auth_core::{Clock, ManualClock, MemoryStore, SessionStore, SessionToken};
 use auth_redis::RedisStore;
 use auth_redis::testing::RedisServer;
-use example_shared::{Config, StoreConfig, Users};
+use example_shared::{Config, StoreConfig, Stores, Users};
 use reqwest::header::{HeaderMap, HeaderValue};
 use tokio::sync::{Mutex as AsyncMutex, oneshot};
 
@@ -138,23 +139,29 @@ impl TestApp {
     pub async fn start_with(env: Env, options: Options) -> Self {
         let clock = ManualClock::starting_now();
         let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
-        let (inner, memory, redis): (Arc<dyn SessionStore>, _, _) = match env.backend {
-            Backend::Memory => {
-                let memory = MemoryStore::with_clock(dyn_clock.clone());
-                (Arc::new(memory.clone()), Some(memory), None)
-            }
-            Backend::Redis => {
-                let redis = match options.redis.clone() {
-                    Some(shared) => shared,
-                    None => SharedRedis::start().await,
-                };
-                let store = RedisStore::from_url(&redis.url)
-                    .expect("Redis URL")
-                    .with_prefix(redis.prefix.clone())
-                    .with_timeout(Duration::from_millis(300));
-                (Arc::new(store), None, Some(redis))
-            }
-        };
+        let (inner, counters, memory, redis): (Arc<dyn SessionStore>, Arc<dyn CounterStore>, _, _) =
+            match env.backend {
+                Backend::Memory => {
+                    let memory = MemoryStore::with_clock(dyn_clock.clone());
+                    (
+                        Arc::new(memory.clone()),
+                        Arc::new(memory.clone()),
+                        Some(memory),
+                        None,
+                    )
+                }
+                Backend::Redis => {
+                    let redis = match options.redis.clone() {
+                        Some(shared) => shared,
+                        None => SharedRedis::start().await,
+                    };
+                    let store = RedisStore::from_url(&redis.url)
+                        .expect("Redis URL")
+                        .with_prefix(redis.prefix.clone())
+                        .with_timeout(Duration::from_millis(300));
+                    (Arc::new(store.clone()), Arc::new(store), None, Some(redis))
+                }
+            };
         let store = CountingStore::new(FailingStore::new(inner));
         let config = Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -167,9 +174,12 @@ impl TestApp {
             csrf_key: Some(TEST_CSRF_KEY.to_owned()),
             trusted_origins: Vec::new(),
         };
-        let shared: Arc<dyn SessionStore> = Arc::new(store.clone());
+        let stores = Stores {
+            sessions: Arc::new(store.clone()),
+            counters,
+        };
         let auth = config
-            .authenticator(shared, dyn_clock)
+            .authenticator(stores, dyn_clock)
             .expect("test configuration is valid");
         let cookie_name = auth.cookie_policy().cookie_name().to_owned();
         let listener = tokio::net::TcpListener::bind(config.addr)

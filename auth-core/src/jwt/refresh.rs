@@ -221,6 +221,7 @@ impl Authenticator {
         };
         self.inner.store.create(&record).await?;
         tracing::info!(session = %record.id, user = %record.user_id, "token login");
+        crate::telemetry::login("refresh");
         self.pair(&record, &token)
     }
 

@@ -15,6 +15,7 @@ use super::{SessionStore, StoreError};
 use crate::clock::{Clock, SystemClock};
 use crate::record::SessionRecord;
 use crate::revocation::{Revocation, Revocations, Subscription, WeakRevocations};
+use crate::throttle::CounterStore;
 use crate::token::SessionKey;
 
 const SHARDS: usize = 64;
@@ -84,6 +85,14 @@ struct Inner {
     /// Revocation lists of the authenticators built on this store.
     subscribers: Mutex<Vec<(u64, WeakRevocations)>>,
     next_subscriber: std::sync::atomic::AtomicU64,
+    /// Throttle counters: count and expiry, swept when the map doubles.
+    counters: Mutex<Counters>,
+}
+
+#[derive(Default)]
+struct Counters {
+    map: HashMap<String, (u64, OffsetDateTime)>,
+    sweep_at: usize,
 }
 
 /// Removes a subscriber from the store when its subscription is dropped.
@@ -140,6 +149,10 @@ impl MemoryStore {
                     .collect(),
                 users: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
                 subscribers: Mutex::new(Vec::new()),
+                counters: Mutex::new(Counters {
+                    map: HashMap::new(),
+                    sweep_at: MIN_SWEEP,
+                }),
                 next_subscriber: std::sync::atomic::AtomicU64::new(0),
                 user_hasher: RandomState::new(),
             }),
@@ -424,6 +437,43 @@ impl SessionStore for MemoryStore {
             store: Arc::downgrade(&self.inner),
             id,
         })))
+    }
+}
+
+#[async_trait]
+impl CounterStore for MemoryStore {
+    async fn increment(&self, key: &str, window: Duration) -> Result<(u64, Duration), StoreError> {
+        let now = self.inner.clock.now();
+        let mut counters = self.inner.counters.lock();
+        if counters.map.len() >= counters.sweep_at {
+            counters.map.retain(|_, (_, until)| *until > now);
+            counters.sweep_at = (counters.map.len() * 2).max(MIN_SWEEP);
+        }
+        let entry = counters
+            .map
+            .entry(key.to_owned())
+            .or_insert((0, now + window));
+        if entry.1 <= now {
+            *entry = (0, now + window);
+        }
+        entry.0 += 1;
+        let left = (entry.1 - now).try_into().unwrap_or(Duration::ZERO);
+        Ok((entry.0, left))
+    }
+
+    async fn count(&self, key: &str) -> Result<(u64, Duration), StoreError> {
+        let now = self.inner.clock.now();
+        Ok(match self.inner.counters.lock().map.get(key) {
+            Some((n, until)) if *until > now => {
+                (*n, (*until - now).try_into().unwrap_or(Duration::ZERO))
+            }
+            _ => (0, Duration::ZERO),
+        })
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.counters.lock().map.remove(key);
+        Ok(())
     }
 }
 

@@ -13,6 +13,7 @@ use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderVal
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use auth_actix::{Auth, AuthError, AuthMiddleware, CurrentUser, Require};
 use auth_core::jwt::{RefreshError, TokenPair};
+use auth_core::throttle::Throttled;
 use auth_core::{Authenticator, Clock, Denial, Login, SessionId, SystemClock};
 use example_shared::{BodyKind, LoginForm};
 pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
@@ -20,8 +21,8 @@ pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
 /// The authenticator for `config`, on the system clock.
 pub fn build_auth(config: &Config) -> Result<Authenticator, String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = config.store.build(clock.clone())?;
-    config.authenticator(store, clock)
+    let stores = config.store.build(clock.clone())?;
+    config.authenticator(stores, clock)
 }
 
 /// Serves the demo on `listener` with `workers` worker threads. Await the
@@ -132,13 +133,32 @@ async fn check_password(
     let Some(creds) = LoginForm::parse(kind, body) else {
         return Err(json_error(StatusCode::BAD_REQUEST, "invalid_request"));
     };
+    match auth.check_login_throttle(&creds.username).await {
+        Ok(()) => {}
+        Err(Throttled::Limited { retry_after, .. }) => {
+            let retry_after_secs = retry_after.as_secs();
+            return Err(denial(auth, Denial::Throttled { retry_after_secs }));
+        }
+        Err(Throttled::Store(err)) => return Err(error_response(err.into())),
+        Err(err) => {
+            return Err(error_response(auth_core::Error::Store(
+                auth_core::StoreError::backend(err.to_string()),
+            )));
+        }
+    }
     let users = users.into_inner();
     let username = creds.username.clone();
     let verified = web::block(move || users.verify(&creds.username, &creds.password)).await;
     match verified {
-        Ok(Some(roles)) => Ok((kind, username, roles)),
+        Ok(Some(roles)) => match auth.record_login_success(&username).await {
+            Ok(()) => Ok((kind, username, roles)),
+            Err(err) => Err(error_response(err)),
+        },
         Ok(None) => {
             tracing::info!(user = %username, "login failed: wrong credentials");
+            if let Err(err) = auth.record_login_failure(&username).await {
+                return Err(error_response(err));
+            }
             Err(invalid_credentials(auth, kind))
         }
         Err(err) => {
@@ -226,6 +246,22 @@ async fn jwks(auth: Auth) -> HttpResponse {
         StatusCode::OK,
         example_shared::jwks_json(auth.authenticator()),
     )
+}
+
+fn error_response(err: auth_core::Error) -> HttpResponse {
+    actix_web::ResponseError::error_response(&AuthError(err))
+}
+
+/// A [`Denial`] as the core describes it.
+fn denial(auth: &Auth, denial: Denial) -> HttpResponse {
+    let described = auth.denial(denial);
+    let status =
+        StatusCode::from_u16(described.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut res = HttpResponse::build(status);
+    for (name, value) in &described.headers {
+        res.insert_header((*name, value.as_str()));
+    }
+    res.body(described.body)
 }
 
 fn invalid_credentials(auth: &Auth, kind: BodyKind) -> HttpResponse {

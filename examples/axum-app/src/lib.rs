@@ -24,6 +24,7 @@
 use std::sync::Arc;
 
 use auth_core::jwt::{RefreshError, TokenPair};
+use auth_core::throttle::Throttled;
 use auth_core::{Authenticator, Clock, Denial, Login, SessionId, SystemClock};
 use auth_tower::{Auth, AuthError, AuthLayer, CurrentUser, RequireRoleLayer};
 use axum::Router;
@@ -39,8 +40,8 @@ pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
 /// The demo app on the configured store and the system clock.
 pub fn build_app(config: &Config) -> Result<Router, String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = config.store.build(clock.clone())?;
-    let auth = config.authenticator(store, clock)?;
+    let stores = config.store.build(clock.clone())?;
+    let auth = config.authenticator(stores, clock)?;
     Ok(router(auth, Arc::new(Users::demo())))
 }
 
@@ -117,14 +118,36 @@ async fn check_password(
     let Some(creds) = LoginForm::parse(kind, body) else {
         return Err(json_error(StatusCode::BAD_REQUEST, "invalid_request"));
     };
+    match auth.check_login_throttle(&creds.username).await {
+        Ok(()) => {}
+        Err(Throttled::Limited { retry_after, .. }) => {
+            let retry_after_secs = retry_after.as_secs();
+            return Err(denial(auth, Denial::Throttled { retry_after_secs }));
+        }
+        Err(Throttled::Store(err)) => return Err(AuthError(err.into()).into_response()),
+        Err(err) => {
+            return Err(
+                AuthError(auth_core::Error::Store(auth_core::StoreError::backend(
+                    err.to_string(),
+                )))
+                .into_response(),
+            );
+        }
+    }
     let users = app.users.clone();
     let username = creds.username.clone();
     let verified =
         tokio::task::spawn_blocking(move || users.verify(&creds.username, &creds.password)).await;
     match verified {
-        Ok(Some(roles)) => Ok((kind, username, roles)),
+        Ok(Some(roles)) => match auth.record_login_success(&username).await {
+            Ok(()) => Ok((kind, username, roles)),
+            Err(err) => Err(AuthError(err).into_response()),
+        },
         Ok(None) => {
             tracing::info!(user = %username, "login failed: wrong credentials");
+            if let Err(err) = auth.record_login_failure(&username).await {
+                return Err(AuthError(err).into_response());
+            }
             Err(invalid_credentials(auth, kind))
         }
         Err(err) => {
@@ -212,6 +235,23 @@ async fn jwks(auth: Auth) -> Response {
         StatusCode::OK,
         example_shared::jwks_json(auth.authenticator()),
     )
+}
+
+/// A [`Denial`] as the core describes it.
+fn denial(auth: &Auth, denial: Denial) -> Response {
+    let described = auth.denial(denial);
+    let mut res = (
+        StatusCode::from_u16(described.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        described.body,
+    )
+        .into_response();
+    for (name, value) in &described.headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            res.headers_mut()
+                .insert(HeaderName::from_static(name), value);
+        }
+    }
+    res
 }
 
 fn invalid_credentials(auth: &Auth, kind: BodyKind) -> Response {

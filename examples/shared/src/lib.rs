@@ -11,6 +11,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use auth_core::csrf::CsrfPolicy;
 use auth_core::jwt::{AccessTokens, Algorithm, Key, RefreshPolicy, TokenPair};
+use auth_core::throttle::{CounterStore, LoginThrottle};
 use auth_core::{
     Authenticator, Clock, ConfigError, CookiePolicy, Identity, MemoryStore, SessionId, SessionInfo,
     SessionStore,
@@ -83,17 +84,38 @@ impl StoreConfig {
         }
     }
 
-    /// Builds the store, on `clock` for the in-memory one.
-    pub fn build(&self, clock: Arc<dyn Clock>) -> Result<Arc<dyn SessionStore>, String> {
-        Ok(match self {
-            Self::Memory => Arc::new(MemoryStore::with_clock(clock)),
-            Self::Redis(url) => Arc::new(RedisStore::from_url(url).map_err(|e| e.to_string())?),
-            Self::RedisCluster(urls) => {
-                Arc::new(RedisStore::cluster(urls).map_err(|e| e.to_string())?)
+    /// Builds the store (sessions, and the login throttle's counters), on
+    /// `clock` for the in-memory one.
+    pub fn build(&self, clock: Arc<dyn Clock>) -> Result<Stores, String> {
+        fn both<S: SessionStore + CounterStore + Clone>(store: S) -> Stores {
+            Stores {
+                sessions: Arc::new(store.clone()),
+                counters: Arc::new(store),
             }
+        }
+        Ok(match self {
+            Self::Memory => both(MemoryStore::with_clock(clock)),
+            Self::Redis(url) => both(RedisStore::from_url(url).map_err(|e| e.to_string())?),
+            Self::RedisCluster(urls) => both(RedisStore::cluster(urls).map_err(|e| e.to_string())?),
         })
     }
 }
+
+/// One backend, seen as a session store and as the throttle's counters.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    /// The sessions.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Failed-login counters.
+    pub counters: Arc<dyn CounterStore>,
+}
+
+/// Failed logins allowed per account in [`THROTTLE_WINDOW`].
+pub const THROTTLE_USER_LIMIT: u64 = 10;
+/// Failed logins allowed per client address in [`THROTTLE_WINDOW`].
+pub const THROTTLE_ADDRESS_LIMIT: u64 = 100;
+/// The throttle's window and lockout: 15 minutes.
+pub const THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// Hides a password in a `redis://user:password@host` URL.
 fn redact_url(url: &str) -> String {
@@ -196,9 +218,17 @@ impl Config {
     /// and refresh tokens.
     pub fn authenticator(
         &self,
-        store: Arc<dyn SessionStore>,
+        stores: Stores,
         clock: Arc<dyn Clock>,
     ) -> Result<Authenticator, String> {
+        let Stores {
+            sessions: store,
+            counters,
+        } = stores;
+        let throttle = LoginThrottle::new_shared(counters)
+            .with_user_limit(THROTTLE_USER_LIMIT)
+            .with_address_limit(THROTTLE_ADDRESS_LIMIT)
+            .with_window(THROTTLE_WINDOW);
         let kid = format!("demo-{}", OffsetDateTime::now_utc().unix_timestamp());
         let key = Key::generate(kid, Algorithm::ES256).map_err(|e| e.to_string())?;
         let mut tokens = AccessTokens::builder(TOKEN_ISSUER)
@@ -228,6 +258,7 @@ impl Config {
             csrf = csrf.with_token_exempt_path(path);
         }
         let mut builder = Authenticator::builder_shared(store)
+            .with_login_throttle(throttle)
             .with_csrf(csrf)
             .with_access_tokens(tokens)
             .with_refresh_tokens(refresh)

@@ -1,0 +1,279 @@
+//! What the middleware decides, for operators: `tracing` spans and events,
+//! and metrics through the [`metrics`] facade (install any recorder, such as
+//! `metrics-exporter-prometheus`; without one they cost next to nothing).
+//!
+//! Every authentication runs in a `debug` span named `authenticate` whose
+//! `method` (`session`, `bearer`, `none`), `outcome` (`authenticated`,
+//! `anonymous`, `rejected`, `error`) and `reason` fields are filled in at
+//! the end. No field ever holds a token, a key or a password.
+//!
+//! # Metrics
+//! | name | kind | labels | counts |
+//! |---|---|---|---|
+//! | `auth_authentications_total` | counter | `method`, `outcome` | every request the layer saw |
+//! | `auth_rejections_total` | counter | `reason` | credentials refused (`malformed_cookie`, `unknown_session`, `expired`, `bad_signature`, …) |
+//! | `auth_csrf_rejections_total` | counter | `reason` | requests refused as cross-site |
+//! | `auth_store_operation_duration_seconds` | histogram | `op` | every store call, failed ones included |
+//! | `auth_store_errors_total` | counter | `op`, `retryable` | store calls that failed |
+//! | `auth_session_refreshes_total` | counter | | sliding refreshes written to the store |
+//! | `auth_logins_total` | counter | `kind` (`browser`, `refresh`) | sessions begun |
+//! | `auth_revocations_total` | counter | `kind` (`session`, `user`) | access-token revocations announced |
+//! | `auth_login_throttled_total` | counter | `scope` (`user`, `address`) | logins refused by the throttle |
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::record::SessionRecord;
+use crate::revocation::{Revocation, Revocations, Subscription};
+use crate::store::{SessionStore, StoreError};
+use crate::token::SessionKey;
+
+/// `auth_authentications_total`.
+pub const AUTHENTICATIONS: &str = "auth_authentications_total";
+/// `auth_rejections_total`.
+pub const REJECTIONS: &str = "auth_rejections_total";
+/// `auth_csrf_rejections_total`.
+pub const CSRF_REJECTIONS: &str = "auth_csrf_rejections_total";
+/// `auth_store_operation_duration_seconds`.
+pub const STORE_DURATION: &str = "auth_store_operation_duration_seconds";
+/// `auth_store_errors_total`.
+pub const STORE_ERRORS: &str = "auth_store_errors_total";
+/// `auth_session_refreshes_total`.
+pub const REFRESHES: &str = "auth_session_refreshes_total";
+/// `auth_logins_total`.
+pub const LOGINS: &str = "auth_logins_total";
+/// `auth_revocations_total`.
+pub const REVOCATIONS: &str = "auth_revocations_total";
+/// `auth_login_throttled_total`.
+pub const THROTTLED: &str = "auth_login_throttled_total";
+
+pub(crate) fn authentication(method: &'static str, outcome: &'static str) {
+    metrics::counter!(AUTHENTICATIONS, "method" => method, "outcome" => outcome).increment(1);
+}
+
+pub(crate) fn rejection(reason: &'static str) {
+    metrics::counter!(REJECTIONS, "reason" => reason).increment(1);
+}
+
+pub(crate) fn csrf_rejection(reason: &'static str) {
+    metrics::counter!(CSRF_REJECTIONS, "reason" => reason).increment(1);
+}
+
+pub(crate) fn refresh() {
+    metrics::counter!(REFRESHES).increment(1);
+}
+
+pub(crate) fn login(kind: &'static str) {
+    metrics::counter!(LOGINS, "kind" => kind).increment(1);
+}
+
+#[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+pub(crate) fn revocation(kind: &'static str) {
+    metrics::counter!(REVOCATIONS, "kind" => kind).increment(1);
+}
+
+pub(crate) fn throttled(scope: &'static str) {
+    metrics::counter!(THROTTLED, "scope" => scope).increment(1);
+}
+
+fn store_call(op: &'static str, elapsed: Duration, error: Option<&StoreError>) {
+    metrics::histogram!(STORE_DURATION, "op" => op).record(elapsed.as_secs_f64());
+    if let Some(error) = error {
+        // Conflicts and duplicates are answers, not failures.
+        if matches!(error, StoreError::Unavailable(_) | StoreError::Backend(_)) {
+            let retryable = if error.is_retryable() {
+                "true"
+            } else {
+                "false"
+            };
+            metrics::counter!(STORE_ERRORS, "op" => op, "retryable" => retryable).increment(1);
+        }
+    }
+}
+
+/// The store as the authenticator sees it: every call timed and counted.
+#[derive(Debug)]
+pub(crate) struct InstrumentedStore(pub(crate) Arc<dyn SessionStore>);
+
+impl InstrumentedStore {
+    async fn timed<T>(
+        op: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let start = Instant::now();
+        let result = call.await;
+        store_call(op, start.elapsed(), result.as_ref().err());
+        result
+    }
+}
+
+#[async_trait]
+impl SessionStore for InstrumentedStore {
+    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        Self::timed("create", self.0.create(record)).await
+    }
+    async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+        Self::timed("load", self.0.load(key)).await
+    }
+    async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
+        Self::timed("update", self.0.update(record)).await
+    }
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        idle_expires_at: OffsetDateTime,
+        last_refresh_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Self::timed("touch", self.0.touch(key, idle_expires_at, last_refresh_at)).await
+    }
+    async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        Self::timed("delete", self.0.delete(key)).await
+    }
+    async fn rotate(&self, old: &SessionKey, new: &SessionRecord) -> Result<(), StoreError> {
+        Self::timed("rotate", self.0.rotate(old, new)).await
+    }
+    async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        Self::timed("list_user", self.0.list_user(user_id)).await
+    }
+    async fn delete_user(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<usize, StoreError> {
+        Self::timed("delete_user", self.0.delete_user(user_id, keep)).await
+    }
+    async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
+        Self::timed("announce", self.0.announce(revocation, keep)).await
+    }
+    fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
+        self.0.subscribe(sink)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use metrics_util::CompositeKey;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    type Entries = Vec<(
+        CompositeKey,
+        Option<metrics::Unit>,
+        Option<metrics::SharedString>,
+        DebugValue,
+    )>;
+
+    use crate::testing::FailingStore;
+    use crate::{Authenticator, CookiePolicy, Login, MemoryStore};
+
+    /// The value of metric `name` with exactly `labels` (as `k=v`), from one
+    /// snapshot (taking a snapshot resets the recorder).
+    fn value<'a>(entries: &'a Entries, name: &str, labels: &[&str]) -> Option<&'a DebugValue> {
+        entries
+            .iter()
+            .find(|(key, _, _, _)| {
+                let key = key.key();
+                let mut have: Vec<String> = key
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                have.sort();
+                let mut want: Vec<String> = labels.iter().map(|s| (*s).to_owned()).collect();
+                want.sort();
+                key.name() == name && have == want
+            })
+            .map(|(_, _, _, v)| v)
+    }
+
+    fn counter(entries: &Entries, name: &str, labels: &[&str]) -> u64 {
+        match value(entries, name, labels) {
+            Some(DebugValue::Counter(n)) => *n,
+            None => 0,
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn authentications_rejections_and_store_calls_are_counted() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let store = FailingStore::new(MemoryStore::new());
+                let auth = Authenticator::builder(store.clone())
+                    .with_cookie(CookiePolicy::default().with_secure(false))
+                    .build()
+                    .unwrap();
+                let request = |cookie: Option<String>| {
+                    auth.credentials(cookie.iter().map(|c| c.as_bytes()), None, None)
+                };
+                let handle = auth.authenticate(request(None)).await.unwrap();
+                handle.login(Login::new("alice")).await.unwrap();
+                let cookie = handle.finish().await.unwrap().unwrap();
+                let cookie = cookie.split(';').next().unwrap().to_owned();
+                for _ in 0..2 {
+                    auth.authenticate(request(Some(cookie.clone())))
+                        .await
+                        .unwrap();
+                }
+                auth.authenticate(request(Some("session=%%%".into())))
+                    .await
+                    .unwrap();
+                store.set_failing(true);
+                assert!(auth.authenticate(request(Some(cookie))).await.is_err());
+            });
+        });
+        let entries = snapshotter.snapshot().into_vec();
+        let s = &entries;
+        assert_eq!(counter(s, super::LOGINS, &["kind=browser"]), 1);
+        assert_eq!(
+            counter(
+                s,
+                super::AUTHENTICATIONS,
+                &["method=none", "outcome=anonymous"]
+            ),
+            1
+        );
+        assert_eq!(
+            counter(
+                s,
+                super::AUTHENTICATIONS,
+                &["method=session", "outcome=authenticated"]
+            ),
+            2
+        );
+        assert_eq!(
+            counter(
+                s,
+                super::AUTHENTICATIONS,
+                &["method=session", "outcome=rejected"]
+            ),
+            1
+        );
+        assert_eq!(
+            counter(s, super::REJECTIONS, &["reason=malformed_cookie"]),
+            1
+        );
+        assert_eq!(
+            counter(
+                s,
+                super::AUTHENTICATIONS,
+                &["method=session", "outcome=error"]
+            ),
+            1
+        );
+        assert_eq!(
+            counter(s, super::STORE_ERRORS, &["op=load", "retryable=true"]),
+            1
+        );
+        match value(s, super::STORE_DURATION, &["op=load"]) {
+            Some(DebugValue::Histogram(samples)) => assert_eq!(samples.len(), 3),
+            other => panic!("{other:?}"),
+        }
+    }
+}
