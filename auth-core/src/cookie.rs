@@ -19,6 +19,9 @@ use crate::config::ConfigError;
 
 /// Most bytes of `Cookie` header that are searched; the rest is ignored.
 pub const MAX_COOKIE_HEADER: usize = 8 * 1024;
+/// Most `Cookie` headers looked at; the rest are ignored, so the work
+/// stays bounded whatever a client sends.
+pub const MAX_COOKIE_HEADERS: usize = 32;
 
 /// The `SameSite` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,7 +294,7 @@ impl CookiePolicy {
     {
         let name = self.full_name.as_bytes();
         let mut found: Option<&'a [u8]> = None;
-        for header in headers {
+        for header in headers.into_iter().take(MAX_COOKIE_HEADERS) {
             let header = &header[..header.len().min(MAX_COOKIE_HEADER)];
             for pair in header.split(|b| *b == b';') {
                 let pair = pair.trim_ascii();

@@ -104,6 +104,77 @@ pub struct Options {
     pub redis: Option<SharedRedis>,
 }
 
+/// Everything the apps log during a test binary's run, at `trace` for the
+/// project's crates, so [`TestApp`]'s drop can look for secrets in it.
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOG: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        let filter = tracing_subscriber::EnvFilter::new(
+            "info,auth_core=trace,auth_tower=trace,auth_actix=trace,auth_redis=trace,\
+             example_axum=trace,example_actix=trace,example_shared=trace",
+        );
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .try_init();
+        buffer
+    })
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Credentials seen during the run: session tokens, CSRF tokens, access
+/// and refresh tokens, passwords. None may ever appear in the log.
+fn secrets() -> &'static Mutex<std::collections::BTreeSet<String>> {
+    static SECRETS: std::sync::OnceLock<Mutex<std::collections::BTreeSet<String>>> =
+        std::sync::OnceLock::new();
+    SECRETS.get_or_init(|| {
+        let mut set: std::collections::BTreeSet<String> = example_shared::DEMO_ACCOUNTS
+            .iter()
+            .map(|(_, password, _)| (*password).to_owned())
+            .collect();
+        set.insert(TEST_CSRF_KEY.to_owned());
+        Mutex::new(set)
+    })
+}
+
+/// Remembers a credential to look for in the log.
+pub fn remember_secret(secret: &str) {
+    if secret.len() >= 8 {
+        secrets().lock().unwrap().insert(secret.to_owned());
+    }
+}
+
+/// Fails if any remembered credential appears in what the apps logged.
+pub fn assert_no_secret_logged() {
+    let log = String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned();
+    for secret in secrets().lock().unwrap().iter() {
+        assert!(
+            !log.contains(secret.as_str()),
+            "a credential ({}…) appears in the log",
+            &secret[..4]
+        );
+    }
+}
+
+/// How many bytes the apps have logged so far (to show the capture works).
+pub fn logged_bytes() -> usize {
+    log_buffer().lock().unwrap().len()
+}
+
 /// A running demo app.
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
@@ -137,6 +208,7 @@ impl TestApp {
 
     /// Starts the demo.
     pub async fn start_with(env: Env, options: Options) -> Self {
+        log_buffer();
         let clock = ManualClock::starting_now();
         let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
         let (inner, counters, memory, redis): (Arc<dyn SessionStore>, Arc<dyn CounterStore>, _, _) =
@@ -272,6 +344,9 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert_no_secret_logged();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -415,10 +490,18 @@ impl Client {
             body,
         };
         self.keep_cookies(&res);
-        if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&res.body)
-            && let Some(serde_json::Value::String(csrf)) = map.get("csrf_token")
-        {
-            self.set_csrf_token(Some(csrf.clone()));
+        if let Some(token) = self.token() {
+            remember_secret(&token);
+        }
+        if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&res.body) {
+            for field in ["access_token", "refresh_token", "csrf_token"] {
+                if let Some(serde_json::Value::String(secret)) = map.get(field) {
+                    remember_secret(secret);
+                }
+            }
+            if let Some(serde_json::Value::String(csrf)) = map.get("csrf_token") {
+                self.set_csrf_token(Some(csrf.clone()));
+            }
         }
         res
     }

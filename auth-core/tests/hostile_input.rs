@@ -1,0 +1,194 @@
+//! Arbitrary bytes where the request is read: the cookie parser, the token
+//! decoder, the `Authorization` parser, the JWT verifier and the CSRF
+//! checks. None may panic, and none may authenticate anyone.
+
+use std::sync::OnceLock;
+
+use auth_core::csrf::{CsrfPolicy, CsrfRequest, CsrfVerdict};
+use auth_core::jwt::{AccessTokens, Algorithm, Key, NoClaims, Subject};
+use auth_core::{AuthHandle, Authenticator, CookiePolicy, Login, MemoryStore, SessionToken};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use proptest::prelude::*;
+
+struct World {
+    runtime: tokio::runtime::Runtime,
+    auth: Authenticator,
+    tokens: AccessTokens,
+    /// A real session's cookie header and a real access token, so inputs
+    /// can be built near them.
+    cookie: String,
+    access: String,
+}
+
+fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let tokens = AccessTokens::builder("https://auth.test")
+            .with_signing_key(Key::generate("k1", Algorithm::ES256).unwrap())
+            .build()
+            .unwrap();
+        let auth = Authenticator::builder(MemoryStore::new())
+            .with_cookie(CookiePolicy::default().with_secure(false))
+            .with_access_tokens(tokens.clone())
+            .with_csrf(CsrfPolicy::new(&[9; 32]).unwrap())
+            .build()
+            .unwrap();
+        let cookie = runtime.block_on(async {
+            let handle = auth
+                .authenticate(auth.credentials(None::<&[u8]>, None, None))
+                .await
+                .unwrap();
+            handle.login(Login::new("alice")).await.unwrap();
+            let set = handle.finish().await.unwrap().unwrap();
+            set.split(';').next().unwrap().to_owned()
+        });
+        let access = tokens
+            .issue(&Subject::new("alice"), &NoClaims {})
+            .unwrap()
+            .token;
+        World {
+            runtime,
+            auth,
+            tokens,
+            cookie,
+            access,
+        }
+    })
+}
+
+fn authenticate(cookies: &[Vec<u8>], authorization: &[Vec<u8>]) -> AuthHandle {
+    let w = world();
+    let credentials = w
+        .auth
+        .credentials(cookies.iter().map(Vec::as_slice), Some(b"\xff\xfe"), None)
+        .with_authorization(authorization.iter().map(Vec::as_slice));
+    w.runtime
+        .block_on(w.auth.authenticate(credentials))
+        .expect("the memory store does not fail")
+}
+
+/// Bytes near a valid value: the value with a few bytes changed, cut or
+/// extended.
+fn mutated(valid: &'static str) -> impl Strategy<Value = Vec<u8>> {
+    (
+        proptest::collection::vec((0..valid.len(), any::<u8>()), 1..4),
+        0..valid.len() + 8,
+    )
+        .prop_map(move |(changes, len)| {
+            let mut bytes = valid.as_bytes().to_vec();
+            for (i, b) in changes {
+                bytes[i] = b;
+            }
+            bytes.resize(len, b'A');
+            bytes
+        })
+        .prop_filter("unchanged", move |b| b != valid.as_bytes())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_cookie_headers_never_authenticate(
+        cookies in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..600), 0..4),
+    ) {
+        let handle = authenticate(&cookies, &[]);
+        prop_assert!(handle.identity().is_none());
+    }
+
+    #[test]
+    fn near_miss_cookies_never_authenticate(cookie in mutated(&world().cookie)) {
+        let handle = authenticate(&[cookie], &[]);
+        prop_assert!(handle.identity().is_none());
+    }
+
+    #[test]
+    fn the_token_decoder_accepts_only_canonical_tokens(input in proptest::collection::vec(any::<u8>(), 0..100)) {
+        if let Ok(token) = SessionToken::parse(&input) {
+            let exposed = token.expose();
+            prop_assert_eq!(exposed.as_bytes(), &input[..]);
+        }
+    }
+
+    #[test]
+    fn arbitrary_authorization_headers_never_authenticate(
+        headers in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..2000), 1..3),
+    ) {
+        let handle = authenticate(&[], &headers);
+        prop_assert!(handle.identity().is_none());
+    }
+
+    #[test]
+    fn bearer_strings_never_authenticate(token in "[A-Za-z0-9._~+/=-]{0,3000}") {
+        let header = format!("Bearer {token}").into_bytes();
+        let handle = authenticate(&[], &[header]);
+        prop_assert!(handle.identity().is_none());
+    }
+
+    #[test]
+    fn jwt_shaped_input_is_refused(
+        header in proptest::collection::vec(any::<u8>(), 0..300),
+        payload in proptest::collection::vec(any::<u8>(), 0..600),
+        signature in proptest::collection::vec(any::<u8>(), 0..200),
+    ) {
+        let token = format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload),
+            URL_SAFE_NO_PAD.encode(signature)
+        );
+        prop_assert!(world().tokens.verify::<NoClaims>(token.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn near_miss_access_tokens_are_refused(token in mutated(&world().access)) {
+        prop_assert!(world().tokens.verify::<NoClaims>(&token).is_err());
+        let mut header = b"Bearer ".to_vec();
+        header.extend_from_slice(&token);
+        prop_assert!(authenticate(&[], &[header]).identity().is_none());
+    }
+
+    #[test]
+    fn arbitrary_verifier_input_is_refused(input in proptest::collection::vec(any::<u8>(), 0..20_000)) {
+        prop_assert!(world().tokens.verify::<NoClaims>(&input).is_err());
+    }
+
+    #[test]
+    fn csrf_checks_refuse_arbitrary_tokens_and_forms(
+        token in proptest::collection::vec(any::<u8>(), 0..100),
+        origin in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..100)),
+        site in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..20)),
+        form in proptest::collection::vec(any::<u8>(), 0..2000),
+    ) {
+        let handle = authenticate(&[world().cookie.clone().into_bytes()], &[]);
+        prop_assert!(handle.identity().is_some());
+        let request = CsrfRequest {
+            method: "POST",
+            path: "/x",
+            sec_fetch_site: site.as_deref(),
+            origin: origin.as_deref(),
+            host: Some(b"app.test"),
+            token: Some(&token),
+            ..CsrfRequest::default()
+        };
+        prop_assert!(matches!(handle.check_csrf(&request), CsrfVerdict::Deny(_)));
+        prop_assert!(matches!(handle.check_csrf_form("POST", Some(&form)), CsrfVerdict::Deny(_)));
+    }
+}
+
+#[test]
+fn a_megabyte_of_cookie_or_bearer_is_refused_without_panic() {
+    let big = vec![b'a'; 1 << 20];
+    let mut cookie = b"session=".to_vec();
+    cookie.extend_from_slice(&big);
+    assert!(authenticate(&[cookie], &[]).identity().is_none());
+    let mut bearer = b"Bearer ".to_vec();
+    bearer.extend_from_slice(&big);
+    assert!(authenticate(&[], &[bearer]).identity().is_none());
+    assert!(world().tokens.verify::<NoClaims>(&big).is_err());
+}
