@@ -12,6 +12,7 @@ use auth_core::throttle::CounterStore;
 use auth_core::{Clock, ManualClock, MemoryStore, SessionStore, SessionToken};
 use auth_redis::RedisStore;
 use auth_redis::testing::RedisServer;
+use example_postgres_store::testing::TestDatabase;
 use example_shared::{Config, StoreConfig, Stores, Users};
 use reqwest::header::{HeaderMap, HeaderValue};
 use tokio::sync::{Mutex as AsyncMutex, oneshot};
@@ -35,6 +36,8 @@ pub enum Backend {
     Memory,
     /// `RedisStore` on a throwaway `redis-server` of the test's own.
     Redis,
+    /// `example-postgres-store` on a throwaway database of the test's own.
+    Postgres,
 }
 
 /// The framework and store a scenario runs on.
@@ -187,6 +190,8 @@ pub struct TestApp {
     pub cookie_name: String,
     /// The Redis behind the app, on `Backend::Redis`.
     pub redis: Option<SharedRedis>,
+    /// The database behind the app, on `Backend::Postgres`.
+    pub postgres: Option<Arc<TestDatabase>>,
     memory: Option<MemoryStore>,
     shutdown: Option<oneshot::Sender<()>>,
     actix: Option<actix_web::dev::ServerHandle>,
@@ -211,6 +216,7 @@ impl TestApp {
         log_buffer();
         let clock = ManualClock::starting_now();
         let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
+        let mut postgres = None;
         let (inner, counters, memory, redis): (Arc<dyn SessionStore>, Arc<dyn CounterStore>, _, _) =
             match env.backend {
                 Backend::Memory => {
@@ -232,6 +238,12 @@ impl TestApp {
                         .with_prefix(redis.prefix.clone())
                         .with_timeout(Duration::from_millis(300));
                     (Arc::new(store.clone()), Arc::new(store), None, Some(redis))
+                }
+                Backend::Postgres => {
+                    let db = TestDatabase::create().await;
+                    let store = db.store().await.with_clock(dyn_clock.clone());
+                    postgres = Some(Arc::new(db));
+                    (Arc::new(store.clone()), Arc::new(store), None, None)
                 }
             };
         let store = CountingStore::new(FailingStore::new(inner));
@@ -289,6 +301,7 @@ impl TestApp {
             store,
             cookie_name,
             redis,
+            postgres,
             memory,
             shutdown: Some(tx),
             actix,
@@ -325,6 +338,22 @@ impl TestApp {
     pub async fn sessions_in_store(&self) -> usize {
         if let Some(memory) = &self.memory {
             return memory.len();
+        }
+        if let Some(db) = &self.postgres {
+            let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+                .await
+                .expect("the test database");
+            tokio::spawn(connection);
+            let now = self.clock.now();
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM auth_sessions \
+                     WHERE idle_expires_at > $1 AND absolute_expires_at > $1",
+                    &[&now],
+                )
+                .await
+                .expect("count sessions");
+            return usize::try_from(row.get::<_, i64>(0)).expect("a count");
         }
         let redis = self.redis.as_ref().expect("a store");
         let server = redis.server.lock().await;
@@ -574,8 +603,8 @@ impl Client {
 }
 
 /// Declares each scenario once and runs it against every framework and
-/// store: `scenarios!(a, b)` makes `axum_memory::a`, `axum_redis::a`, …,
-/// each calling `a(env)`.
+/// store (memory, Redis, PostgreSQL): `scenarios!(a, b)` makes
+/// `axum_memory::a`, `axum_redis::a`, …, each calling `a(env)`.
 #[macro_export]
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
@@ -583,6 +612,8 @@ macro_rules! scenarios {
         $crate::scenarios!(@on axum_redis, Axum, Redis; $($name),*);
         $crate::scenarios!(@on actix_memory, Actix, Memory; $($name),*);
         $crate::scenarios!(@on actix_redis, Actix, Redis; $($name),*);
+        $crate::scenarios!(@on axum_postgres, Axum, Postgres; $($name),*);
+        $crate::scenarios!(@on actix_postgres, Actix, Postgres; $($name),*);
     };
     (@on $module:ident, $framework:ident, $backend:ident; $($name:ident),*) => {
         mod $module {

@@ -19,9 +19,9 @@ use example_shared::{BodyKind, LoginForm};
 pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
 
 /// The authenticator for `config`, on the system clock.
-pub fn build_auth(config: &Config) -> Result<Authenticator, String> {
+pub async fn build_auth(config: &Config) -> Result<Authenticator, String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let stores = config.store.build(clock.clone())?;
+    let stores = config.store.build(clock.clone()).await?;
     config.authenticator(stores, clock)
 }
 

@@ -33,7 +33,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let auth = match build_auth(&config) {
+    let auth = match build_auth(&config).await {
         Ok(auth) => auth,
         Err(err) => {
             eprintln!("configuration error: {err}");

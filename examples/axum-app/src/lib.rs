@@ -38,9 +38,9 @@ use example_shared::{BodyKind, LoginForm};
 pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
 
 /// The demo app on the configured store and the system clock.
-pub fn build_app(config: &Config) -> Result<Router, String> {
+pub async fn build_app(config: &Config) -> Result<Router, String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let stores = config.store.build(clock.clone())?;
+    let stores = config.store.build(clock.clone()).await?;
     let auth = config.authenticator(stores, clock)?;
     Ok(router(auth, Arc::new(Users::demo())))
 }

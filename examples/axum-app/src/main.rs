@@ -36,7 +36,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let app = match build_app(&config) {
+    let app = match build_app(&config).await {
         Ok(app) => app,
         Err(err) => {
             eprintln!("configuration error: {err}");

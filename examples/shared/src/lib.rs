@@ -17,6 +17,7 @@ use auth_core::{
     SessionStore,
 };
 use auth_redis::RedisStore;
+use example_postgres_store::PostgresStore;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -42,7 +43,8 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// `SESSION_ABSOLUTE_TIMEOUT`, seconds.
     pub absolute_timeout: Option<Duration>,
-    /// Where sessions live: `REDIS_URL`, `REDIS_CLUSTER_URLS`, or memory.
+    /// Where sessions live: `REDIS_URL`, `REDIS_CLUSTER_URLS`,
+    /// `DATABASE_URL` (PostgreSQL), or memory.
     pub store: StoreConfig,
     /// `ACCESS_TOKEN_TTL`, seconds (default 5 minutes).
     pub access_token_ttl: Option<Duration>,
@@ -66,6 +68,8 @@ pub enum StoreConfig {
     Redis(String),
     /// A Redis Cluster (`REDIS_CLUSTER_URLS`, comma-separated node URLs).
     RedisCluster(Vec<String>),
+    /// PostgreSQL (`DATABASE_URL`), through `example-postgres-store`.
+    Postgres(String),
 }
 
 impl StoreConfig {
@@ -74,6 +78,7 @@ impl StoreConfig {
         match self {
             Self::Memory => "in-memory store".into(),
             Self::Redis(url) => format!("Redis at {}", redact_url(url)),
+            Self::Postgres(url) => format!("PostgreSQL at {}", redact_url(url)),
             Self::RedisCluster(urls) => format!(
                 "Redis Cluster at {}",
                 urls.iter()
@@ -86,7 +91,8 @@ impl StoreConfig {
 
     /// Builds the store (sessions, and the login throttle's counters), on
     /// `clock` for the in-memory one.
-    pub fn build(&self, clock: Arc<dyn Clock>) -> Result<Stores, String> {
+    /// PostgreSQL's tables are created if missing.
+    pub async fn build(&self, clock: Arc<dyn Clock>) -> Result<Stores, String> {
         fn both<S: SessionStore + CounterStore + Clone>(store: S) -> Stores {
             Stores {
                 sessions: Arc::new(store.clone()),
@@ -97,6 +103,17 @@ impl StoreConfig {
             Self::Memory => both(MemoryStore::with_clock(clock)),
             Self::Redis(url) => both(RedisStore::from_url(url).map_err(|e| e.to_string())?),
             Self::RedisCluster(urls) => both(RedisStore::cluster(urls).map_err(|e| e.to_string())?),
+            Self::Postgres(url) => {
+                let store = PostgresStore::connect(url)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .with_clock(clock);
+                store
+                    .migrate()
+                    .await
+                    .map_err(|e| format!("cannot prepare PostgreSQL: {e}"))?;
+                both(store)
+            }
         })
     }
 }
@@ -197,18 +214,25 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default();
-        config.store = match (nonempty("REDIS_URL"), nonempty("REDIS_CLUSTER_URLS")) {
-            (Some(_), Some(_)) => {
-                return Err("set REDIS_URL or REDIS_CLUSTER_URLS, not both".into());
-            }
-            (Some(url), None) => StoreConfig::Redis(url.trim().to_owned()),
-            (None, Some(urls)) => StoreConfig::RedisCluster(
+        config.store = match (
+            nonempty("REDIS_URL"),
+            nonempty("REDIS_CLUSTER_URLS"),
+            nonempty("DATABASE_URL"),
+        ) {
+            (Some(url), None, None) => StoreConfig::Redis(url.trim().to_owned()),
+            (None, Some(urls), None) => StoreConfig::RedisCluster(
                 urls.split(',')
                     .map(|u| u.trim().to_owned())
                     .filter(|u| !u.is_empty())
                     .collect(),
             ),
-            (None, None) => StoreConfig::Memory,
+            (None, None, Some(url)) => StoreConfig::Postgres(url.trim().to_owned()),
+            (None, None, None) => StoreConfig::Memory,
+            _ => {
+                return Err(
+                    "set at most one of REDIS_URL, REDIS_CLUSTER_URLS and DATABASE_URL".into(),
+                );
+            }
         };
         Ok(config)
     }
@@ -614,6 +638,31 @@ mod tests {
                 ("REDIS_CLUSTER_URLS", "redis://b")
             ]))
             .is_err()
+        );
+        let pg = Config::from_lookup(env(&[("DATABASE_URL", "postgres://app@db/app")])).unwrap();
+        assert_eq!(
+            pg.store,
+            StoreConfig::Postgres("postgres://app@db/app".into())
+        );
+        assert!(
+            Config::from_lookup(env(&[
+                ("REDIS_URL", "redis://a"),
+                ("DATABASE_URL", "postgres://b")
+            ]))
+            .is_err()
+        );
+        let csrf = Config::from_lookup(env(&[
+            ("CSRF_KEY", "k"),
+            (
+                "TRUSTED_ORIGINS",
+                "https://a.example, https://b.example:8443,",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(csrf.csrf_key.as_deref(), Some("k"));
+        assert_eq!(
+            csrf.trusted_origins,
+            ["https://a.example", "https://b.example:8443"]
         );
         assert_eq!(
             redact_url("redis://user:hunter2@host:6379"),
