@@ -406,3 +406,95 @@ impl Key {
         }
     }
 }
+
+/// A key's signature check with its key material parsed once, not per
+/// token (jsonwebtoken re-parses a public key on every verification).
+pub(crate) enum Verifier {
+    /// An asymmetric key, parsed.
+    Public(aws_lc_rs::signature::ParsedPublicKey),
+    /// An HMAC secret, keyed (boxed: its state is large).
+    Hmac(Box<aws_lc_rs::hmac::Key>),
+}
+
+impl Verifier {
+    /// The verifier of `key`, or `None` when its material has a form this
+    /// fast path does not parse (the caller then uses jsonwebtoken's).
+    pub(crate) fn new(key: &Key) -> Option<Self> {
+        use aws_lc_rs::signature;
+        use jsonwebtoken::DecodingKeyKind;
+        let params: &'static dyn signature::VerificationAlgorithm = match key.alg {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+                let DecodingKeyKind::SecretOrDer(secret) = key.decoding.kind() else {
+                    return None;
+                };
+                let alg = match key.alg {
+                    Algorithm::HS256 => aws_lc_rs::hmac::HMAC_SHA256,
+                    Algorithm::HS384 => aws_lc_rs::hmac::HMAC_SHA384,
+                    _ => aws_lc_rs::hmac::HMAC_SHA512,
+                };
+                return Some(Self::Hmac(Box::new(aws_lc_rs::hmac::Key::new(alg, secret))));
+            }
+            Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+            Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+            Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+            Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
+            Algorithm::EdDSA => &signature::ED25519,
+        };
+        let der;
+        let bytes: &[u8] = match key.decoding.kind() {
+            DecodingKeyKind::SecretOrDer(bytes) => bytes,
+            DecodingKeyKind::RsaModulusExponent { n, e } => {
+                der = rsa_public_key_der(n, e);
+                &der
+            }
+        };
+        signature::ParsedPublicKey::new(params, bytes)
+            .ok()
+            .map(Self::Public)
+    }
+
+    /// Whether `signature` is the key's signature of `message`.
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            Self::Public(key) => key.verify_sig(message, signature).is_ok(),
+            Self::Hmac(key) => aws_lc_rs::hmac::verify(key, message, signature).is_ok(),
+        }
+    }
+}
+
+/// `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`
+/// in DER, from big-endian unsigned `n` and `e`.
+fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    fn length(out: &mut Vec<u8>, len: usize) {
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes = len.to_be_bytes();
+            let skip = bytes.iter().take_while(|b| **b == 0).count();
+            out.push(0x80 | (bytes.len() - skip) as u8);
+            out.extend_from_slice(&bytes[skip..]);
+        }
+    }
+    fn integer(out: &mut Vec<u8>, value: &[u8]) {
+        let value = &value[value
+            .iter()
+            .take_while(|b| **b == 0)
+            .count()
+            .min(value.len().saturating_sub(1))..];
+        let pad = value.first().is_some_and(|b| b & 0x80 != 0);
+        out.push(0x02);
+        length(out, value.len() + usize::from(pad));
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(value);
+    }
+    let mut body = Vec::with_capacity(n.len() + e.len() + 16);
+    integer(&mut body, n);
+    integer(&mut body, e);
+    let mut out = Vec::with_capacity(body.len() + 8);
+    out.push(0x30);
+    length(&mut out, body.len());
+    out.extend_from_slice(&body);
+    out
+}

@@ -686,3 +686,51 @@ fn a_jwks_document_configures_a_verifier() {
         Err(KeyError::Invalid(_))
     ));
 }
+
+#[test]
+fn every_key_form_verifies_on_the_parsed_fast_path() {
+    let signing = [
+        Key::generate("hs256", Algorithm::HS256).unwrap(),
+        Key::generate("hs512", Algorithm::HS512).unwrap(),
+        Key::from_private_pem("rs256", Algorithm::RS256, RSA_2048).unwrap(),
+        Key::from_private_pem("ps256", Algorithm::PS256, RSA_2048).unwrap(),
+        Key::generate("es256", Algorithm::ES256).unwrap(),
+        Key::generate("es384", Algorithm::ES384).unwrap(),
+        Key::generate("eddsa", Algorithm::EdDSA).unwrap(),
+    ];
+    for key in signing {
+        let alg = key.algorithm();
+        assert!(
+            keys::Verifier::new(&key).is_some(),
+            "{alg}: private key form"
+        );
+        let issuer = fixture_with(key.clone());
+        let token = issuer
+            .tokens
+            .issue(&Subject::new("alice"), &NoClaims {})
+            .unwrap()
+            .token;
+        let message = token.rsplit_once('.').unwrap().0;
+        let signature = URL_SAFE_NO_PAD
+            .decode(token.rsplit_once('.').unwrap().1)
+            .unwrap();
+        let verifier = keys::Verifier::new(&key).unwrap();
+        assert!(verifier.verify(message.as_bytes(), &signature), "{alg}");
+        assert!(
+            !verifier.verify(format!("{message}x").as_bytes(), &signature),
+            "{alg}"
+        );
+        // Public keys from the JWKS (RSA as modulus and exponent) too.
+        let jwks = issuer.tokens.jwks();
+        if let Some(jwk) = jwks["keys"].get(0) {
+            let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).unwrap();
+            let public = Key::from_jwk(&jwk).unwrap();
+            let verifier =
+                keys::Verifier::new(&public).unwrap_or_else(|| panic!("{alg}: JWK key form"));
+            assert!(
+                verifier.verify(message.as_bytes(), &signature),
+                "{alg} from JWK"
+            );
+        }
+    }
+}
