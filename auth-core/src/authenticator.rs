@@ -11,7 +11,7 @@ use crate::cookie::{CookieLookup, CookiePolicy};
 use crate::error::Error;
 use crate::handle::{AuthHandle, CookieAction, Current};
 use crate::identity::Identity;
-use crate::record::{ClientMeta, SessionKind};
+use crate::record::{ClientMeta, SessionKind, SessionLifetime};
 use crate::store::SessionStore;
 use crate::token::{SessionToken, TokenError};
 
@@ -22,6 +22,24 @@ pub const DEFAULT_ABSOLUTE_TIMEOUT: std::time::Duration =
     std::time::Duration::from_secs(12 * 60 * 60);
 /// Default refresh threshold: a quarter of the idle timeout.
 pub const DEFAULT_REFRESH_THRESHOLD: f64 = 0.25;
+/// Default idle timeout of remembered sessions: 14 days.
+pub const DEFAULT_REMEMBER_IDLE: std::time::Duration =
+    std::time::Duration::from_secs(14 * 24 * 60 * 60);
+/// Default absolute timeout of remembered sessions: 30 days.
+pub const DEFAULT_REMEMBER_ABSOLUTE: std::time::Duration =
+    std::time::Duration::from_secs(30 * 24 * 60 * 60);
+
+/// What a login past [`AuthenticatorBuilder::with_max_sessions_per_user`]
+/// does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionLimit {
+    /// Refuse the login ([`Error::TooManySessions`]).
+    Refuse,
+    /// End the user's oldest sessions to make room.
+    EndOldest,
+}
+
 /// Default limit on the JSON size of a session's data: 16 KiB.
 pub const DEFAULT_MAX_DATA_BYTES: usize = 16 * 1024;
 
@@ -196,6 +214,10 @@ pub(crate) struct Inner {
     pub(crate) idle: Duration,
     pub(crate) absolute: Duration,
     pub(crate) refresh_after: Duration,
+    pub(crate) remember_idle: Duration,
+    pub(crate) remember_absolute: Duration,
+    pub(crate) remember_refresh_after: Duration,
+    pub(crate) session_limit: Option<(usize, SessionLimit)>,
     pub(crate) cookie: CookiePolicy,
     pub(crate) max_data_bytes: usize,
     retry_after_secs: u64,
@@ -251,6 +273,9 @@ pub struct AuthenticatorBuilder {
     idle: std::time::Duration,
     absolute: std::time::Duration,
     refresh_threshold: f64,
+    remember_idle: std::time::Duration,
+    remember_absolute: std::time::Duration,
+    session_limit: Option<(usize, SessionLimit)>,
     cookie: CookiePolicy,
     max_data_bytes: usize,
     retry_after: std::time::Duration,
@@ -364,6 +389,28 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// The idle and absolute timeouts of sessions whose login chose
+    /// "remember me" ([`Login::remember`](crate::Login::remember)); default
+    /// 14 and 30 days. Their cookie is persistent.
+    pub fn with_remember_me(
+        mut self,
+        idle: std::time::Duration,
+        absolute: std::time::Duration,
+    ) -> Self {
+        self.remember_idle = idle;
+        self.remember_absolute = absolute;
+        self
+    }
+
+    /// At most `limit` live sessions per user (browser and refresh
+    /// sessions alike). A login past it is refused
+    /// ([`Error::TooManySessions`], 409) or ends the user's oldest sessions,
+    /// as `on_exceed` says. Unlimited by default.
+    pub fn with_max_sessions_per_user(mut self, limit: usize, on_exceed: SessionLimit) -> Self {
+        self.session_limit = Some((limit.max(1), on_exceed));
+        self
+    }
+
     /// Checks the configuration and builds the authenticator.
     pub fn build(self) -> Result<Authenticator, ConfigError> {
         let idle = Duration::try_from(self.idle).map_err(|_| ConfigError::IdleTimeout)?;
@@ -377,6 +424,16 @@ impl AuthenticatorBuilder {
         }
         if !(0.0..=1.0).contains(&self.refresh_threshold) {
             return Err(ConfigError::RefreshThreshold);
+        }
+        let remember_idle =
+            Duration::try_from(self.remember_idle).map_err(|_| ConfigError::IdleTimeout)?;
+        let remember_absolute =
+            Duration::try_from(self.remember_absolute).map_err(|_| ConfigError::AbsoluteTimeout)?;
+        if remember_idle <= Duration::ZERO {
+            return Err(ConfigError::IdleTimeout);
+        }
+        if remember_absolute < remember_idle {
+            return Err(ConfigError::AbsoluteTimeout);
         }
         self.cookie.validate()?;
         if self
@@ -413,6 +470,10 @@ impl AuthenticatorBuilder {
                 idle,
                 absolute,
                 refresh_after: idle * self.refresh_threshold,
+                remember_idle,
+                remember_absolute,
+                remember_refresh_after: remember_idle * self.refresh_threshold,
+                session_limit: self.session_limit,
                 cookie: self.cookie,
                 max_data_bytes: self.max_data_bytes,
                 retry_after_secs: retry_after_secs.max(1),
@@ -441,6 +502,9 @@ impl Authenticator {
             idle: DEFAULT_IDLE_TIMEOUT,
             absolute: DEFAULT_ABSOLUTE_TIMEOUT,
             refresh_threshold: DEFAULT_REFRESH_THRESHOLD,
+            remember_idle: DEFAULT_REMEMBER_IDLE,
+            remember_absolute: DEFAULT_REMEMBER_ABSOLUTE,
+            session_limit: None,
             cookie: CookiePolicy::default(),
             max_data_bytes: DEFAULT_MAX_DATA_BYTES,
             retry_after: std::time::Duration::from_secs(1),
@@ -649,15 +713,16 @@ impl Authenticator {
         }
         let mut record = record;
         let mut cookie = CookieAction::None;
-        if now - record.last_refresh_at >= self.inner.refresh_after {
-            let idle_expires_at = (now + self.inner.idle).min(record.absolute_expires_at);
+        let (idle, refresh_after) = self.inner.idle_of(record.lifetime);
+        if now - record.last_refresh_at >= refresh_after {
+            let idle_expires_at = (now + idle).min(record.absolute_expires_at);
             if idle_expires_at > record.idle_expires_at {
                 match self.inner.store.touch(&key, idle_expires_at, now).await {
                     Ok(true) => {
                         crate::telemetry::refresh();
                         record.idle_expires_at = idle_expires_at;
                         record.last_refresh_at = now;
-                        if self.inner.cookie_is_persistent() {
+                        if self.inner.cookie_is_persistent(record.lifetime) {
                             cookie = CookieAction::Set;
                         }
                     }
@@ -817,10 +882,10 @@ impl Authenticator {
                     ("content-type", "application/json".to_owned()),
                     ("cache-control", "no-store".to_owned()),
                 ],
-                body: if status == 413 {
-                    r#"{"error":"session_data_too_large"}"#
-                } else {
-                    r#"{"error":"internal"}"#
+                body: match status {
+                    413 => r#"{"error":"session_data_too_large"}"#,
+                    409 => r#"{"error":"too_many_sessions"}"#,
+                    _ => r#"{"error":"internal"}"#,
                 },
             },
         }
@@ -836,8 +901,29 @@ impl Authenticator {
 }
 
 impl Inner {
-    pub(crate) fn cookie_is_persistent(&self) -> bool {
-        self.cookie.is_persistent()
+    /// Whether the cookie of a session with `lifetime` has a `Max-Age`.
+    pub(crate) fn cookie_is_persistent(&self, lifetime: SessionLifetime) -> bool {
+        match lifetime {
+            SessionLifetime::BrowserSession => false,
+            SessionLifetime::Remembered => true,
+            _ => self.cookie.is_persistent(),
+        }
+    }
+
+    /// The idle timeout and refresh threshold of sessions with `lifetime`.
+    pub(crate) fn idle_of(&self, lifetime: SessionLifetime) -> (Duration, Duration) {
+        match lifetime {
+            SessionLifetime::Remembered => (self.remember_idle, self.remember_refresh_after),
+            _ => (self.idle, self.refresh_after),
+        }
+    }
+
+    /// The idle and absolute timeouts of a new session with `lifetime`.
+    pub(crate) fn lifetimes_of(&self, lifetime: SessionLifetime) -> (Duration, Duration) {
+        match lifetime {
+            SessionLifetime::Remembered => (self.remember_idle, self.remember_absolute),
+            _ => (self.idle, self.absolute),
+        }
     }
 }
 

@@ -245,9 +245,21 @@ impl CookiePolicy {
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> String {
+        self.session_cookie_kept(token, now, expires_at, self.persistent)
+    }
+
+    /// [`session_cookie`](Self::session_cookie), persistent (with
+    /// `Max-Age`) or a browser-session cookie as `persistent` says.
+    pub fn session_cookie_kept(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+        persistent: bool,
+    ) -> String {
         let mut out = String::with_capacity(160);
         let _ = write!(out, "{}={token}", self.full_name);
-        if self.persistent {
+        if persistent {
             // Rounded up: the server decides expiry; the cookie must not
             // vanish a moment before it.
             let left = (expires_at - now).max(Duration::ZERO);

@@ -26,19 +26,24 @@ pub enum Error {
         /// The limit, in bytes of JSON.
         limit: usize,
     },
+    /// The user already has as many sessions as allowed and the limit is
+    /// set to refuse new ones ([`SessionLimit::Refuse`](crate::SessionLimit::Refuse)).
+    #[error("the user has too many sessions")]
+    TooManySessions,
 }
 
 impl Error {
     /// The HTTP status an adapter answers with when a handler lets this
     /// error through: 503 for store and random-source failures, 401 for a
     /// missing session, 500 for data the application could not encode, 413
-    /// for oversized data.
+    /// for oversized data, 409 for a login past the session limit.
     pub fn status(&self) -> u16 {
         match self {
             Self::Store(_) | Self::Random(_) => 503,
             Self::NoSession => 401,
             Self::Data(_) => 500,
             Self::DataTooLarge { .. } => 413,
+            Self::TooManySessions => 409,
         }
     }
 }

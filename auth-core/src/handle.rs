@@ -16,7 +16,7 @@ use crate::csrf::{CsrfFailure, CsrfRequest, CsrfVerdict};
 use crate::error::Error;
 use crate::identity::AuthMethod;
 use crate::identity::Identity;
-use crate::record::{ClientMeta, SessionData, SessionKind, SessionRecord};
+use crate::record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};
 use crate::store::StoreError;
 use crate::throttle::Throttled;
 use crate::token::{SessionId, SessionToken};
@@ -38,6 +38,7 @@ pub struct Login {
     roles: Vec<String>,
     label: Option<String>,
     data: SessionData,
+    lifetime: SessionLifetime,
 }
 
 impl Login {
@@ -48,7 +49,21 @@ impl Login {
             roles: Vec::new(),
             label: None,
             data: SessionData::new(),
+            lifetime: SessionLifetime::Standard,
         }
+    }
+
+    /// The "remember me" box: ticked (`true`), the session gets the
+    /// remembered timeouts and a persistent cookie; not ticked, the
+    /// standard timeouts and a cookie the browser forgets when it closes.
+    /// Without this call, the [`CookiePolicy`](crate::CookiePolicy) decides.
+    pub fn remember(mut self, remember: bool) -> Self {
+        self.lifetime = if remember {
+            SessionLifetime::Remembered
+        } else {
+            SessionLifetime::BrowserSession
+        };
+        self
     }
 
     /// The user's roles.
@@ -408,10 +423,13 @@ impl AuthHandle {
     /// # });
     /// ```
     pub async fn login(&self, login: Login) -> Result<Identity, Error> {
+        let old = self.state.lock().current.as_ref().map(|c| c.record.key);
+        self.make_room(&login.user_id, old.as_ref()).await?;
         let token = SessionToken::generate()?;
         let now = self.auth.now();
         let inner = &self.auth.inner;
-        let absolute_expires_at = now + inner.absolute;
+        let (idle, absolute) = inner.lifetimes_of(login.lifetime);
+        let absolute_expires_at = now + absolute;
         let mut client = (*self.client).clone();
         client.label = login.label;
         let record = SessionRecord {
@@ -421,16 +439,16 @@ impl AuthHandle {
             kind: SessionKind::Browser,
             roles: login.roles,
             created_at: now,
-            idle_expires_at: (now + inner.idle).min(absolute_expires_at),
+            idle_expires_at: (now + idle).min(absolute_expires_at),
             absolute_expires_at,
             last_refresh_at: now,
             data: login.data,
             client,
+            lifetime: login.lifetime,
             version: 1,
         };
         check_size(&record.data, inner.max_data_bytes)?;
         inner.store.create(&record).await?;
-        let old = self.state.lock().current.as_ref().map(|c| c.record.key);
         if let Some(old) = old {
             // The new session exists; if retiring the old one fails, the
             // caller gets an error and no cookie, and the new session
@@ -504,6 +522,56 @@ impl AuthHandle {
         tracing::info!(user = %user, sessions = n, "logout everywhere");
         self.clear_session();
         Ok(n)
+    }
+
+    /// Before a login of `user`: if the session limit would be exceeded,
+    /// refuse or end the oldest sessions (not counting `replacing`, the
+    /// session the login retires).
+    async fn make_room(
+        &self,
+        user: &str,
+        replacing: Option<&crate::SessionKey>,
+    ) -> Result<(), Error> {
+        let Some((limit, on_exceed)) = self.auth.inner.session_limit else {
+            return Ok(());
+        };
+        let mut live: Vec<SessionRecord> = self
+            .auth
+            .inner
+            .store
+            .list_user(user)
+            .await?
+            .into_iter()
+            .filter(|r| r.kind != SessionKind::Superseded && Some(&r.key) != replacing)
+            .collect();
+        if live.len() < limit {
+            return Ok(());
+        }
+        if on_exceed == crate::SessionLimit::Refuse {
+            tracing::info!(user = %user, sessions = live.len(), "login refused: session limit");
+            return Err(Error::TooManySessions);
+        }
+        live.sort_by_key(|r| r.created_at);
+        for oldest in &live[..=live.len() - limit] {
+            tracing::info!(session = %oldest.id, user = %user, "session ended: session limit");
+            self.auth.end_family(user, &oldest.id).await?;
+        }
+        Ok(())
+    }
+
+    /// After the caller changed their password: ends every other session,
+    /// refuses every access token issued until now, and gives this session
+    /// a new token, so a thief holding any old credential is out while the
+    /// user stays logged in here. Returns how many other sessions ended.
+    pub async fn password_changed(&self) -> Result<usize, Error> {
+        let (user, record) = self.require_user()?;
+        let ended = self.logout_others().await?;
+        self.auth.revoke_user_tokens(&user).await?;
+        if record.is_some() {
+            self.rotate().await?;
+        }
+        tracing::info!(user = %user, sessions = ended, "password changed: other sessions ended");
+        Ok(ended)
     }
 
     /// Ends every session of the caller except this one. Returns how many
@@ -718,7 +786,12 @@ impl AuthHandle {
             CookieAction::None => None,
             CookieAction::Remove => Some(policy.removal_cookie()),
             CookieAction::Set => state.current.as_ref().map(|c| {
-                policy.session_cookie(&c.token.expose(), self.auth.now(), c.record.expires_at())
+                policy.session_cookie_kept(
+                    &c.token.expose(),
+                    self.auth.now(),
+                    c.record.expires_at(),
+                    self.auth.inner.cookie_is_persistent(c.record.lifetime),
+                )
             }),
         })
     }
@@ -1042,5 +1115,120 @@ mod tests {
         let handle = f.request(Some(&token)).await;
         let shown = format!("{handle:?} {:?} {:?}", f.auth, handle.identity());
         assert!(!shown.contains(&token), "{shown}");
+    }
+
+    fn policies_fixture(limit: Option<(usize, crate::SessionLimit)>) -> Fixture {
+        let clock = ManualClock::starting_now();
+        let store = CountingStore::new(FailingStore::new(MemoryStore::with_clock(Arc::new(
+            clock.clone(),
+        ))));
+        let mut builder = Authenticator::builder(store.clone())
+            .with_clock(Arc::new(clock.clone()))
+            .with_cookie(crate::CookiePolicy::default().with_secure(false))
+            .with_remember_me(
+                std::time::Duration::from_secs(7 * 86_400),
+                std::time::Duration::from_secs(30 * 86_400),
+            );
+        if let Some((n, on_exceed)) = limit {
+            builder = builder.with_max_sessions_per_user(n, on_exceed);
+        }
+        Fixture {
+            auth: builder.build().unwrap(),
+            store,
+            clock,
+        }
+    }
+
+    #[tokio::test]
+    async fn remember_me_chooses_cookie_and_lifetimes() {
+        let f = policies_fixture(None);
+        let login = async |login: Login| {
+            let handle = f.request(None).await;
+            handle.login(login).await.unwrap();
+            handle.finish().await.unwrap().unwrap()
+        };
+        let remembered = login(Login::new("alice").remember(true)).await;
+        assert!(remembered.contains("Max-Age=604800"), "{remembered}");
+        let forgotten = login(Login::new("alice").remember(false)).await;
+        assert!(!forgotten.contains("Max-Age"), "{forgotten}");
+        let standard = login(Login::new("alice")).await;
+        assert!(standard.contains("Max-Age=1800"), "{standard}");
+
+        // Two days later (past a quarter of its 7-day idle timeout) only
+        // the remembered session lives, and its refresh sends the
+        // persistent cookie again.
+        f.clock.advance(time::Duration::days(2));
+        let handle = f.request(Some(&token_of(&remembered))).await;
+        assert!(handle.identity().is_some());
+        let again = handle.finish().await.unwrap().unwrap();
+        assert!(again.contains("Max-Age=604800"), "{again}");
+        assert!(
+            f.request(Some(&token_of(&forgotten)))
+                .await
+                .identity()
+                .is_none()
+        );
+        assert!(
+            f.request(Some(&token_of(&standard)))
+                .await
+                .identity()
+                .is_none()
+        );
+
+        // A refreshed browser-session cookie stays without Max-Age.
+        let forgotten = login(Login::new("bob").remember(false)).await;
+        f.clock.advance(time::Duration::minutes(10));
+        let refreshed = f
+            .request(Some(&token_of(&forgotten)))
+            .await
+            .finish()
+            .await
+            .unwrap();
+        assert!(refreshed.is_none_or(|c| !c.contains("Max-Age")));
+    }
+
+    #[tokio::test]
+    async fn the_session_limit_refuses_or_ends_the_oldest() {
+        let f = policies_fixture(Some((2, crate::SessionLimit::Refuse)));
+        let first = f.login("alice").await;
+        f.clock.advance(time::Duration::seconds(1));
+        f.login("alice").await;
+        let handle = f.request(None).await;
+        assert!(matches!(
+            handle.login(Login::new("alice")).await,
+            Err(Error::TooManySessions)
+        ));
+        assert_eq!(Error::TooManySessions.status(), 409);
+        f.login("bob").await;
+        // Logging in again from a session of the user replaces it: allowed.
+        let handle = f.request(Some(&first)).await;
+        handle.login(Login::new("alice")).await.unwrap();
+
+        let f = policies_fixture(Some((2, crate::SessionLimit::EndOldest)));
+        let oldest = f.login("alice").await;
+        f.clock.advance(time::Duration::seconds(1));
+        let middle = f.login("alice").await;
+        f.clock.advance(time::Duration::seconds(1));
+        let newest = f.login("alice").await;
+        assert!(f.request(Some(&oldest)).await.identity().is_none(), "ended");
+        assert!(f.request(Some(&middle)).await.identity().is_some());
+        assert!(f.request(Some(&newest)).await.identity().is_some());
+        assert_eq!(f.store.inner().inner().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_password_change_keeps_this_session_rotated_and_ends_the_rest() {
+        let f = policies_fixture(None);
+        let here = f.login("alice").await;
+        let elsewhere = f.login("alice").await;
+        let handle = f.request(Some(&here)).await;
+        let id = handle.identity().unwrap().session_id().cloned();
+        assert_eq!(handle.password_changed().await.unwrap(), 1);
+        let rotated = token_of(&handle.finish().await.unwrap().unwrap());
+        assert_ne!(rotated, here, "a new token");
+        assert!(f.request(Some(&here)).await.identity().is_none());
+        assert!(f.request(Some(&elsewhere)).await.identity().is_none());
+        let still = f.request(Some(&rotated)).await.identity().unwrap();
+        assert_eq!(still.session_id().cloned(), id, "the same session");
     }
 }

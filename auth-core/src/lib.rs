@@ -30,8 +30,9 @@ pub mod testing;
 
 pub use authenticator::{
     Authenticator, AuthenticatorBuilder, Credentials, DEFAULT_ABSOLUTE_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DATA_BYTES, DEFAULT_REFRESH_THRESHOLD, Denial,
-    DenialResponse, MAX_AUTHORIZATION_BYTES, Rejection,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DATA_BYTES, DEFAULT_REFRESH_THRESHOLD,
+    DEFAULT_REMEMBER_ABSOLUTE, DEFAULT_REMEMBER_IDLE, Denial, DenialResponse,
+    MAX_AUTHORIZATION_BYTES, Rejection, SessionLimit,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::ConfigError;
@@ -40,6 +41,6 @@ pub use error::Error;
 pub use guard::Requirement;
 pub use handle::{AuthHandle, Login, SessionInfo};
 pub use identity::{AuthMethod, Identity};
-pub use record::{ClientMeta, SessionData, SessionKind, SessionRecord};
+pub use record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};
 pub use store::{MemoryStore, SessionStore, StoreError};
 pub use token::{SessionId, SessionKey, SessionToken};

@@ -25,6 +25,25 @@ pub enum SessionKind {
     Superseded,
 }
 
+/// How long a browser session lives and how its cookie is kept, chosen at
+/// login ([`Login::remember`](crate::Login::remember)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SessionLifetime {
+    /// The authenticator's idle and absolute timeouts; the cookie as the
+    /// [`CookiePolicy`](crate::CookiePolicy) says.
+    #[default]
+    Standard,
+    /// "Remember me" not ticked: the standard timeouts, and a cookie
+    /// without `Max-Age` that the browser forgets when it closes.
+    BrowserSession,
+    /// "Remember me" ticked: the remembered timeouts
+    /// ([`AuthenticatorBuilder::with_remember_me`](crate::AuthenticatorBuilder::with_remember_me))
+    /// and a persistent cookie.
+    Remembered,
+}
+
 /// What the client told us about itself when the session began, for the
 /// user's list of devices. Sizes are capped when it is captured.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +173,9 @@ pub struct SessionRecord {
     /// Device-list metadata.
     #[serde(default)]
     pub client: ClientMeta,
+    /// Its lifetimes and cookie, as chosen at login.
+    #[serde(default)]
+    pub lifetime: SessionLifetime,
     /// Incremented by every successful [`update`](crate::SessionStore::update).
     pub version: u64,
 }

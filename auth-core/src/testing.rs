@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
 use crate::clock::{Clock, ManualClock};
-use crate::record::{ClientMeta, SessionData, SessionKind, SessionRecord};
+use crate::record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};
 use crate::revocation::{Revocation, Revocations, Subscription};
 use crate::store::{SessionStore, StoreError};
 use crate::token::{SessionId, SessionKey, SessionToken};
@@ -329,6 +329,7 @@ pub fn sample_record(user: &str, now: OffsetDateTime, idle: Duration) -> Session
         last_refresh_at: now,
         data,
         client: ClientMeta::new(Some("conformance/1"), Some("127.0.0.1".into())),
+        lifetime: SessionLifetime::Standard,
         version: 1,
     }
 }

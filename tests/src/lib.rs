@@ -105,6 +105,8 @@ pub struct Options {
     /// Run on this Redis instead of a new one (for several instances of
     /// the app on one store). Ignored on `Backend::Memory`.
     pub redis: Option<SharedRedis>,
+    /// `MAX_SESSIONS_PER_USER`.
+    pub max_sessions_per_user: Option<usize>,
 }
 
 /// Everything the apps log during a test binary's run, at `trace` for the
@@ -257,6 +259,7 @@ impl TestApp {
             jwt_leeway: None,
             csrf_key: Some(TEST_CSRF_KEY.to_owned()),
             trusted_origins: Vec::new(),
+            max_sessions_per_user: options.max_sessions_per_user,
         };
         let stores = Stores {
             sessions: Arc::new(store.clone()),

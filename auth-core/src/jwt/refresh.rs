@@ -25,7 +25,7 @@ use super::{IssuedToken, JwtError, NoClaims, Subject};
 use crate::authenticator::Authenticator;
 use crate::error::Error;
 use crate::handle::Login;
-use crate::record::{ClientMeta, SessionKind, SessionRecord};
+use crate::record::{ClientMeta, SessionKind, SessionLifetime, SessionRecord};
 use crate::store::StoreError;
 use crate::token::{SessionId, SessionToken};
 
@@ -217,6 +217,7 @@ impl Authenticator {
             last_refresh_at: now,
             data,
             client,
+            lifetime: SessionLifetime::Standard,
             version: 1,
         };
         self.inner.store.create(&record).await?;

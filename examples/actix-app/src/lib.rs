@@ -119,7 +119,7 @@ async fn check_password(
     auth: &Auth,
     body: &[u8],
     allow_form: bool,
-) -> Result<(BodyKind, String, Vec<String>), HttpResponse> {
+) -> Result<(BodyKind, String, Vec<String>, Option<bool>), HttpResponse> {
     let kind = match body_kind(req) {
         Some(BodyKind::Form) if !allow_form => None,
         kind => kind,
@@ -146,12 +146,13 @@ async fn check_password(
             )));
         }
     }
+    let remember = creds.remember(kind);
     let users = users.into_inner();
     let username = creds.username.clone();
     let verified = web::block(move || users.verify(&creds.username, &creds.password)).await;
     match verified {
         Ok(Some(roles)) => match auth.record_login_success(&username).await {
-            Ok(()) => Ok((kind, username, roles)),
+            Ok(()) => Ok((kind, username, roles, remember)),
             Err(err) => Err(error_response(err)),
         },
         Ok(None) => {
@@ -174,11 +175,16 @@ async fn login(
     auth: Auth,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (kind, username, roles) = match check_password(&req, users, &auth, &body, true).await {
-        Ok(ok) => ok,
-        Err(res) => return res,
-    };
-    match auth.login(Login::new(username).with_roles(roles)).await {
+    let (kind, username, roles, remember) =
+        match check_password(&req, users, &auth, &body, true).await {
+            Ok(ok) => ok,
+            Err(res) => return res,
+        };
+    let mut login = Login::new(username).with_roles(roles);
+    if let Some(remember) = remember {
+        login = login.remember(remember);
+    }
+    match auth.login(login).await {
         Ok(_) if kind == BodyKind::Form => see_other(),
         Ok(identity) => json(
             StatusCode::OK,
@@ -214,7 +220,7 @@ async fn token(
     auth: Auth,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (_, username, roles) = match check_password(&req, users, &auth, &body, false).await {
+    let (_, username, roles, _) = match check_password(&req, users, &auth, &body, false).await {
         Ok(ok) => ok,
         Err(res) => return res,
     };

@@ -7,7 +7,7 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /` | HTML: a login form, or the user, roles and sessions with revoke buttons |
-//! | `POST /login` | form: 303 to `/`; JSON: 200 `{"user_id","roles","csrf_token"}`; wrong credentials: 401, no cookie |
+//! | `POST /login` | form (`remember=on` for "remember me"): 303 to `/`; JSON (`"remember": true`): 200 `{"user_id","roles","csrf_token"}`; wrong credentials: 401, no cookie; too many failures: 429 |
 //! | `GET /me` | 200 `{"user_id","roles","auth","session":{"id","created_at","expires_at"},"csrf_token"}`; 401 anonymous |
 //! | `POST /logout` | 204 (303 for a form) and the cookie removed |
 //! | `POST /logout-all` | every session of the user ended; 204 (303 for a form) |
@@ -104,7 +104,7 @@ async fn check_password(
     headers: &HeaderMap,
     body: &[u8],
     allow_form: bool,
-) -> Result<(BodyKind, String, Vec<String>), Response> {
+) -> Result<(BodyKind, String, Vec<String>, Option<bool>), Response> {
     let kind = match body_kind(headers) {
         Some(BodyKind::Form) if !allow_form => None,
         kind => kind,
@@ -134,13 +134,14 @@ async fn check_password(
             );
         }
     }
+    let remember = creds.remember(kind);
     let users = app.users.clone();
     let username = creds.username.clone();
     let verified =
         tokio::task::spawn_blocking(move || users.verify(&creds.username, &creds.password)).await;
     match verified {
         Ok(Some(roles)) => match auth.record_login_success(&username).await {
-            Ok(()) => Ok((kind, username, roles)),
+            Ok(()) => Ok((kind, username, roles, remember)),
             Err(err) => Err(AuthError(err).into_response()),
         },
         Ok(None) => {
@@ -163,11 +164,16 @@ async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (kind, username, roles) = match check_password(&app, &auth, &headers, &body, true).await {
-        Ok(ok) => ok,
-        Err(res) => return res,
-    };
-    match auth.login(Login::new(username).with_roles(roles)).await {
+    let (kind, username, roles, remember) =
+        match check_password(&app, &auth, &headers, &body, true).await {
+            Ok(ok) => ok,
+            Err(res) => return res,
+        };
+    let mut login = Login::new(username).with_roles(roles);
+    if let Some(remember) = remember {
+        login = login.remember(remember);
+    }
+    match auth.login(login).await {
         Ok(_) if kind == BodyKind::Form => see_other(),
         Ok(identity) => json(
             StatusCode::OK,
@@ -203,7 +209,7 @@ async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (_, username, roles) = match check_password(&app, &auth, &headers, &body, false).await {
+    let (_, username, roles, _) = match check_password(&app, &auth, &headers, &body, false).await {
         Ok(ok) => ok,
         Err(res) => return res,
     };

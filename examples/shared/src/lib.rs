@@ -14,7 +14,7 @@ use auth_core::jwt::{AccessTokens, Algorithm, Key, RefreshPolicy, TokenPair};
 use auth_core::throttle::{CounterStore, LoginThrottle};
 use auth_core::{
     Authenticator, Clock, ConfigError, CookiePolicy, Identity, MemoryStore, SessionId, SessionInfo,
-    SessionStore,
+    SessionLimit, SessionStore,
 };
 use auth_redis::RedisStore;
 use example_postgres_store::PostgresStore;
@@ -56,6 +56,9 @@ pub struct Config {
     /// `TRUSTED_ORIGINS`: comma-separated origins allowed to post to the
     /// app (default: the request's own `Host`).
     pub trusted_origins: Vec<String>,
+    /// `MAX_SESSIONS_PER_USER`: past it, a login ends the user's oldest
+    /// sessions (default: no limit).
+    pub max_sessions_per_user: Option<usize>,
 }
 
 /// Where the demo keeps its sessions.
@@ -156,6 +159,7 @@ impl Default for Config {
             jwt_leeway: None,
             csrf_key: None,
             trusted_origins: Vec::new(),
+            max_sessions_per_user: None,
         }
     }
 }
@@ -206,6 +210,17 @@ impl Config {
             .transpose()?;
         let nonempty = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
         config.csrf_key = nonempty("CSRF_KEY");
+        config.max_sessions_per_user = nonempty("MAX_SESSIONS_PER_USER")
+            .map(|v| {
+                v.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        format!("MAX_SESSIONS_PER_USER must be a positive number, got {v:?}")
+                    })
+            })
+            .transpose()?;
         config.trusted_origins = nonempty("TRUSTED_ORIGINS")
             .map(|v| {
                 v.split(',')
@@ -291,6 +306,9 @@ impl Config {
             .with_cookie(CookiePolicy::default().with_secure(self.cookie_secure));
         if let Some(idle) = self.idle_timeout {
             builder = builder.with_idle_timeout(idle);
+        }
+        if let Some(limit) = self.max_sessions_per_user {
+            builder = builder.with_max_sessions_per_user(limit, SessionLimit::EndOldest);
         }
         if let Some(absolute) = self.absolute_timeout {
             builder = builder.with_absolute_timeout(absolute);
@@ -405,9 +423,39 @@ pub struct LoginForm {
     pub username: String,
     /// The password.
     pub password: String,
+    /// The "remember me" box: `on` in a form, a boolean in JSON.
+    #[serde(default)]
+    remember: Option<Flag>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Flag {
+    Bool(bool),
+    Text(String),
+}
+
+impl Flag {
+    fn is_set(&self) -> bool {
+        match self {
+            Self::Bool(b) => *b,
+            Self::Text(t) => matches!(t.as_str(), "on" | "1" | "true" | "yes"),
+        }
+    }
 }
 
 impl LoginForm {
+    /// The login's "remember me" choice: a form without the ticked box
+    /// chooses a browser-session cookie; JSON without the field leaves the
+    /// default.
+    pub fn remember(&self, kind: BodyKind) -> Option<bool> {
+        match (kind, &self.remember) {
+            (_, Some(flag)) => Some(flag.is_set()),
+            (BodyKind::Form, None) => Some(false),
+            (BodyKind::Json, None) => None,
+        }
+    }
+
     /// Parses a login body; `None` for anything malformed or oversized.
     pub fn parse(kind: BodyKind, body: &[u8]) -> Option<Self> {
         let parsed: Result<Self, String> = match kind {
@@ -533,6 +581,7 @@ fn login_page(error: Option<&str>) -> String {
         "<form method=\"post\" action=\"/login\" id=\"login\">\
 <p><label>Username <input name=\"username\" id=\"username\" autocomplete=\"username\" required></label></p>\
 <p><label>Password <input name=\"password\" id=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
+<p><label><input type=\"checkbox\" name=\"remember\" id=\"remember\"> Remember me</label></p>\
 <p><button type=\"submit\">Sign in</button></p></form>\
 <p>Demo accounts: <code>alice</code> / <code>wonderland</code>, <code>admin</code> / <code>admin-secret</code>.</p>\
 </body></html>",
