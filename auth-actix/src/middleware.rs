@@ -10,7 +10,7 @@ use actix_web::http::header::{
     AUTHORIZATION, CACHE_CONTROL, COOKIE, HOST, HeaderValue, SET_COOKIE, USER_AGENT, VARY,
 };
 use actix_web::{Error, HttpMessage};
-use auth_core::csrf::{CsrfCapture, CsrfVerdict};
+use auth_core::csrf::CsrfCapture;
 use auth_core::{Authenticator, Denial};
 use futures_util::StreamExt;
 
@@ -258,17 +258,13 @@ where
                 }
                 req.extensions_mut().insert(identity);
             }
-            if let Some(csrf) = csrf {
-                let mut verdict = handle.check_csrf(&csrf.request());
-                if verdict == CsrfVerdict::ReadForm {
-                    let limit = auth.csrf().map_or(0, |p| p.max_form_bytes());
-                    let body = read_form(&mut req, limit).await;
-                    verdict = handle.check_csrf_form(csrf.method(), body.as_deref());
-                }
-                if verdict != CsrfVerdict::Allow {
-                    let res = denial_response(&handle.denial(Denial::Csrf));
-                    return Ok(req.into_response(res).map_into_right_body());
-                }
+            if let Some(csrf) = csrf
+                && !handle
+                    .enforce_csrf(&csrf, async |limit| read_form(&mut req, limit).await)
+                    .await
+            {
+                let res = denial_response(&handle.denial(Denial::Csrf));
+                return Ok(req.into_response(res).map_into_right_body());
             }
             req.extensions_mut().insert(handle.clone());
             let authenticated = handle.identity().is_some();

@@ -344,6 +344,24 @@ impl AuthHandle {
         }
     }
 
+    /// The whole CSRF check as an adapter runs it: the headers, then, if
+    /// the token was not in one, the form body, which `read_form` reads (at
+    /// most the limit it is given; `None` if larger) and puts back for the
+    /// handler. `false`: refuse with [`Denial::Csrf`].
+    pub async fn enforce_csrf<B: AsRef<[u8]>>(
+        &self,
+        capture: &crate::csrf::CsrfCapture,
+        read_form: impl AsyncFnOnce(usize) -> Option<B>,
+    ) -> bool {
+        let mut verdict = self.check_csrf(&capture.request());
+        if verdict == CsrfVerdict::ReadForm {
+            let limit = self.auth.csrf().map_or(0, |p| p.max_form_bytes());
+            let body = read_form(limit).await;
+            verdict = self.check_csrf_form(capture.method(), body.as_ref().map(AsRef::as_ref));
+        }
+        verdict == CsrfVerdict::Allow
+    }
+
     fn csrf_denied(&self, method: &str, failure: CsrfFailure) -> CsrfVerdict {
         crate::telemetry::csrf_rejection(failure.as_str());
         let user = self.identity().map(|i| i.user_id().to_owned());

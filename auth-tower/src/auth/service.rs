@@ -1,6 +1,6 @@
 use std::task::{Context, Poll};
 
-use auth_core::csrf::{CsrfCapture, CsrfVerdict};
+use auth_core::csrf::CsrfCapture;
 use auth_core::{Authenticator, Denial};
 use http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE, HOST, SET_COOKIE, USER_AGENT, VARY};
 use http::{HeaderValue, Request, Response};
@@ -181,16 +181,12 @@ where
                     }
                     req.extensions_mut().insert(identity);
                 }
-                if let Some(csrf) = csrf {
-                    let mut verdict = handle.check_csrf(&csrf.request());
-                    if verdict == CsrfVerdict::ReadForm {
-                        let limit = auth.csrf().map_or(0, |p| p.max_form_bytes());
-                        let body = read_form(&mut req, limit).await;
-                        verdict = handle.check_csrf_form(csrf.method(), body.as_deref());
-                    }
-                    if verdict != CsrfVerdict::Allow {
-                        return Ok(denial_response(&handle.denial(Denial::Csrf)));
-                    }
+                if let Some(csrf) = csrf
+                    && !handle
+                        .enforce_csrf(&csrf, async |limit| read_form(&mut req, limit).await)
+                        .await
+                {
+                    return Ok(denial_response(&handle.denial(Denial::Csrf)));
                 }
                 req.extensions_mut().insert(handle.clone());
                 let authenticated = handle.identity().is_some();

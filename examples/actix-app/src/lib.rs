@@ -13,9 +13,8 @@ use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderVal
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use auth_actix::{Auth, AuthError, AuthMiddleware, CurrentUser, Require};
 use auth_core::jwt::{RefreshError, TokenPair};
-use auth_core::throttle::Throttled;
-use auth_core::{Authenticator, Clock, Denial, Login, SessionId, SystemClock};
-use example_shared::{BodyKind, LoginForm};
+use auth_core::{Authenticator, Clock, Denial, SessionId, SystemClock};
+use example_shared::{BodyKind, LoginFailure, VerifiedLogin, verify_login};
 pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
 
 /// The authenticator for `config`, on the system clock.
@@ -111,7 +110,7 @@ fn done(req: &HttpRequest) -> HttpResponse {
     }
 }
 
-/// Checks the credentials of a login body: the user and roles, or the
+/// Checks the credentials of a login body: the login to perform, or the
 /// answer to send.
 async fn check_password(
     req: &HttpRequest,
@@ -119,54 +118,20 @@ async fn check_password(
     auth: &Auth,
     body: &[u8],
     allow_form: bool,
-) -> Result<(BodyKind, String, Vec<String>, Option<bool>), HttpResponse> {
-    let kind = match body_kind(req) {
-        Some(BodyKind::Form) if !allow_form => None,
-        kind => kind,
-    };
-    let Some(kind) = kind else {
-        return Err(json_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-        ));
-    };
-    let Some(creds) = LoginForm::parse(kind, body) else {
-        return Err(json_error(StatusCode::BAD_REQUEST, "invalid_request"));
-    };
-    match auth.check_login_throttle(&creds.username).await {
-        Ok(()) => {}
-        Err(Throttled::Limited { retry_after, .. }) => {
-            let retry_after_secs = retry_after.as_secs();
-            return Err(denial(auth, Denial::Throttled { retry_after_secs }));
-        }
-        Err(Throttled::Store(err)) => return Err(error_response(err.into())),
-        Err(err) => {
-            return Err(error_response(auth_core::Error::Store(
-                auth_core::StoreError::backend(err.to_string()),
-            )));
-        }
-    }
-    let remember = creds.remember(kind);
-    let users = users.into_inner();
-    let username = creds.username.clone();
-    let verified = web::block(move || users.verify(&creds.username, &creds.password)).await;
-    match verified {
-        Ok(Some(roles)) => match auth.record_login_success(&username).await {
-            Ok(()) => Ok((kind, username, roles, remember)),
-            Err(err) => Err(error_response(err)),
-        },
-        Ok(None) => {
-            tracing::info!(user = %username, "login failed: wrong credentials");
-            if let Err(err) = auth.record_login_failure(&username).await {
-                return Err(error_response(err));
+) -> Result<VerifiedLogin, HttpResponse> {
+    let content_type = req.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes);
+    verify_login(auth, users.into_inner(), content_type, body, allow_form)
+        .await
+        .map_err(|failure| match failure {
+            LoginFailure::UnsupportedMediaType => {
+                json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
-            Err(invalid_credentials(auth, kind))
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "password verification task failed");
-            Err(json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal"))
-        }
-    }
+            LoginFailure::InvalidRequest => json_error(StatusCode::BAD_REQUEST, "invalid_request"),
+            LoginFailure::Throttled(throttled) => denial(auth, throttled),
+            LoginFailure::WrongCredentials(kind) => invalid_credentials(auth, kind),
+            LoginFailure::Store(err) => error_response(err),
+            LoginFailure::Internal => json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        })
 }
 
 async fn login(
@@ -175,16 +140,12 @@ async fn login(
     auth: Auth,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (kind, username, roles, remember) =
-        match check_password(&req, users, &auth, &body, true).await {
-            Ok(ok) => ok,
-            Err(res) => return res,
-        };
-    let mut login = Login::new(username).with_roles(roles);
-    if let Some(remember) = remember {
-        login = login.remember(remember);
-    }
-    match auth.login(login).await {
+    let verified = match check_password(&req, users, &auth, &body, true).await {
+        Ok(verified) => verified,
+        Err(res) => return res,
+    };
+    let kind = verified.kind;
+    match auth.login(verified.login()).await {
         Ok(_) if kind == BodyKind::Form => see_other(),
         Ok(identity) => json(
             StatusCode::OK,
@@ -220,11 +181,10 @@ async fn token(
     auth: Auth,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (_, username, roles, _) = match check_password(&req, users, &auth, &body, false).await {
-        Ok(ok) => ok,
+    let login = match check_password(&req, users, &auth, &body, false).await {
+        Ok(verified) => verified.login(),
         Err(res) => return res,
     };
-    let login = Login::new(username).with_roles(roles);
     token_response(
         auth.authenticator()
             .issue_tokens(login, auth.client().clone())

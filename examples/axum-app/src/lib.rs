@@ -24,8 +24,7 @@
 use std::sync::Arc;
 
 use auth_core::jwt::{RefreshError, TokenPair};
-use auth_core::throttle::Throttled;
-use auth_core::{Authenticator, Clock, Denial, Login, SessionId, SystemClock};
+use auth_core::{Authenticator, Clock, Denial, SessionId, SystemClock};
 use auth_tower::{Auth, AuthError, AuthLayer, CurrentUser, RequireRoleLayer};
 use axum::Router;
 use axum::body::Bytes;
@@ -34,7 +33,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use example_shared::{BodyKind, LoginForm};
+use example_shared::{BodyKind, LoginFailure, VerifiedLogin, verify_login};
 pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
 
 /// The demo app on the configured store and the system clock.
@@ -96,7 +95,7 @@ fn done(headers: &HeaderMap) -> Response {
     }
 }
 
-/// Checks the credentials of a login body: the user and roles, or the
+/// Checks the credentials of a login body: the login to perform, or the
 /// answer to send.
 async fn check_password(
     app: &AppState,
@@ -104,58 +103,20 @@ async fn check_password(
     headers: &HeaderMap,
     body: &[u8],
     allow_form: bool,
-) -> Result<(BodyKind, String, Vec<String>, Option<bool>), Response> {
-    let kind = match body_kind(headers) {
-        Some(BodyKind::Form) if !allow_form => None,
-        kind => kind,
-    };
-    let Some(kind) = kind else {
-        return Err(json_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-        ));
-    };
-    let Some(creds) = LoginForm::parse(kind, body) else {
-        return Err(json_error(StatusCode::BAD_REQUEST, "invalid_request"));
-    };
-    match auth.check_login_throttle(&creds.username).await {
-        Ok(()) => {}
-        Err(Throttled::Limited { retry_after, .. }) => {
-            let retry_after_secs = retry_after.as_secs();
-            return Err(denial(auth, Denial::Throttled { retry_after_secs }));
-        }
-        Err(Throttled::Store(err)) => return Err(AuthError(err.into()).into_response()),
-        Err(err) => {
-            return Err(
-                AuthError(auth_core::Error::Store(auth_core::StoreError::backend(
-                    err.to_string(),
-                )))
-                .into_response(),
-            );
-        }
-    }
-    let remember = creds.remember(kind);
-    let users = app.users.clone();
-    let username = creds.username.clone();
-    let verified =
-        tokio::task::spawn_blocking(move || users.verify(&creds.username, &creds.password)).await;
-    match verified {
-        Ok(Some(roles)) => match auth.record_login_success(&username).await {
-            Ok(()) => Ok((kind, username, roles, remember)),
-            Err(err) => Err(AuthError(err).into_response()),
-        },
-        Ok(None) => {
-            tracing::info!(user = %username, "login failed: wrong credentials");
-            if let Err(err) = auth.record_login_failure(&username).await {
-                return Err(AuthError(err).into_response());
+) -> Result<VerifiedLogin, Response> {
+    let content_type = headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes);
+    verify_login(auth, app.users.clone(), content_type, body, allow_form)
+        .await
+        .map_err(|failure| match failure {
+            LoginFailure::UnsupportedMediaType => {
+                json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
-            Err(invalid_credentials(auth, kind))
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "password verification task failed");
-            Err(json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal"))
-        }
-    }
+            LoginFailure::InvalidRequest => json_error(StatusCode::BAD_REQUEST, "invalid_request"),
+            LoginFailure::Throttled(throttled) => denial(auth, throttled),
+            LoginFailure::WrongCredentials(kind) => invalid_credentials(auth, kind),
+            LoginFailure::Store(err) => AuthError(err).into_response(),
+            LoginFailure::Internal => json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        })
 }
 
 async fn login(
@@ -164,16 +125,12 @@ async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (kind, username, roles, remember) =
-        match check_password(&app, &auth, &headers, &body, true).await {
-            Ok(ok) => ok,
-            Err(res) => return res,
-        };
-    let mut login = Login::new(username).with_roles(roles);
-    if let Some(remember) = remember {
-        login = login.remember(remember);
-    }
-    match auth.login(login).await {
+    let verified = match check_password(&app, &auth, &headers, &body, true).await {
+        Ok(verified) => verified,
+        Err(res) => return res,
+    };
+    let kind = verified.kind;
+    match auth.login(verified.login()).await {
         Ok(_) if kind == BodyKind::Form => see_other(),
         Ok(identity) => json(
             StatusCode::OK,
@@ -209,11 +166,10 @@ async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (_, username, roles, _) = match check_password(&app, &auth, &headers, &body, false).await {
-        Ok(ok) => ok,
+    let login = match check_password(&app, &auth, &headers, &body, false).await {
+        Ok(verified) => verified.login(),
         Err(res) => return res,
     };
-    let login = Login::new(username).with_roles(roles);
     token_response(
         auth.authenticator()
             .issue_tokens(login, auth.client().clone())

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use auth_core::AuthHandle;
 use auth_core::csrf::CsrfPolicy;
 use auth_core::jwt::{AccessTokens, Algorithm, Key, RefreshPolicy, TokenPair};
-use auth_core::throttle::{CounterStore, LoginThrottle};
+use auth_core::throttle::{CounterStore, LoginThrottle, Throttled};
 use auth_core::{
     Authenticator, Clock, ConfigError, CookiePolicy, Identity, MemoryStore, SessionId, SessionInfo,
     SessionLimit, SessionStore,
@@ -471,6 +472,108 @@ impl LoginForm {
                 tracing::debug!(error = %err, "unreadable login request");
                 None
             }
+        }
+    }
+}
+
+/// A login that checked out: who, and the "remember me" choice.
+#[derive(Debug)]
+pub struct VerifiedLogin {
+    /// The body's kind (a form answers with a redirect).
+    pub kind: BodyKind,
+    /// The user id.
+    pub username: String,
+    /// The user's roles.
+    pub roles: Vec<String>,
+    /// The "remember me" choice, if the body made one.
+    pub remember: Option<bool>,
+}
+
+/// Why a login body did not check out; each demo turns it into its
+/// framework's response.
+#[derive(Debug)]
+pub enum LoginFailure {
+    /// Not JSON (or a form where only JSON is accepted): 415.
+    UnsupportedMediaType,
+    /// Unreadable or oversized: 400.
+    InvalidRequest,
+    /// Too many failures: 429 with `Retry-After`.
+    Throttled(auth_core::Denial),
+    /// Wrong username or password: 401.
+    WrongCredentials(BodyKind),
+    /// The store failed: 503.
+    Store(auth_core::Error),
+    /// The password check itself failed: 500.
+    Internal,
+}
+
+/// The whole password login, free of any framework: the body's kind and
+/// fields, the throttle, the password (on a blocking thread: Argon2 is
+/// slow on purpose), and the throttle's bookkeeping.
+pub async fn verify_login(
+    auth: &AuthHandle,
+    users: Arc<Users>,
+    content_type: Option<&[u8]>,
+    body: &[u8],
+    allow_form: bool,
+) -> Result<VerifiedLogin, LoginFailure> {
+    let kind = match BodyKind::of(content_type) {
+        Some(BodyKind::Form) if !allow_form => None,
+        kind => kind,
+    }
+    .ok_or(LoginFailure::UnsupportedMediaType)?;
+    let creds = LoginForm::parse(kind, body).ok_or(LoginFailure::InvalidRequest)?;
+    match auth.check_login_throttle(&creds.username).await {
+        Ok(()) => {}
+        Err(Throttled::Limited { retry_after, .. }) => {
+            let retry_after_secs = retry_after.as_secs();
+            return Err(LoginFailure::Throttled(auth_core::Denial::Throttled {
+                retry_after_secs,
+            }));
+        }
+        Err(Throttled::Store(err)) => return Err(LoginFailure::Store(err.into())),
+        Err(err) => {
+            tracing::error!(error = %err, "login throttle failed");
+            return Err(LoginFailure::Internal);
+        }
+    }
+    let remember = creds.remember(kind);
+    let username = creds.username.clone();
+    let verified =
+        tokio::task::spawn_blocking(move || users.verify(&creds.username, &creds.password)).await;
+    match verified {
+        Ok(Some(roles)) => {
+            auth.record_login_success(&username)
+                .await
+                .map_err(LoginFailure::Store)?;
+            Ok(VerifiedLogin {
+                kind,
+                username,
+                roles,
+                remember,
+            })
+        }
+        Ok(None) => {
+            tracing::info!(user = %username, "login failed: wrong credentials");
+            auth.record_login_failure(&username)
+                .await
+                .map_err(LoginFailure::Store)?;
+            Err(LoginFailure::WrongCredentials(kind))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "password verification task failed");
+            Err(LoginFailure::Internal)
+        }
+    }
+}
+
+impl VerifiedLogin {
+    /// The [`Login`](auth_core::Login) to perform.
+    pub fn login(self) -> auth_core::Login {
+        let login = auth_core::Login::new(self.username).with_roles(self.roles);
+        match self.remember {
+            Some(remember) => login.remember(remember),
+            None => login,
         }
     }
 }
