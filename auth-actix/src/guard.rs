@@ -6,7 +6,7 @@ use std::rc::Rc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::{Error, HttpMessage};
-use auth_core::{AuthHandle, Identity, Requirement};
+use auth_core::{AuthHandle, Requirement};
 
 use crate::response::{denial_response, missing_middleware_response};
 
@@ -50,6 +50,15 @@ impl Require {
     pub fn role(role: &str) -> Self {
         Self {
             requirement: Rc::new(Requirement::role(role)),
+        }
+    }
+
+    /// Requires a login (not a refresh) at most `within` ago, for
+    /// sensitive operations: 401 `{"error":"login_required","reason":"stale_login"}`
+    /// otherwise.
+    pub fn fresh_login(within: std::time::Duration) -> Self {
+        Self {
+            requirement: Rc::new(Requirement::fresh_login(within)),
         }
     }
 }
@@ -96,9 +105,8 @@ where
             let ext = req.extensions();
             match ext.get::<AuthHandle>() {
                 None => Err(missing_middleware_response("auth_actix::Require")),
-                Some(handle) => self
-                    .requirement
-                    .check(ext.get::<Identity>())
+                Some(handle) => handle
+                    .require(&self.requirement)
                     .map_err(|denial| denial_response(&handle.denial(denial))),
             }
         };

@@ -174,3 +174,46 @@ fn identity_and_handle_cross_threads() {
     send_sync::<CurrentUser>();
     send_sync::<Auth>();
 }
+
+#[actix_rt::test]
+async fn fresh_login_guard_wants_a_recent_password() {
+    let clock = auth_core::ManualClock::starting_now();
+    let auth = Authenticator::builder(MemoryStore::with_clock(std::sync::Arc::new(clock.clone())))
+        .with_clock(std::sync::Arc::new(clock.clone()))
+        .with_cookie(CookiePolicy::default().with_secure(false))
+        .build()
+        .unwrap();
+    let app = init_service(
+        App::new()
+            .route("/login", web::post().to(login))
+            .service(
+                web::resource("/close-account")
+                    .wrap(Require::fresh_login(std::time::Duration::from_secs(300)))
+                    .route(web::get().to(|| async { "sure?" })),
+            )
+            .wrap(AuthMiddleware::new(auth)),
+    )
+    .await;
+    let get = |cookie: Option<&str>| {
+        let mut req = TestRequest::get().uri("/close-account");
+        if let Some(cookie) = cookie {
+            req = req.insert_header(("cookie", cookie.to_owned()));
+        }
+        req.to_request()
+    };
+    let res = call_service(&app, get(None)).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "anonymous");
+    let res = call_service(&app, TestRequest::post().uri("/login").to_request()).await;
+    let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let res = call_service(&app, get(Some(&cookie))).await;
+    assert_eq!(res.status(), StatusCode::OK, "just logged in");
+    clock.advance(time::Duration::seconds(301));
+    let res = call_service(&app, get(Some(&cookie))).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.headers().contains_key("www-authenticate"));
+    assert_eq!(
+        read_body(res).await,
+        r#"{"error":"login_required","reason":"stale_login"}"#
+    );
+}

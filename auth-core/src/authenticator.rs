@@ -189,6 +189,11 @@ pub enum Denial {
     Unavailable,
     /// Refused as cross-site ([`csrf`](crate::csrf)): 403.
     Csrf,
+    /// Logged in, but too long ago for this operation
+    /// ([`Requirement::FreshLogin`](crate::Requirement::FreshLogin)): 401
+    /// with `{"error":"login_required","reason":"stale_login"}`, so the app
+    /// asks for the password again.
+    StaleLogin,
     /// Too many failed logins ([`throttle`](crate::throttle)): 429 with
     /// `Retry-After`.
     Throttled {
@@ -839,6 +844,15 @@ impl Authenticator {
                 status: 403,
                 headers: vec![json, no_store],
                 body: r#"{"error":"forbidden"}"#,
+            },
+            Denial::StaleLogin => DenialResponse {
+                status: 401,
+                headers: vec![
+                    ("www-authenticate", self.inner.challenge.clone()),
+                    json,
+                    no_store,
+                ],
+                body: r#"{"error":"login_required","reason":"stale_login"}"#,
             },
             Denial::Csrf => DenialResponse {
                 status: 403,

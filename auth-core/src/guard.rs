@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use time::OffsetDateTime;
+
 use crate::authenticator::Denial;
 use crate::identity::Identity;
 
@@ -20,6 +22,12 @@ pub enum Requirement {
     Login,
     /// An authenticated caller with this role.
     Role(Arc<str>),
+    /// A caller whose session began with a login (not a refresh) at most
+    /// this long ago: for sensitive operations. Bearer callers never
+    /// qualify (a token says when it was issued, not when its user typed a
+    /// password). Otherwise [`Denial::StaleLogin`]: 401, so the app can ask
+    /// for the password again.
+    FreshLogin(std::time::Duration),
 }
 
 impl Requirement {
@@ -28,19 +36,79 @@ impl Requirement {
         Self::Role(role.into())
     }
 
+    /// Requires a login within `within`.
+    pub fn fresh_login(within: std::time::Duration) -> Self {
+        Self::FreshLogin(within)
+    }
+
     /// Checks the caller: anonymous is [`Denial::Unauthenticated`] (401), a
-    /// missing role [`Denial::Forbidden`] (403, logged).
+    /// missing role [`Denial::Forbidden`] (403, logged). A fresh-login
+    /// requirement needs the time: use [`check_at`](Self::check_at) (the
+    /// adapters do, through [`AuthHandle::require`](crate::AuthHandle::require));
+    /// here it is never met.
     pub fn check(&self, identity: Option<&Identity>) -> Result<(), Denial> {
+        self.check_at(identity, OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// [`check`](Self::check) at time `now`.
+    pub fn check_at(&self, identity: Option<&Identity>, now: OffsetDateTime) -> Result<(), Denial> {
         let Some(identity) = identity else {
             return Err(Denial::Unauthenticated);
         };
         match self {
             Self::Login => Ok(()),
+            Self::FreshLogin(within) => {
+                let fresh = identity.method() == crate::AuthMethod::Session
+                    && now >= identity.created_at()
+                    && now - identity.created_at() <= *within;
+                if fresh {
+                    Ok(())
+                } else {
+                    tracing::info!(user = identity.user_id(), "login not fresh enough");
+                    Err(Denial::StaleLogin)
+                }
+            }
             Self::Role(role) if identity.has_role(role) => Ok(()),
             Self::Role(role) => {
                 tracing::info!(user = identity.user_id(), role = &**role, "missing role");
                 Err(Denial::Forbidden)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{Authenticator, Login, ManualClock, MemoryStore};
+
+    #[tokio::test]
+    async fn fresh_login_counts_from_the_login_not_the_refresh() {
+        let clock = ManualClock::starting_now();
+        let auth = Authenticator::builder(MemoryStore::with_clock(Arc::new(clock.clone())))
+            .with_clock(Arc::new(clock.clone()))
+            .build()
+            .unwrap();
+        let handle = auth
+            .authenticate(auth.credentials([], None, None))
+            .await
+            .unwrap();
+        handle.login(Login::new("alice")).await.unwrap();
+        let fresh = Requirement::fresh_login(Duration::from_secs(300));
+        assert_eq!(handle.require(&fresh), Ok(()));
+        assert_eq!(
+            fresh.check(handle.identity().as_ref()),
+            Err(Denial::StaleLogin)
+        );
+        // Sliding refreshes and rotation keep the login time.
+        clock.advance(time::Duration::seconds(200));
+        handle.rotate().await.unwrap();
+        assert_eq!(handle.require(&fresh), Ok(()));
+        clock.advance(time::Duration::seconds(101));
+        assert_eq!(handle.require(&fresh), Err(Denial::StaleLogin));
+        assert_eq!(handle.require(&Requirement::Login), Ok(()));
+        assert_eq!(auth.denial(Denial::StaleLogin).status, 401);
     }
 }

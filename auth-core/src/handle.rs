@@ -407,6 +407,12 @@ impl AuthHandle {
         Ok(())
     }
 
+    /// Checks `requirement` against the caller, at the authenticator's
+    /// time; what guards and extractors of every adapter call.
+    pub fn require(&self, requirement: &crate::Requirement) -> Result<(), Denial> {
+        requirement.check_at(self.identity().as_ref(), self.auth.now())
+    }
+
     /// Who is calling now (after any login or logout in this request).
     pub fn identity(&self) -> Option<Identity> {
         self.state.lock().identity.clone()

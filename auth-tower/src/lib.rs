@@ -60,4 +60,4 @@ pub use auth::{AuthLayer, AuthService};
 pub use error::AuthError;
 #[cfg(feature = "axum")]
 pub use extract::{Auth, AuthRejection, CurrentUser};
-pub use guard::{Guard, RequireLoginLayer, RequireRoleLayer};
+pub use guard::{Guard, RequireFreshLoginLayer, RequireLoginLayer, RequireRoleLayer};

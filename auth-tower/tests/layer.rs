@@ -162,3 +162,42 @@ async fn guards_on_a_plain_tower_stack() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
+
+#[tokio::test]
+async fn fresh_login_guard_wants_a_recent_password() {
+    let clock = auth_core::ManualClock::starting_now();
+    let auth = Authenticator::builder(MemoryStore::with_clock(std::sync::Arc::new(clock.clone())))
+        .with_clock(std::sync::Arc::new(clock.clone()))
+        .with_cookie(CookiePolicy::default().with_secure(false))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/login",
+            post(|auth: Auth| async move {
+                auth.login(Login::new("alice")).await?;
+                Ok::<_, AuthError>("ok")
+            }),
+        )
+        .route(
+            "/close-account",
+            get(|| async { "sure?" }).layer(auth_tower::RequireFreshLoginLayer::new(
+                std::time::Duration::from_secs(300),
+            )),
+        )
+        .layer(AuthLayer::new(auth));
+    let res = send(&app, "GET", "/close-account", None).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "anonymous");
+    let login = send(&app, "POST", "/login", None).await;
+    let cookie = cookie_of(&login);
+    let res = send(&app, "GET", "/close-account", Some(&cookie)).await;
+    assert_eq!(res.status(), StatusCode::OK, "just logged in");
+    clock.advance(time::Duration::seconds(301));
+    let res = send(&app, "GET", "/close-account", Some(&cookie)).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.headers().contains_key("www-authenticate"));
+    assert_eq!(
+        body(res).await,
+        r#"{"error":"login_required","reason":"stale_login"}"#
+    );
+}

@@ -1,6 +1,7 @@
-//! Guard layers: refuse requests whose caller lacks a login or a role.
+//! Guard layers: refuse requests whose caller lacks a login, a role, or a
+//! recent enough login.
 //!
-//! They read the [`Identity`] that [`AuthLayer`](crate::AuthLayer) attached,
+//! They read the [`Identity`](auth_core::Identity) that [`AuthLayer`](crate::AuthLayer) attached,
 //! so they go inside it. An anonymous caller gets 401 with a
 //! `WWW-Authenticate` challenge; an authenticated one without the role gets
 //! 403. The check is synchronous, so the refusal is a variant of the
@@ -24,7 +25,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use auth_core::{AuthHandle, Identity, Requirement};
+use auth_core::{AuthHandle, Requirement};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -80,7 +81,41 @@ impl<S> Layer<S> for RequireRoleLayer {
     }
 }
 
-/// The service of [`RequireLoginLayer`] and [`RequireRoleLayer`].
+/// Requires a login (not a refresh) within a time, for sensitive
+/// operations: 401 `{"error":"login_required","reason":"stale_login"}`
+/// otherwise, so the app can ask for the password again.
+///
+/// ```
+/// use std::time::Duration;
+/// use auth_tower::RequireFreshLoginLayer;
+///
+/// let layer = RequireFreshLoginLayer::new(Duration::from_secs(5 * 60));
+/// # let _ = layer;
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequireFreshLoginLayer {
+    within: std::time::Duration,
+}
+
+impl RequireFreshLoginLayer {
+    /// Requires a login at most `within` ago.
+    pub fn new(within: std::time::Duration) -> Self {
+        Self { within }
+    }
+}
+
+impl<S> Layer<S> for RequireFreshLoginLayer {
+    type Service = Guard<S>;
+    fn layer(&self, inner: S) -> Guard<S> {
+        Guard {
+            inner,
+            requirement: Requirement::fresh_login(self.within),
+        }
+    }
+}
+
+/// The service of [`RequireLoginLayer`], [`RequireRoleLayer`] and
+/// [`RequireFreshLoginLayer`].
 #[derive(Debug, Clone)]
 pub struct Guard<S> {
     inner: S,
@@ -105,7 +140,7 @@ where
                 response: Some(missing_layer_response("a guard layer")),
             };
         };
-        match self.requirement.check(req.extensions().get::<Identity>()) {
+        match handle.require(&self.requirement) {
             Ok(()) => GuardFuture::Allowed {
                 future: self.inner.call(req),
             },
