@@ -4,16 +4,18 @@
 //! |---|---|---|
 //! | [`CurrentUser`] | 401 with `WWW-Authenticate` | 500, logged with the fix |
 //! | `Option<CurrentUser>` | `None` | `None` (actix's `Option` swallows errors) |
+//! | [`Permitted<P>`] | 401; 403 `insufficient_scope` without permission `P` | 500, logged with the fix |
 //! | [`Auth`] | the handle (log in with it) | 500, logged with the fix |
 
 use std::fmt;
 use std::future::{Ready, ready};
+use std::marker::PhantomData;
 use std::ops::Deref;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use auth_core::{AuthHandle, Denial, DenialResponse, Identity};
+use auth_core::{AuthHandle, Denial, DenialResponse, Identity, Permission};
 
 use crate::response::{denial_response, missing_middleware_response};
 
@@ -37,6 +39,70 @@ impl Deref for CurrentUser {
     type Target = Identity;
     fn deref(&self) -> &Identity {
         &self.0
+    }
+}
+
+/// The authenticated caller, holding permission `P`: 401 if anonymous, 403
+/// `{"error":"insufficient_scope","missing":"…"}` without it.
+///
+/// ```
+/// use auth_actix::Permitted;
+/// use auth_core::Permission;
+///
+/// struct WriteReports;
+/// impl Permission for WriteReports {
+///     const NAME: &'static str = "reports:write";
+/// }
+///
+/// async fn publish(user: Permitted<WriteReports>) -> String {
+///     format!("published by {}", user.user_id())
+/// }
+/// ```
+pub struct Permitted<P> {
+    /// The caller.
+    pub identity: Identity,
+    permission: PhantomData<fn() -> P>,
+}
+
+impl<P> fmt::Debug for Permitted<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Permitted").field(&self.identity).finish()
+    }
+}
+
+impl<P> Clone for Permitted<P> {
+    fn clone(&self) -> Self {
+        Self {
+            identity: self.identity.clone(),
+            permission: PhantomData,
+        }
+    }
+}
+
+impl<P> Deref for Permitted<P> {
+    type Target = Identity;
+    fn deref(&self) -> &Identity {
+        &self.identity
+    }
+}
+
+impl<P: Permission> FromRequest for Permitted<P> {
+    type Error = AuthRejection;
+    type Future = Ready<Result<Self, AuthRejection>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(handle(req).and_then(|handle| {
+            match (handle.require(&P::requirement()), handle.identity()) {
+                (Ok(()), Some(identity)) => Ok(Self {
+                    identity,
+                    permission: PhantomData,
+                }),
+                (Ok(()), None) | (Err(Denial::Unauthenticated), _) => Err(
+                    AuthRejection::Unauthenticated(handle.denial(Denial::Unauthenticated)),
+                ),
+                (Err(denial), _) => Err(AuthRejection::Forbidden(handle.denial(denial))),
+            }
+        }))
     }
 }
 
@@ -69,6 +135,8 @@ impl Deref for Auth {
 pub enum AuthRejection {
     /// The caller is anonymous: 401 with `WWW-Authenticate`.
     Unauthenticated(DenialResponse),
+    /// The caller lacks a permission: 403.
+    Forbidden(DenialResponse),
     /// The extractor ran without [`AuthMiddleware`](crate::AuthMiddleware): 500.
     MissingMiddleware,
 }
@@ -77,6 +145,7 @@ impl fmt::Display for AuthRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Unauthenticated(_) => f.write_str("authentication required"),
+            Self::Forbidden(_) => f.write_str("permission required"),
             Self::MissingMiddleware => f.write_str("auth_actix::AuthMiddleware is missing"),
         }
     }
@@ -88,6 +157,7 @@ impl ResponseError for AuthRejection {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::MissingMiddleware => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -98,6 +168,7 @@ impl ResponseError for AuthRejection {
                 tracing::debug!("anonymous request refused");
                 denial_response(denial)
             }
+            Self::Forbidden(denial) => denial_response(denial),
             Self::MissingMiddleware => missing_middleware_response("an auth_actix extractor"),
         }
     }

@@ -53,6 +53,14 @@ impl Require {
         }
     }
 
+    /// Requires a caller with `permission`: 403
+    /// `{"error":"insufficient_scope","missing":"…"}` without it.
+    pub fn permission(permission: &str) -> Self {
+        Self {
+            requirement: Rc::new(Requirement::permission(permission)),
+        }
+    }
+
     /// Requires a login (not a refresh) at most `within` ago, for
     /// sensitive operations: 401 `{"error":"login_required","reason":"stale_login"}`
     /// otherwise.

@@ -55,6 +55,6 @@ mod guard;
 mod middleware;
 mod response;
 
-pub use extract::{Auth, AuthError, AuthRejection, CurrentUser};
+pub use extract::{Auth, AuthError, AuthRejection, CurrentUser, Permitted};
 pub use guard::{Require, RequireService, future};
 pub use middleware::{AuthMiddleware, AuthMiddlewareBuilder, AuthMiddlewareService};

@@ -14,7 +14,10 @@ pub(crate) fn denial_response(denial: &DenialResponse) -> HttpResponse {
             res.append_header((HeaderName::from_static(name), value));
         }
     }
-    res.body(denial.body)
+    match &denial.body {
+        std::borrow::Cow::Borrowed(body) => res.body(*body),
+        std::borrow::Cow::Owned(body) => res.body(body.clone()),
+    }
 }
 
 /// The answer when a guard or extractor runs without the middleware.

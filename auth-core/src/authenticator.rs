@@ -49,6 +49,8 @@ pub const DEFAULT_MAX_DATA_BYTES: usize = 16 * 1024;
 pub struct Credentials {
     pub(crate) session: SessionCredential,
     pub(crate) bearer: BearerCredential,
+    pub(crate) access_cookie: BearerCredential,
+    pub(crate) custom: Vec<(&'static str, crate::custom::Presented)>,
     pub(crate) client: ClientMeta,
 }
 
@@ -113,6 +115,19 @@ impl Credentials {
         };
         self
     }
+
+    /// Adds the values of request header `name`, one of the
+    /// [`Authenticator::custom_headers`]; other names are ignored. Adapters
+    /// call it for each of those headers.
+    pub fn with_header<'a, I>(mut self, name: &'static str, values: I) -> Self
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        if let Some(presented) = crate::custom::Presented::from_values(values) {
+            self.custom.push((name, presented));
+        }
+        self
+    }
 }
 
 impl fmt::Debug for Credentials {
@@ -120,6 +135,8 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("session", &self.session)
             .field("bearer", &self.bearer)
+            .field("access_cookie", &self.access_cookie)
+            .field("custom", &self.custom)
             .field("client", &self.client)
             .finish()
     }
@@ -156,11 +173,18 @@ pub enum Rejection {
     UnknownSession,
     /// The token belongs to a session of another kind (a refresh session).
     WrongKind,
-    /// The `Authorization: Bearer` credential is malformed or its access
-    /// token failed verification; the reason says why.
+    /// The `Authorization: Bearer` credential or the access-token cookie
+    /// is malformed or its access token failed verification; the reason
+    /// says why.
     InvalidToken {
         /// A short, stable reason (`expired`, `bad_signature`, …).
         reason: &'static str,
+    },
+    /// A [custom credential](crate::custom) was refused.
+    InvalidCredential {
+        /// The [`name`](crate::custom::CustomAuthenticator::name) of the
+        /// authenticator that refused it.
+        authenticator: &'static str,
     },
 }
 
@@ -173,18 +197,27 @@ impl Rejection {
             Self::UnknownSession => "unknown_session",
             Self::WrongKind => "wrong_kind",
             Self::InvalidToken { reason } => reason,
+            Self::InvalidCredential { .. } => "invalid_credential",
         }
     }
 }
 
 /// A refusal an adapter turns into a response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Denial {
     /// No valid credential: 401 with `WWW-Authenticate`.
     Unauthenticated,
     /// Authenticated but lacking a role: 403.
     Forbidden,
+    /// Authenticated but lacking a permission: 403 with
+    /// `{"error":"insufficient_scope","missing":"<permission>"}` (and an
+    /// RFC 6750 `insufficient_scope` challenge naming it, where access
+    /// tokens are accepted).
+    InsufficientScope {
+        /// The permission the caller lacks.
+        missing: Arc<str>,
+    },
     /// The store failed: 503 with `Retry-After`.
     Unavailable,
     /// Refused as cross-site ([`csrf`](crate::csrf)): 403.
@@ -210,7 +243,7 @@ pub struct DenialResponse {
     /// Headers to set, with lowercase names.
     pub headers: Vec<(&'static str, String)>,
     /// A short JSON body; internal detail never goes here.
-    pub body: &'static str,
+    pub body: std::borrow::Cow<'static, str>,
 }
 
 pub(crate) struct Inner {
@@ -232,8 +265,15 @@ pub(crate) struct Inner {
     pub(crate) access_tokens: Option<crate::jwt::AccessTokens>,
     #[cfg(feature = "jwt")]
     pub(crate) refresh: Option<crate::jwt::RefreshPolicy>,
+    #[cfg(feature = "oidc")]
+    external: Vec<crate::jwt::oidc::ExternalIssuer>,
     pub(crate) csrf: Option<crate::csrf::CsrfPolicy>,
     pub(crate) throttle: Option<crate::throttle::LoginThrottle>,
+    pub(crate) grants: crate::identity::RolePermissions,
+    custom: Vec<Arc<dyn crate::custom::CustomAuthenticator>>,
+    custom_headers: Vec<&'static str>,
+    /// The policy of the access-token cookie, when tokens may travel in one.
+    access_cookie: Option<CookiePolicy>,
     /// Delivery of other instances' revocations into the access tokens'
     /// list; stops when the last clone of the authenticator goes.
     _subscription: Option<crate::revocation::Subscription>,
@@ -287,10 +327,15 @@ pub struct AuthenticatorBuilder {
     realm: String,
     csrf: Option<crate::csrf::CsrfPolicy>,
     throttle: Option<crate::throttle::LoginThrottle>,
+    grants: crate::identity::RolePermissions,
+    custom: Vec<Arc<dyn crate::custom::CustomAuthenticator>>,
+    access_cookie: Option<String>,
     #[cfg(feature = "jwt")]
     access_tokens: Option<crate::jwt::AccessTokens>,
     #[cfg(feature = "jwt")]
     refresh: Option<crate::jwt::RefreshPolicy>,
+    #[cfg(feature = "oidc")]
+    external: Vec<crate::jwt::oidc::ExternalIssuer>,
 }
 
 impl fmt::Debug for AuthenticatorBuilder {
@@ -407,6 +452,44 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Accepts bearer access tokens of an external OpenID provider too
+    /// ([`oidc`](crate::jwt::oidc)); a token goes to the verifier whose
+    /// issuer its `iss` names. Several may be added. Feature `oidc`.
+    #[cfg(feature = "oidc")]
+    pub fn with_external_issuer(mut self, issuer: crate::jwt::oidc::ExternalIssuer) -> Self {
+        self.external.push(issuer);
+        self
+    }
+
+    /// Which permissions each role grants (default none): applied to the
+    /// roles of every identity, from sessions, tokens and custom
+    /// credentials alike.
+    pub fn with_role_permissions(mut self, grants: crate::identity::RolePermissions) -> Self {
+        self.grants = grants;
+        self
+    }
+
+    /// Adds a [custom authenticator](crate::custom), tried after those
+    /// added before it and before access tokens and the session cookie.
+    pub fn with_authenticator(
+        mut self,
+        authenticator: impl crate::custom::CustomAuthenticator,
+    ) -> Self {
+        self.custom.push(Arc::new(authenticator));
+        self
+    }
+
+    /// Accepts access tokens in an `HttpOnly` cookie named `name` too (with
+    /// the session cookie's attributes and `__Host-` prefix), so browser
+    /// scripts never hold them. Needs access tokens
+    /// ([`with_access_tokens`](Self::with_access_tokens)). Set it with
+    /// [`Authenticator::access_token_cookie`]; the CSRF policy applies to
+    /// requests it authenticates, as to the session cookie.
+    pub fn with_access_token_cookie(mut self, name: impl Into<String>) -> Self {
+        self.access_cookie = Some(name.into());
+        self
+    }
+
     /// At most `limit` live sessions per user (browser and refresh
     /// sessions alike). A login past it is refused
     /// ([`Error::TooManySessions`], 409) or ends the user's oldest sessions,
@@ -441,6 +524,40 @@ impl AuthenticatorBuilder {
             return Err(ConfigError::AbsoluteTimeout);
         }
         self.cookie.validate()?;
+        let mut custom_headers: Vec<&'static str> = Vec::new();
+        for authenticator in &self.custom {
+            let header = authenticator.header();
+            if !crate::custom::is_header_name(header)
+                || custom_headers.contains(&header)
+                || ["authorization", "cookie"].contains(&header)
+            {
+                return Err(ConfigError::CustomHeader(header.to_owned()));
+            }
+            custom_headers.push(header);
+        }
+        let access_cookie = match self.access_cookie {
+            None => None,
+            Some(name) => {
+                #[cfg(feature = "jwt")]
+                let has_tokens = self.access_tokens.is_some();
+                #[cfg(not(feature = "jwt"))]
+                let has_tokens = false;
+                if !has_tokens {
+                    return Err(ConfigError::AccessCookieWithoutTokens);
+                }
+                let policy = self
+                    .cookie
+                    .clone()
+                    .with_name(name)
+                    .with_http_only(true)
+                    .with_persistent(true);
+                policy.validate()?;
+                if policy.cookie_name() == self.cookie.cookie_name() {
+                    return Err(ConfigError::CookieName);
+                }
+                Some(policy)
+            }
+        };
         if self
             .realm
             .chars()
@@ -471,6 +588,10 @@ impl AuthenticatorBuilder {
                 store: Arc::new(crate::telemetry::InstrumentedStore(self.store)),
                 csrf: self.csrf,
                 throttle: self.throttle,
+                grants: self.grants,
+                custom: self.custom,
+                custom_headers,
+                access_cookie,
                 clock: self.clock,
                 idle,
                 absolute,
@@ -488,6 +609,8 @@ impl AuthenticatorBuilder {
                 access_tokens: self.access_tokens,
                 #[cfg(feature = "jwt")]
                 refresh: self.refresh,
+                #[cfg(feature = "oidc")]
+                external: self.external,
             }),
         })
     }
@@ -516,10 +639,15 @@ impl Authenticator {
             realm: "app".into(),
             csrf: None,
             throttle: None,
+            grants: crate::identity::RolePermissions::new(),
+            custom: Vec::new(),
+            access_cookie: None,
             #[cfg(feature = "jwt")]
             access_tokens: None,
             #[cfg(feature = "jwt")]
             refresh: None,
+            #[cfg(feature = "oidc")]
+            external: Vec::new(),
         }
     }
 
@@ -548,6 +676,44 @@ impl Authenticator {
         self.inner.csrf.as_ref()
     }
 
+    /// The request headers the [custom authenticators](crate::custom) read,
+    /// in order; adapters hand their values to
+    /// [`Credentials::with_header`].
+    pub fn custom_headers(&self) -> &[&'static str] {
+        &self.inner.custom_headers
+    }
+
+    /// The role-to-permission mapping.
+    pub fn role_permissions(&self) -> &crate::identity::RolePermissions {
+        &self.inner.grants
+    }
+
+    /// The `Set-Cookie` value that hands `token` to the browser in the
+    /// access-token cookie (`HttpOnly`, `Max-Age` the token's lifetime);
+    /// `None` unless [`with_access_token_cookie`](AuthenticatorBuilder::with_access_token_cookie)
+    /// is configured.
+    #[cfg(feature = "jwt")]
+    pub fn access_token_cookie(&self, token: &crate::jwt::IssuedToken) -> Option<String> {
+        let policy = self.inner.access_cookie.as_ref()?;
+        let now = self.now();
+        let expires_at = OffsetDateTime::from_unix_timestamp(token.expires_at).unwrap_or(now);
+        Some(policy.session_cookie_kept(&token.token, now, expires_at, true))
+    }
+
+    /// The `Set-Cookie` value that removes the access-token cookie, if one
+    /// is configured and the request's `Cookie` headers carry it (a logout
+    /// sends it).
+    pub fn access_token_cookie_removal<'a, I>(&self, cookie_headers: I) -> Option<String>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        let policy = self.inner.access_cookie.as_ref()?;
+        match policy.find_session_cookie(cookie_headers) {
+            CookieLookup::Absent => None,
+            _ => Some(policy.removal_cookie()),
+        }
+    }
+
     /// The access tokens accepted beside the session cookie, if configured.
     #[cfg(feature = "jwt")]
     pub fn access_tokens(&self) -> Option<&crate::jwt::AccessTokens> {
@@ -556,7 +722,9 @@ impl Authenticator {
 
     /// Whether bearer access tokens are accepted.
     pub fn accepts_bearer(&self) -> bool {
-        #[cfg(feature = "jwt")]
+        #[cfg(feature = "oidc")]
+        return self.inner.access_tokens.is_some() || !self.inner.external.is_empty();
+        #[cfg(all(feature = "jwt", not(feature = "oidc")))]
         return self.inner.access_tokens.is_some();
         #[cfg(not(feature = "jwt"))]
         return false;
@@ -569,6 +737,20 @@ impl Authenticator {
             Some(error) => format!("Bearer realm=\"{}\", error=\"{error}\"", self.inner.realm),
             None => format!("Bearer realm=\"{}\"", self.inner.realm),
         }
+    }
+
+    /// The RFC 6750 challenge for a bearer caller lacking `scope`; the
+    /// scope is named when it is a valid scope token (RFC 6749 3.3).
+    pub(crate) fn scope_challenge(&self, scope: &str) -> String {
+        let valid = !scope.is_empty()
+            && scope
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        let mut challenge = self.bearer_challenge(Some("insufficient_scope"));
+        if valid {
+            challenge.push_str(&format!(", scope=\"{scope}\""));
+        }
+        challenge
     }
 
     /// Step 1 of a request: parse what the adapter found. `cookie_headers`
@@ -586,7 +768,25 @@ impl Authenticator {
     where
         I: IntoIterator<Item = &'a [u8]>,
     {
-        let session = match self.inner.cookie.find_session_cookie(cookie_headers) {
+        let (session, access_cookie) = match &self.inner.access_cookie {
+            None => (
+                self.inner.cookie.find_session_cookie(cookie_headers),
+                CookieLookup::Absent,
+            ),
+            Some(access) => {
+                let headers: Vec<&'a [u8]> = cookie_headers
+                    .into_iter()
+                    .take(crate::cookie::MAX_COOKIE_HEADERS)
+                    .collect();
+                (
+                    self.inner
+                        .cookie
+                        .find_session_cookie(headers.iter().copied()),
+                    access.find_session_cookie(headers),
+                )
+            }
+        };
+        let session = match session {
             CookieLookup::Absent => SessionCredential::None,
             CookieLookup::Conflicting => SessionCredential::Conflicting,
             CookieLookup::Found(value) => match SessionToken::parse(value) {
@@ -594,10 +794,26 @@ impl Authenticator {
                 Err(err) => SessionCredential::Malformed(err),
             },
         };
+        let access_cookie = match access_cookie {
+            CookieLookup::Absent => BearerCredential::None,
+            CookieLookup::Conflicting => BearerCredential::Malformed,
+            CookieLookup::Found(value) => {
+                if value.is_empty()
+                    || value.len() > MAX_AUTHORIZATION_BYTES
+                    || !value.iter().copied().all(is_b64token_char)
+                {
+                    BearerCredential::Malformed
+                } else {
+                    BearerCredential::Token(String::from_utf8_lossy(value).into_owned())
+                }
+            }
+        };
         let user_agent = user_agent.and_then(|ua| std::str::from_utf8(ua).ok());
         Credentials {
             session,
             bearer: BearerCredential::None,
+            access_cookie,
+            custom: Vec::new(),
             client: ClientMeta::new(user_agent, address),
         }
     }
@@ -628,6 +844,7 @@ impl Authenticator {
                 (None, Some(rejection)) => {
                     let method = match rejection {
                         Rejection::InvalidToken { .. } => "bearer",
+                        Rejection::InvalidCredential { authenticator } => authenticator,
                         _ => "session",
                     };
                     (method, "rejected", Some(rejection.as_str()))
@@ -652,39 +869,55 @@ impl Authenticator {
         let Credentials {
             session,
             bearer,
+            access_cookie,
+            custom,
             client,
         } = credentials;
+        if !custom.is_empty() {
+            for authenticator in &self.inner.custom {
+                let header = authenticator.header();
+                let Some((_, presented)) = custom.iter().find(|(name, _)| *name == header) else {
+                    continue;
+                };
+                return self.custom(&**authenticator, presented, client).await;
+            }
+        }
         #[cfg(feature = "jwt")]
-        if let Some(tokens) = &self.inner.access_tokens {
-            match bearer {
-                BearerCredential::None => {}
-                BearerCredential::Malformed => {
-                    tracing::debug!(reason = "malformed", "bearer token rejected");
-                    let reason = Rejection::InvalidToken {
-                        reason: "malformed",
-                    };
-                    return Ok(AuthHandle::anonymous(self, client, Some(reason)));
-                }
-                BearerCredential::Token(token) => {
-                    return Ok(
-                        match tokens.verify::<crate::jwt::NoClaims>(token.as_bytes()) {
+        if self.accepts_bearer() {
+            for (credential, method) in [
+                (bearer, crate::AuthMethod::Bearer),
+                (access_cookie, crate::AuthMethod::AccessCookie),
+            ] {
+                match credential {
+                    BearerCredential::None => {}
+                    BearerCredential::Malformed => {
+                        tracing::debug!(reason = "malformed", %method, "access token rejected");
+                        let reason = Rejection::InvalidToken {
+                            reason: "malformed",
+                        };
+                        return Ok(AuthHandle::anonymous(self, client, Some(reason)));
+                    }
+                    BearerCredential::Token(token) => {
+                        return Ok(match self.verify_access_token(token.as_bytes()).await {
                             Ok(claims) => {
-                                AuthHandle::bearer(self, client, Identity::from_claims(&claims))
+                                let identity =
+                                    Identity::from_claims(&claims, &self.inner.grants, method);
+                                AuthHandle::bearer(self, client, identity)
                             }
                             Err(err) => {
-                                tracing::debug!(reason = err.as_str(), "bearer token rejected");
+                                tracing::debug!(reason = err.as_str(), %method, "access token rejected");
                                 let reason = Rejection::InvalidToken {
                                     reason: err.as_str(),
                                 };
                                 AuthHandle::anonymous(self, client, Some(reason))
                             }
-                        },
-                    );
+                        });
+                    }
                 }
             }
         }
         #[cfg(not(feature = "jwt"))]
-        let _ = bearer;
+        let _ = (bearer, access_cookie);
         let token = match session {
             SessionCredential::None => return Ok(AuthHandle::anonymous(self, client, None)),
             SessionCredential::Conflicting => {
@@ -739,7 +972,7 @@ impl Authenticator {
                 }
             }
         }
-        let identity = Identity::from_session(&record);
+        let identity = Identity::from_session(&record, &self.inner.grants);
         Ok(AuthHandle::authenticated(
             self,
             client,
@@ -747,6 +980,72 @@ impl Authenticator {
             identity,
             cookie,
         ))
+    }
+
+    /// Verifies an access token with the verifier of its issuer: this
+    /// app's [`AccessTokens`](crate::jwt::AccessTokens), or an external
+    /// issuer whose issuer the token's `iss` names.
+    #[cfg(feature = "jwt")]
+    async fn verify_access_token(
+        &self,
+        token: &[u8],
+    ) -> Result<crate::jwt::Claims<crate::jwt::NoClaims>, crate::jwt::JwtError> {
+        let own = self.inner.access_tokens.as_ref();
+        #[cfg(feature = "oidc")]
+        if !self.inner.external.is_empty()
+            && let Some(iss) = crate::jwt::peek_issuer(token)
+            && own.is_none_or(|t| t.issuer() != iss)
+            && let Some(external) = self.inner.external.iter().find(|e| e.issuer() == iss)
+        {
+            return external.verify(token).await;
+        }
+        match own {
+            Some(tokens) => tokens.verify(token),
+            None => Err(crate::jwt::JwtError::Issuer),
+        }
+    }
+
+    /// Decides a request by the credential it presented to `authenticator`.
+    async fn custom(
+        &self,
+        authenticator: &dyn crate::custom::CustomAuthenticator,
+        presented: &crate::custom::Presented,
+        client: ClientMeta,
+    ) -> Result<AuthHandle, Error> {
+        let name = authenticator.name();
+        let refused = Rejection::InvalidCredential {
+            authenticator: name,
+        };
+        let crate::custom::Presented::Value(value) = presented else {
+            tracing::debug!(
+                authenticator = name,
+                reason = "malformed",
+                "credential rejected"
+            );
+            return Ok(AuthHandle::anonymous(self, client, Some(refused)));
+        };
+        match authenticator.authenticate(value).await {
+            Ok(Some(identity)) => {
+                let identity = if self.inner.grants.is_empty() {
+                    identity
+                } else {
+                    let granted = self
+                        .inner
+                        .grants
+                        .of_roles(identity.roles(), identity.permissions().to_vec());
+                    identity.with_permissions(granted)
+                };
+                Ok(AuthHandle::bearer(self, client, identity))
+            }
+            Ok(None) => {
+                tracing::info!(authenticator = name, "credential rejected");
+                Ok(AuthHandle::anonymous(self, client, Some(refused)))
+            }
+            Err(err) => {
+                tracing::warn!(authenticator = name, error = %err, "credential check failed");
+                Err(err.into())
+            }
+        }
     }
 
     fn rejected(&self, client: ClientMeta, reason: Rejection) -> AuthHandle {
@@ -838,12 +1137,19 @@ impl Authenticator {
                     json,
                     no_store,
                 ],
-                body: r#"{"error":"unauthenticated"}"#,
+                body: r#"{"error":"unauthenticated"}"#.into(),
             },
             Denial::Forbidden => DenialResponse {
                 status: 403,
                 headers: vec![json, no_store],
-                body: r#"{"error":"forbidden"}"#,
+                body: r#"{"error":"forbidden"}"#.into(),
+            },
+            Denial::InsufficientScope { missing } => DenialResponse {
+                status: 403,
+                headers: vec![json, no_store],
+                body: serde_json::json!({"error": "insufficient_scope", "missing": &*missing})
+                    .to_string()
+                    .into(),
             },
             Denial::StaleLogin => DenialResponse {
                 status: 401,
@@ -852,12 +1158,12 @@ impl Authenticator {
                     json,
                     no_store,
                 ],
-                body: r#"{"error":"login_required","reason":"stale_login"}"#,
+                body: r#"{"error":"login_required","reason":"stale_login"}"#.into(),
             },
             Denial::Csrf => DenialResponse {
                 status: 403,
                 headers: vec![json, no_store],
-                body: r#"{"error":"csrf_rejected"}"#,
+                body: r#"{"error":"csrf_rejected"}"#.into(),
             },
             Denial::Throttled { retry_after_secs } => DenialResponse {
                 status: 429,
@@ -866,7 +1172,7 @@ impl Authenticator {
                     json,
                     no_store,
                 ],
-                body: r#"{"error":"too_many_attempts"}"#,
+                body: r#"{"error":"too_many_attempts"}"#.into(),
             },
             Denial::Unavailable => DenialResponse {
                 status: 503,
@@ -875,7 +1181,7 @@ impl Authenticator {
                     json,
                     no_store,
                 ],
-                body: r#"{"error":"unavailable"}"#,
+                body: r#"{"error":"unavailable"}"#.into(),
             },
         }
     }
@@ -900,7 +1206,8 @@ impl Authenticator {
                     413 => r#"{"error":"session_data_too_large"}"#,
                     409 => r#"{"error":"too_many_sessions"}"#,
                     _ => r#"{"error":"internal"}"#,
-                },
+                }
+                .into(),
             },
         }
     }

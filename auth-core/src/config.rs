@@ -29,6 +29,14 @@ pub enum ConfigError {
     /// character.
     #[error("the realm may not contain quotes, backslashes or control characters")]
     Realm,
+    /// A custom authenticator's header name is invalid or taken.
+    #[error(
+        "custom authenticators need distinct lowercase header names other than authorization and cookie, not {0:?}"
+    )]
+    CustomHeader(String),
+    /// An access-token cookie without access tokens.
+    #[error("the access-token cookie needs access tokens")]
+    AccessCookieWithoutTokens,
     /// The store should deliver revocation announcements between instances
     /// but cannot start (no async runtime, no address to subscribe to).
     #[error("revocation announcements cannot start: {0}")]

@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 use crate::authenticator::Denial;
 use crate::identity::Identity;
 
-/// A demand on the caller: logged in, or logged in with a role.
+/// A demand on the caller: logged in, with a role, with a permission, or
+/// logged in recently.
 ///
 /// ```
 /// use auth_core::{Denial, Requirement};
@@ -22,6 +23,9 @@ pub enum Requirement {
     Login,
     /// An authenticated caller with this role.
     Role(Arc<str>),
+    /// An authenticated caller with this permission; otherwise
+    /// [`Denial::InsufficientScope`] (403) naming it.
+    Permission(Arc<str>),
     /// A caller whose session began with a login (not a refresh) at most
     /// this long ago: for sensitive operations. Bearer callers never
     /// qualify (a token says when it was issued, not when its user typed a
@@ -34,6 +38,11 @@ impl Requirement {
     /// Requires `role`.
     pub fn role(role: impl Into<Arc<str>>) -> Self {
         Self::Role(role.into())
+    }
+
+    /// Requires `permission`.
+    pub fn permission(permission: impl Into<Arc<str>>) -> Self {
+        Self::Permission(permission.into())
     }
 
     /// Requires a login within `within`.
@@ -73,7 +82,43 @@ impl Requirement {
                 tracing::info!(user = identity.user_id(), role = &**role, "missing role");
                 Err(Denial::Forbidden)
             }
+            Self::Permission(permission) if identity.has_permission(permission) => Ok(()),
+            Self::Permission(permission) => {
+                tracing::info!(
+                    user = identity.user_id(),
+                    permission = &**permission,
+                    "missing permission"
+                );
+                Err(Denial::InsufficientScope {
+                    missing: permission.clone(),
+                })
+            }
         }
+    }
+}
+
+/// A permission named in a type, for extractors that demand it
+/// (`Permitted<P>` in the adapters).
+///
+/// ```
+/// use auth_core::{AuthMethod, Identity, Permission, Requirement};
+///
+/// struct WriteReports;
+/// impl Permission for WriteReports {
+///     const NAME: &'static str = "reports:write";
+/// }
+///
+/// let user = Identity::new("alice", AuthMethod::Session).with_permissions(["reports:read"]);
+/// let missing = WriteReports::requirement().check(Some(&user)).unwrap_err();
+/// assert_eq!(missing, auth_core::Denial::InsufficientScope { missing: "reports:write".into() });
+/// ```
+pub trait Permission: Send + Sync + 'static {
+    /// The permission's name.
+    const NAME: &'static str;
+
+    /// The requirement of this permission.
+    fn requirement() -> Requirement {
+        Requirement::permission(Self::NAME)
     }
 }
 

@@ -211,9 +211,8 @@ impl AuthHandle {
         Self::new(auth, client, Some(current), Some(identity), cookie, None)
     }
 
-    /// A request authenticated by a bearer access token: no session record,
-    /// no cookie.
-    #[cfg(feature = "jwt")]
+    /// A request authenticated by an access token or a custom credential:
+    /// no session record, no cookie.
     pub(crate) fn bearer(auth: &Authenticator, client: ClientMeta, identity: Identity) -> Self {
         Self::new(auth, client, None, Some(identity), CookieAction::None, None)
     }
@@ -222,9 +221,10 @@ impl AuthHandle {
     /// [`denial`](Authenticator::denial), plus the RFC 6750 `Bearer`
     /// challenges when access tokens are accepted: `error="invalid_token"`
     /// after a bad bearer token, `error="insufficient_scope"` for a bearer
-    /// caller lacking a role.
+    /// caller lacking a role or a permission (with the permission as
+    /// `scope`).
     pub fn denial(&self, denial: Denial) -> DenialResponse {
-        let mut res = self.auth.denial(denial);
+        let mut res = self.auth.denial(denial.clone());
         if !self.auth.accepts_bearer() {
             return res;
         }
@@ -246,6 +246,15 @@ impl AuthHandle {
                     .is_some_and(|i| i.method() == AuthMethod::Bearer) =>
             {
                 let challenge = self.auth.bearer_challenge(Some("insufficient_scope"));
+                res.headers.insert(0, ("www-authenticate", challenge));
+            }
+            Denial::InsufficientScope { missing }
+                if state
+                    .identity
+                    .as_ref()
+                    .is_some_and(|i| i.method() == AuthMethod::Bearer) =>
+            {
+                let challenge = self.auth.scope_challenge(&missing);
                 res.headers.insert(0, ("www-authenticate", challenge));
             }
             _ => {}
@@ -273,11 +282,21 @@ impl AuthHandle {
     /// or a cookie session. Never log it.
     pub fn csrf_token(&self) -> Option<String> {
         let policy = self.auth.csrf()?;
+        self.csrf_session().map(|id| policy.token_for(&id))
+    }
+
+    /// The session whose CSRF token this request must carry: the cookie
+    /// session's, or that of an access token from the cookie.
+    fn csrf_session(&self) -> Option<crate::SessionId> {
         let state = self.state.lock();
-        state
-            .current
-            .as_ref()
-            .map(|c| policy.token_for(&c.record.id))
+        match &state.current {
+            Some(current) => Some(current.record.id.clone()),
+            None => state
+                .identity
+                .as_ref()
+                .filter(|i| i.method() == AuthMethod::AccessCookie)
+                .and_then(|i| i.session_id().cloned()),
+        }
     }
 
     /// The CSRF check of this request (see [`csrf`](crate::csrf)), which
@@ -289,17 +308,17 @@ impl AuthHandle {
         if !crate::csrf::is_unsafe_method(request.method) {
             return CsrfVerdict::Allow;
         }
-        let session = {
-            let state = self.state.lock();
-            if state
-                .identity
-                .as_ref()
-                .is_some_and(|i| i.method() == AuthMethod::Bearer)
-            {
-                return CsrfVerdict::Allow;
-            }
-            state.current.as_ref().map(|c| c.record.id.clone())
-        };
+        // Credentials a browser never sends on its own need no protection.
+        let explicit = self
+            .state
+            .lock()
+            .identity
+            .as_ref()
+            .is_some_and(|i| matches!(i.method(), AuthMethod::Bearer | AuthMethod::Custom(_)));
+        if explicit {
+            return CsrfVerdict::Allow;
+        }
+        let session = self.csrf_session();
         let secure = self.auth.cookie_policy().secure();
         if let Err(failure) = policy.check_origin(request, secure) {
             return self.csrf_denied(request.method, failure);
@@ -328,13 +347,7 @@ impl AuthHandle {
         let Some(body) = body else {
             return self.csrf_denied(method, CsrfFailure::FormTooLarge);
         };
-        let id = self
-            .state
-            .lock()
-            .current
-            .as_ref()
-            .map(|c| c.record.id.clone());
-        let Some(id) = id else {
+        let Some(id) = self.csrf_session() else {
             return CsrfVerdict::Allow;
         };
         match crate::csrf::form_field(body, policy.form_field()) {
@@ -430,6 +443,30 @@ impl AuthHandle {
         Ok((identity.user_id().to_owned(), record))
     }
 
+    /// An access token for the cookie session of this request (its user,
+    /// roles and session id), for the app to hand to the browser in the
+    /// access-token cookie ([`Authenticator::access_token_cookie`]) or to
+    /// a script. `Ok(None)` without a cookie session; an error without a
+    /// signing key. Logging the session out revokes the token.
+    #[cfg(feature = "jwt")]
+    pub fn issue_access_token(
+        &self,
+    ) -> Result<Option<crate::jwt::IssuedToken>, crate::jwt::JwtError> {
+        let Some(tokens) = self.auth.access_tokens() else {
+            return Err(crate::jwt::JwtError::NoSigningKey);
+        };
+        let subject = {
+            let state = self.state.lock();
+            let Some(current) = &state.current else {
+                return Ok(None);
+            };
+            crate::jwt::Subject::new(current.record.user_id.clone())
+                .with_roles(current.record.roles.iter().cloned())
+                .with_session(current.record.id.clone())
+        };
+        tokens.issue(&subject, &crate::jwt::NoClaims {}).map(Some)
+    }
+
     /// Logs a user in: creates a session with a fresh token, retires the
     /// session the request came with (if any, whoever it belonged to: the
     /// defence against session fixation) and schedules the cookie.
@@ -479,7 +516,7 @@ impl AuthHandle {
             // expires unused.
             inner.store.delete(&old).await?;
         }
-        let identity = Identity::from_session(&record);
+        let identity = Identity::from_session(&record, &self.auth.inner.grants);
         tracing::info!(session = %record.id, user = %record.user_id, "login");
         crate::telemetry::login("browser");
         let mut state = self.state.lock();
@@ -504,7 +541,7 @@ impl AuthHandle {
             let bearer_sid = state
                 .identity
                 .as_ref()
-                .filter(|i| i.method() == AuthMethod::Bearer)
+                .filter(|i| i.method().is_access_token())
                 .and_then(|i| i.session_id().cloned());
             (current, bearer_sid)
         };
@@ -697,7 +734,7 @@ impl AuthHandle {
         change(&mut record);
         self.auth.inner.store.rotate(&old_key, &record).await?;
         tracing::info!(session = %record.id, user = %record.user_id, "session rotated");
-        let identity = Identity::from_session(&record);
+        let identity = Identity::from_session(&record, &self.auth.inner.grants);
         let mut state = self.state.lock();
         state.current = Some(Current { token, record });
         state.identity = Some(identity);

@@ -16,6 +16,14 @@ pub enum AuthMethod {
     Session,
     /// By an access token in `Authorization: Bearer`.
     Bearer,
+    /// By an access token in the `HttpOnly` access-token cookie
+    /// ([`AuthenticatorBuilder::with_access_token_cookie`](crate::AuthenticatorBuilder::with_access_token_cookie)).
+    /// Like the session cookie, it gets CSRF protection.
+    AccessCookie,
+    /// By an application's own credential
+    /// ([`CustomAuthenticator`](crate::custom::CustomAuthenticator)),
+    /// with that authenticator's name.
+    Custom(&'static str),
 }
 
 impl AuthMethod {
@@ -24,7 +32,15 @@ impl AuthMethod {
         match self {
             Self::Session => "session",
             Self::Bearer => "bearer",
+            Self::AccessCookie => "access_cookie",
+            Self::Custom(name) => name,
         }
+    }
+
+    /// Whether the caller presented an access token (in the header or the
+    /// cookie).
+    pub fn is_access_token(self) -> bool {
+        matches!(self, Self::Bearer | Self::AccessCookie)
     }
 }
 
@@ -46,10 +62,11 @@ impl fmt::Display for AuthMethod {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Identity(Arc<Inner>);
 
-#[derive(PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 struct Inner {
     user_id: String,
     roles: Vec<String>,
+    permissions: Vec<String>,
     session_id: Option<SessionId>,
     method: AuthMethod,
     created_at: OffsetDateTime,
@@ -58,10 +75,71 @@ struct Inner {
 }
 
 impl Identity {
-    pub(crate) fn from_session(record: &SessionRecord) -> Self {
+    /// A caller authenticated by `method`, without roles or permissions
+    /// yet; for [`CustomAuthenticator`](crate::custom::CustomAuthenticator)s
+    /// and tests. It is valid for an hour unless
+    /// [`with_expiry`](Self::with_expiry) says otherwise.
+    ///
+    /// ```
+    /// use auth_core::{AuthMethod, Identity};
+    ///
+    /// let bot = Identity::new("build-bot", AuthMethod::Custom("api_key"))
+    ///     .with_roles(["ci"])
+    ///     .with_permissions(["artifacts:write"]);
+    /// assert!(bot.has_permission("artifacts:write"));
+    /// assert_eq!(bot.method().as_str(), "api_key");
+    /// ```
+    pub fn new(user_id: impl Into<String>, method: AuthMethod) -> Self {
+        let now = OffsetDateTime::now_utc();
+        Self(Arc::new(Inner {
+            user_id: user_id.into(),
+            roles: Vec::new(),
+            permissions: Vec::new(),
+            session_id: None,
+            method,
+            created_at: now,
+            idle_expires_at: None,
+            expires_at: now + time::Duration::hours(1),
+        }))
+    }
+
+    /// Sets the roles.
+    #[must_use]
+    pub fn with_roles<I, R>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = R>,
+        R: Into<String>,
+    {
+        Arc::make_mut(&mut self.0).roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the permissions.
+    #[must_use]
+    pub fn with_permissions<I, P>(mut self, permissions: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        let inner = Arc::make_mut(&mut self.0);
+        inner.permissions = permissions.into_iter().map(Into::into).collect();
+        inner.permissions.sort_unstable();
+        inner.permissions.dedup();
+        self
+    }
+
+    /// Sets when the identity stops being valid.
+    #[must_use]
+    pub fn with_expiry(mut self, expires_at: OffsetDateTime) -> Self {
+        Arc::make_mut(&mut self.0).expires_at = expires_at;
+        self
+    }
+
+    pub(crate) fn from_session(record: &SessionRecord, grants: &RolePermissions) -> Self {
         Self(Arc::new(Inner {
             user_id: record.user_id.clone(),
             roles: record.roles.clone(),
+            permissions: grants.of_roles(&record.roles, Vec::new()),
             session_id: Some(record.id.clone()),
             method: AuthMethod::Session,
             created_at: record.created_at,
@@ -71,15 +149,20 @@ impl Identity {
     }
 
     #[cfg(feature = "jwt")]
-    pub(crate) fn from_claims<C>(claims: &crate::jwt::Claims<C>) -> Self {
+    pub(crate) fn from_claims<C>(
+        claims: &crate::jwt::Claims<C>,
+        grants: &RolePermissions,
+        method: AuthMethod,
+    ) -> Self {
         let at = |secs: i64| {
             OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
         };
         Self(Arc::new(Inner {
             user_id: claims.sub.clone(),
             roles: claims.roles.clone(),
+            permissions: grants.of_roles(&claims.roles, claims.granted_permissions()),
             session_id: claims.sid.as_deref().and_then(|s| s.parse().ok()),
-            method: AuthMethod::Bearer,
+            method,
             created_at: at(claims.iat),
             idle_expires_at: None,
             expires_at: at(claims.exp),
@@ -99,6 +182,21 @@ impl Identity {
     /// Whether the user has `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.0.roles.iter().any(|r| r == role)
+    }
+
+    /// The user's permissions, sorted: those of its roles (from
+    /// [`RolePermissions`]) and, for access tokens, those of the token's
+    /// `scope` and `permissions` claims.
+    pub fn permissions(&self) -> &[String] {
+        &self.0.permissions
+    }
+
+    /// Whether the user has `permission`.
+    pub fn has_permission(&self, permission: &str) -> bool {
+        self.0
+            .permissions
+            .binary_search_by(|p| p.as_str().cmp(permission))
+            .is_ok()
     }
 
     /// The public id of the session behind this request, if any.
@@ -133,9 +231,79 @@ impl fmt::Debug for Identity {
         f.debug_struct("Identity")
             .field("user_id", &self.0.user_id)
             .field("roles", &self.0.roles)
+            .field("permissions", &self.0.permissions)
             .field("session_id", &self.0.session_id)
             .field("method", &self.0.method)
             .field("expires_at", &self.0.expires_at)
             .finish()
+    }
+}
+
+/// Which permissions each role grants: the app's mapping, applied to every
+/// identity ([`AuthenticatorBuilder::with_role_permissions`](crate::AuthenticatorBuilder::with_role_permissions)).
+///
+/// ```
+/// use auth_core::RolePermissions;
+///
+/// let grants = RolePermissions::new()
+///     .grant("editor", ["posts:read", "posts:write"])
+///     .grant("viewer", ["posts:read"]);
+/// assert_eq!(grants.permissions_of(["viewer"]), ["posts:read"]);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct RolePermissions {
+    grants: std::collections::HashMap<String, Vec<String>>,
+}
+
+impl RolePermissions {
+    /// No role grants anything.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `role` grants `permissions` (added to what it granted before).
+    pub fn grant<I, P>(mut self, role: impl Into<String>, permissions: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.grants
+            .entry(role.into())
+            .or_default()
+            .extend(permissions.into_iter().map(Into::into));
+        self
+    }
+
+    /// Whether no role grants anything.
+    pub fn is_empty(&self) -> bool {
+        self.grants.is_empty()
+    }
+
+    /// The permissions `roles` grant, sorted and without repeats.
+    pub fn permissions_of<I, R>(&self, roles: I) -> Vec<String>
+    where
+        I: IntoIterator<Item = R>,
+        R: AsRef<str>,
+    {
+        let roles: Vec<String> = roles.into_iter().map(|r| r.as_ref().to_owned()).collect();
+        self.of_roles(&roles, Vec::new())
+    }
+
+    /// `extra` plus what `roles` grant, sorted and without repeats. No
+    /// allocation when there is nothing to grant.
+    pub(crate) fn of_roles(&self, roles: &[String], mut extra: Vec<String>) -> Vec<String> {
+        if !self.grants.is_empty() {
+            for role in roles {
+                if let Some(granted) = self.grants.get(role) {
+                    extra.extend(granted.iter().cloned());
+                }
+            }
+        }
+        if extra.len() > 1 {
+            extra.sort_unstable();
+            extra.dedup();
+        }
+        extra
     }
 }

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `testing` | [`testing`]: the store conformance suite and a call-counting store wrapper |
 //! | `jwt` | [`jwt`]: access tokens (issue, verify, keys, JWKS), refresh tokens, gateway tokens; bearer authentication in [`Authenticator`] |
+//! | `oidc` | [`jwt::oidc`]: access tokens of external OpenID providers (discovery, JWKS refreshed in the background) |
 
 pub mod clock;
 pub mod cookie;
@@ -18,6 +19,7 @@ pub mod token;
 
 mod authenticator;
 mod config;
+pub mod custom;
 mod error;
 mod guard;
 mod handle;
@@ -38,9 +40,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::ConfigError;
 pub use cookie::{CookiePolicy, SameSite};
 pub use error::Error;
-pub use guard::Requirement;
+pub use guard::{Permission, Requirement};
 pub use handle::{AuthHandle, Login, SessionInfo};
-pub use identity::{AuthMethod, Identity};
+pub use identity::{AuthMethod, Identity, RolePermissions};
 pub use record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};
 pub use store::{MemoryStore, SessionStore, StoreError};
 pub use token::{SessionId, SessionKey, SessionToken};

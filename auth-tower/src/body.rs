@@ -28,10 +28,8 @@ impl<B> ResponseBody<B> {
         Self::Inner { body }
     }
 
-    pub(crate) fn full(data: &'static str) -> Self {
-        Self::Full {
-            data: Some(Bytes::from_static(data.as_bytes())),
-        }
+    pub(crate) fn from_bytes(data: Bytes) -> Self {
+        Self::Full { data: Some(data) }
     }
 }
 

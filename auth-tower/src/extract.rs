@@ -4,12 +4,14 @@
 //! |---|---|---|
 //! | [`CurrentUser`] | 401 with `WWW-Authenticate` | 500, logged with the fix |
 //! | `Option<CurrentUser>` | `None` | 500, logged with the fix |
+//! | [`Permitted<P>`] | 401; 403 `insufficient_scope` without permission `P` | 500, logged with the fix |
 //! | [`Auth`] | the handle (log in with it) | 500, logged with the fix |
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::Deref;
 
-use auth_core::{AuthHandle, Denial, DenialResponse, Identity};
+use auth_core::{AuthHandle, Denial, DenialResponse, Identity, Permission};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
@@ -42,6 +44,50 @@ impl Deref for CurrentUser {
     }
 }
 
+/// The authenticated caller, holding permission `P`: 401 if anonymous, 403
+/// `{"error":"insufficient_scope","missing":"…"}` without it.
+///
+/// ```
+/// use auth_core::Permission;
+/// use auth_tower::Permitted;
+///
+/// struct WriteReports;
+/// impl Permission for WriteReports {
+///     const NAME: &'static str = "reports:write";
+/// }
+///
+/// async fn publish(user: Permitted<WriteReports>) -> String {
+///     format!("published by {}", user.user_id())
+/// }
+/// ```
+pub struct Permitted<P> {
+    /// The caller.
+    pub identity: Identity,
+    permission: PhantomData<fn() -> P>,
+}
+
+impl<P> fmt::Debug for Permitted<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Permitted").field(&self.identity).finish()
+    }
+}
+
+impl<P> Clone for Permitted<P> {
+    fn clone(&self) -> Self {
+        Self {
+            identity: self.identity.clone(),
+            permission: PhantomData,
+        }
+    }
+}
+
+impl<P> Deref for Permitted<P> {
+    type Target = Identity;
+    fn deref(&self) -> &Identity {
+        &self.identity
+    }
+}
+
 /// The per-request [`AuthHandle`]: log in, log out, rotate, list and
 /// revoke sessions, read and write session data.
 ///
@@ -71,6 +117,8 @@ impl Deref for Auth {
 pub enum AuthRejection {
     /// The caller is anonymous: 401 with `WWW-Authenticate`.
     Unauthenticated(DenialResponse),
+    /// The caller lacks a permission: 403.
+    Forbidden(DenialResponse),
     /// The extractor ran without [`AuthLayer`](crate::AuthLayer): 500.
     MissingLayer,
 }
@@ -79,6 +127,7 @@ impl fmt::Display for AuthRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Unauthenticated(_) => f.write_str("authentication required"),
+            Self::Forbidden(_) => f.write_str("permission required"),
             Self::MissingLayer => f.write_str("auth_tower::AuthLayer is missing"),
         }
     }
@@ -93,6 +142,7 @@ impl IntoResponse for AuthRejection {
                 tracing::debug!("anonymous request refused");
                 denial_response::<axum::body::Body>(&denial).into_response()
             }
+            Self::Forbidden(denial) => denial_response::<axum::body::Body>(&denial).into_response(),
             Self::MissingLayer => {
                 missing_layer_response::<axum::body::Body>("an auth_tower extractor")
                     .into_response()
@@ -131,6 +181,24 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for CurrentUser {
     ) -> Result<Option<Self>, AuthRejection> {
         handle(parts)?;
         Ok(parts.extensions.get::<Identity>().cloned().map(Self))
+    }
+}
+
+impl<S: Send + Sync, P: Permission> FromRequestParts<S> for Permitted<P> {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AuthRejection> {
+        let handle = handle(parts)?;
+        match (handle.require(&P::requirement()), handle.identity()) {
+            (Ok(()), Some(identity)) => Ok(Self {
+                identity,
+                permission: PhantomData,
+            }),
+            (Ok(()), None) | (Err(Denial::Unauthenticated), _) => Err(
+                AuthRejection::Unauthenticated(handle.denial(Denial::Unauthenticated)),
+            ),
+            (Err(denial), _) => Err(AuthRejection::Forbidden(handle.denial(denial))),
+        }
     }
 }
 

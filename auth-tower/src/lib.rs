@@ -59,5 +59,7 @@ pub use auth::{AuthLayer, AuthService};
 #[cfg(feature = "axum")]
 pub use error::AuthError;
 #[cfg(feature = "axum")]
-pub use extract::{Auth, AuthRejection, CurrentUser};
-pub use guard::{Guard, RequireFreshLoginLayer, RequireLoginLayer, RequireRoleLayer};
+pub use extract::{Auth, AuthRejection, CurrentUser, Permitted};
+pub use guard::{
+    Guard, RequireFreshLoginLayer, RequireLoginLayer, RequirePermissionLayer, RequireRoleLayer,
+};

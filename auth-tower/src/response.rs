@@ -7,7 +7,11 @@ use crate::body::ResponseBody;
 
 /// Builds the response for a denial, byte for byte as auth-core describes it.
 pub(crate) fn denial_response<B>(denial: &DenialResponse) -> Response<ResponseBody<B>> {
-    let mut res = Response::new(ResponseBody::full(denial.body));
+    let body = match &denial.body {
+        std::borrow::Cow::Borrowed(body) => bytes::Bytes::from_static(body.as_bytes()),
+        std::borrow::Cow::Owned(body) => bytes::Bytes::from(body.clone()),
+    };
+    let mut res = Response::new(ResponseBody::from_bytes(body));
     *res.status_mut() =
         StatusCode::from_u16(denial.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = res.headers_mut();
@@ -25,7 +29,9 @@ pub(crate) fn missing_layer_response<B>(what: &str) -> Response<ResponseBody<B>>
     tracing::error!(
         "{what} found no auth state in the request: add `auth_tower::AuthLayer` around it"
     );
-    let mut res = Response::new(ResponseBody::full(r#"{"error":"internal"}"#));
+    let mut res = Response::new(ResponseBody::from_bytes(bytes::Bytes::from_static(
+        br#"{"error":"internal"}"#,
+    )));
     *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     res.headers_mut().insert(
         http::header::CONTENT_TYPE,

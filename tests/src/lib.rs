@@ -13,7 +13,7 @@ use auth_core::{Clock, ManualClock, MemoryStore, SessionStore, SessionToken};
 use auth_redis::RedisStore;
 use auth_redis::testing::RedisServer;
 use example_postgres_store::testing::TestDatabase;
-use example_shared::{Config, StoreConfig, Stores, Users};
+use example_shared::{Config, OidcSettings, StoreConfig, Stores, Users};
 use reqwest::header::{HeaderMap, HeaderValue};
 use tokio::sync::{Mutex as AsyncMutex, oneshot};
 
@@ -107,6 +107,8 @@ pub struct Options {
     pub redis: Option<SharedRedis>,
     /// `MAX_SESSIONS_PER_USER`.
     pub max_sessions_per_user: Option<usize>,
+    /// `OIDC_ISSUER` and `OIDC_AUDIENCE`: trust this provider's tokens.
+    pub oidc: Option<OidcSettings>,
 }
 
 /// Everything the apps log during a test binary's run, at `trace` for the
@@ -152,6 +154,7 @@ fn secrets() -> &'static Mutex<std::collections::BTreeSet<String>> {
             .map(|(_, password, _)| (*password).to_owned())
             .collect();
         set.insert(TEST_CSRF_KEY.to_owned());
+        set.insert(TEST_API_KEY.to_owned());
         Mutex::new(set)
     })
 }
@@ -260,6 +263,8 @@ impl TestApp {
             csrf_key: Some(TEST_CSRF_KEY.to_owned()),
             trusted_origins: Vec::new(),
             max_sessions_per_user: options.max_sessions_per_user,
+            api_key: Some(TEST_API_KEY.to_owned()),
+            oidc: options.oidc.clone(),
         };
         let stores = Stores {
             sessions: Arc::new(store.clone()),
@@ -387,6 +392,99 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// An OpenID provider on 127.0.0.1: its discovery document and JWKS, and
+/// a signer of its access tokens (ES256, audience [`TestProvider::AUDIENCE`]).
+#[derive(Debug, Clone)]
+pub struct TestProvider {
+    /// Its issuer URL.
+    pub issuer: String,
+    signer: auth_core::jwt::AccessTokens,
+    jwks_hits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl TestProvider {
+    /// The audience its tokens are for.
+    pub const AUDIENCE: &'static str = "demo-api";
+
+    /// Starts serving it (until the test's runtime ends).
+    pub async fn start() -> Self {
+        use auth_core::jwt::{AccessTokens, Algorithm, Key};
+        use axum::routing::get;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let issuer = format!(
+            "http://{}/realms/test",
+            listener.local_addr().expect("local address")
+        );
+        let signer = AccessTokens::builder(issuer.clone())
+            .with_audience(Self::AUDIENCE)
+            .with_signing_key(Key::generate("sso-1", Algorithm::ES256).expect("a key"))
+            .build()
+            .expect("a signer");
+        let jwks_hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let discovery = serde_json::json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{issuer}/certs"),
+        })
+        .to_string();
+        let jwks = signer.jwks().to_string();
+        let hits = jwks_hits.clone();
+        let app = axum::Router::new()
+            .route(
+                "/realms/test/.well-known/openid-configuration",
+                get(move || async move { discovery }),
+            )
+            .route(
+                "/realms/test/certs",
+                get(move || {
+                    hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    async move { jwks }
+                }),
+            );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            issuer,
+            signer,
+            jwks_hits,
+        }
+    }
+
+    /// The settings that make the demo trust it.
+    pub fn settings(&self) -> OidcSettings {
+        OidcSettings {
+            issuer: self.issuer.clone(),
+            audience: Self::AUDIENCE.to_owned(),
+            jwks_url: None,
+        }
+    }
+
+    /// An access token for `user` with `roles` and `scopes`.
+    pub fn token(&self, user: &str, roles: &[&str], scopes: &[&str]) -> String {
+        use auth_core::jwt::{NoClaims, Subject};
+        let subject = Subject::new(user)
+            .with_roles(roles.iter().copied())
+            .with_scope(scopes);
+        let token = self
+            .signer
+            .issue(&subject, &NoClaims {})
+            .expect("signed")
+            .token;
+        remember_secret(&token);
+        token
+    }
+
+    /// How many times its JWKS was fetched.
+    pub fn jwks_fetches(&self) -> usize {
+        self.jwks_hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The demo's `API_KEY` in tests.
+pub const TEST_API_KEY: &str = "behaviour-tests-api-key-0123456789";
 
 /// The CSRF key every test app shares (so instances accept each other's
 /// tokens, as instances behind a load balancer must).
@@ -522,6 +620,12 @@ impl Client {
             body,
         };
         self.keep_cookies(&res);
+        for cookie in res.set_cookies() {
+            let value = cookie.split(';').next().and_then(|p| p.split_once('='));
+            if let Some((_, value)) = value.filter(|(_, v)| v.len() >= 16) {
+                remember_secret(value);
+            }
+        }
         if let Some(token) = self.token() {
             remember_secret(&token);
         }

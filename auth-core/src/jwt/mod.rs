@@ -45,6 +45,8 @@
 
 mod gateway;
 mod keys;
+#[cfg(feature = "oidc")]
+pub mod oidc;
 pub mod refresh;
 
 use std::collections::HashMap;
@@ -125,9 +127,27 @@ pub struct Claims<C = NoClaims> {
     /// The user's roles.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// OAuth 2.0 scopes, space-separated (RFC 8693 `scope`); each one is a
+    /// permission of the caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Permissions, as some providers (Auth0) list them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<String>,
     /// The application's claims.
     #[serde(flatten)]
     pub custom: C,
+}
+
+impl<C> Claims<C> {
+    /// The permissions this token grants: its `scope` and `permissions`.
+    pub fn granted_permissions(&self) -> Vec<String> {
+        let mut granted = self.permissions.clone();
+        if let Some(scope) = &self.scope {
+            granted.extend(scope.split_ascii_whitespace().map(str::to_owned));
+        }
+        granted
+    }
 }
 
 /// Whom a token is for.
@@ -137,6 +157,7 @@ pub struct Subject {
     user_id: String,
     roles: Vec<String>,
     session_id: Option<SessionId>,
+    scope: Option<String>,
 }
 
 impl Subject {
@@ -155,6 +176,28 @@ impl Subject {
         R: Into<String>,
     {
         self.roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// With OAuth 2.0 scopes (the `scope` claim, space-separated): each
+    /// one becomes a permission of the caller. Scopes containing
+    /// whitespace are split there.
+    pub fn with_scope<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let joined = scopes
+            .into_iter()
+            .flat_map(|s| {
+                s.as_ref()
+                    .split_ascii_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.scope = (!joined.is_empty()).then_some(joined);
         self
     }
 
@@ -292,6 +335,7 @@ struct Inner {
     max_bytes: usize,
     clock: Arc<dyn Clock>,
     revocations: Revocations,
+    untyped: bool,
 }
 
 /// Issues and verifies access tokens. Cheap to clone. See the
@@ -327,6 +371,7 @@ pub struct AccessTokensBuilder {
     max_bytes: usize,
     clock: Arc<dyn Clock>,
     revocations: Option<Revocations>,
+    untyped: bool,
 }
 
 impl fmt::Debug for AccessTokensBuilder {
@@ -390,6 +435,15 @@ impl AccessTokensBuilder {
         self
     }
 
+    /// Also accepts tokens whose `typ` is `JWT` or absent, as providers that
+    /// do not follow RFC 9068 issue them (Keycloak, Auth0). Keep the
+    /// audience check on: it is then what tells an access token from an ID
+    /// token.
+    pub fn accept_untyped(mut self) -> Self {
+        self.untyped = true;
+        self
+    }
+
     /// Checks the configuration.
     pub fn build(self) -> Result<AccessTokens, JwtConfigError> {
         if self.issuer.trim().is_empty() {
@@ -435,6 +489,7 @@ impl AccessTokensBuilder {
                 leeway: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
                 max_bytes: self.max_bytes,
                 clock: self.clock,
+                untyped: self.untyped,
                 revocations: self
                     .revocations
                     .unwrap_or_else(|| Revocations::new(self.ttl + self.leeway)),
@@ -449,6 +504,22 @@ struct HeaderCheck {
     kid: Option<String>,
     typ: Option<String>,
     crit: Option<serde_json::Value>,
+}
+
+/// The `iss` of a token, read without verifying anything, to choose the
+/// verifier; `None` when it cannot be read.
+#[cfg(feature = "oidc")]
+pub(crate) fn peek_issuer(token: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Issuer {
+        iss: Option<String>,
+    }
+    if token.len() > DEFAULT_MAX_TOKEN_BYTES * 2 {
+        return None;
+    }
+    let payload = token.split(|b| *b == b'.').nth(1)?;
+    let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<Issuer>(&json).ok()?.iss
 }
 
 fn is_b64url(segment: &[u8]) -> bool {
@@ -471,7 +542,13 @@ impl AccessTokens {
             max_bytes: DEFAULT_MAX_TOKEN_BYTES,
             clock: Arc::new(SystemClock),
             revocations: None,
+            untyped: false,
         }
+    }
+
+    /// The issuer (`iss`) of these tokens.
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
     }
 
     /// The lifetime of issued tokens.
@@ -522,6 +599,8 @@ impl AccessTokens {
             jti: Some(jti.to_string()),
             sid: subject.session_id.as_ref().map(ToString::to_string),
             roles: subject.roles.clone(),
+            scope: subject.scope.clone(),
+            permissions: Vec::new(),
             custom,
         };
         let mut header = jsonwebtoken::Header::new(key.alg.to_jwt());
@@ -564,6 +643,8 @@ impl AccessTokens {
             Some(t)
                 if t.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
                     || t.eq_ignore_ascii_case("application/at+jwt") => {}
+            Some(t) if inner.untyped && t.eq_ignore_ascii_case("JWT") => {}
+            None if inner.untyped => {}
             _ => return Err(JwtError::WrongType),
         }
         let kid = header.kid.ok_or(JwtError::UnknownKey)?;
@@ -604,8 +685,11 @@ impl AccessTokens {
 
     /// The checks after the signature: times, issuer, audience, revocation.
     fn check_claims<C>(&self, claims: Claims<C>) -> Result<Claims<C>, JwtError> {
+        self.check_claims_at(claims, self.inner.clock.now().unix_timestamp())
+    }
+
+    fn check_claims_at<C>(&self, claims: Claims<C>, now: i64) -> Result<Claims<C>, JwtError> {
         let inner = &self.inner;
-        let now = inner.clock.now().unix_timestamp();
         let leeway = inner.leeway;
         if now >= claims.exp.saturating_add(leeway) {
             return Err(JwtError::Expired);

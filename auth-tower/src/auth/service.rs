@@ -146,6 +146,16 @@ where
                     .iter()
                     .map(HeaderValue::as_bytes),
             );
+        let credentials =
+            self.auth
+                .custom_headers()
+                .iter()
+                .fold(credentials, |credentials, name| {
+                    credentials.with_header(
+                        name,
+                        headers.get_all(*name).iter().map(HeaderValue::as_bytes),
+                    )
+                });
         let csrf = self.auth.csrf().and_then(|policy| {
             let host = headers
                 .get(HOST)

@@ -1,5 +1,5 @@
-//! Guard layers: refuse requests whose caller lacks a login, a role, or a
-//! recent enough login.
+//! Guard layers: refuse requests whose caller lacks a login, a role, a
+//! permission, or a recent enough login.
 //!
 //! They read the [`Identity`](auth_core::Identity) that [`AuthLayer`](crate::AuthLayer) attached,
 //! so they go inside it. An anonymous caller gets 401 with a
@@ -81,6 +81,41 @@ impl<S> Layer<S> for RequireRoleLayer {
     }
 }
 
+/// Requires a caller with a permission (from its roles through
+/// [`RolePermissions`](auth_core::RolePermissions), or from its token's
+/// `scope`/`permissions`): 401 if anonymous, 403
+/// `{"error":"insufficient_scope","missing":"…"}` if it is missing.
+///
+/// ```
+/// use auth_tower::RequirePermissionLayer;
+///
+/// let layer = RequirePermissionLayer::new("reports:write");
+/// # let _ = layer;
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequirePermissionLayer {
+    permission: Arc<str>,
+}
+
+impl RequirePermissionLayer {
+    /// Requires `permission`.
+    pub fn new(permission: impl Into<Arc<str>>) -> Self {
+        Self {
+            permission: permission.into(),
+        }
+    }
+}
+
+impl<S> Layer<S> for RequirePermissionLayer {
+    type Service = Guard<S>;
+    fn layer(&self, inner: S) -> Guard<S> {
+        Guard {
+            inner,
+            requirement: Requirement::Permission(self.permission.clone()),
+        }
+    }
+}
+
 /// Requires a login (not a refresh) within a time, for sensitive
 /// operations: 401 `{"error":"login_required","reason":"stale_login"}`
 /// otherwise, so the app can ask for the password again.
@@ -114,8 +149,8 @@ impl<S> Layer<S> for RequireFreshLoginLayer {
     }
 }
 
-/// The service of [`RequireLoginLayer`], [`RequireRoleLayer`] and
-/// [`RequireFreshLoginLayer`].
+/// The service of [`RequireLoginLayer`], [`RequireRoleLayer`],
+/// [`RequirePermissionLayer`] and [`RequireFreshLoginLayer`].
 #[derive(Debug, Clone)]
 pub struct Guard<S> {
     inner: S,

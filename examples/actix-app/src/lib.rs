@@ -9,12 +9,14 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, LOCATION};
+use actix_web::http::header::{
+    CACHE_CONTROL, CONTENT_TYPE, COOKIE, HeaderName, HeaderValue, LOCATION, SET_COOKIE,
+};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use auth_actix::{Auth, AuthError, AuthMiddleware, CurrentUser, Require};
+use auth_actix::{Auth, AuthError, AuthMiddleware, CurrentUser, Permitted, Require};
 use auth_core::jwt::{RefreshError, TokenPair};
 use auth_core::{Authenticator, Clock, Denial, SessionId, SystemClock};
-use example_shared::{BodyKind, LoginFailure, VerifiedLogin, verify_login};
+use example_shared::{BodyKind, LoginFailure, ReadReports, VerifiedLogin, verify_login};
 pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
 
 /// The authenticator for `config`, on the system clock.
@@ -66,7 +68,17 @@ pub fn app(
         .route("/token", web::post().to(token))
         .route("/token/refresh", web::post().to(token_refresh))
         .route("/token/revoke", web::post().to(token_revoke))
+        .route("/token/cookie", web::post().to(token_cookie))
         .route("/.well-known/jwks.json", web::get().to(jwks))
+        .service(
+            web::resource("/reports")
+                .route(web::get().to(reports))
+                .route(
+                    web::post()
+                        .to(create_report)
+                        .wrap(Require::permission(example_shared::WRITE_REPORTS)),
+                ),
+        )
         .service(
             web::resource("/admin")
                 .wrap(Require::role("admin"))
@@ -257,7 +269,45 @@ async fn me(CurrentUser(user): CurrentUser, auth: Auth) -> HttpResponse {
 
 async fn logout(req: HttpRequest, auth: Auth) -> Result<HttpResponse, AuthError> {
     auth.logout().await?;
-    Ok(done(&req))
+    let mut res = done(&req);
+    let cookies = req.headers().get_all(COOKIE).map(HeaderValue::as_bytes);
+    if let Some(removal) = auth.authenticator().access_token_cookie_removal(cookies)
+        && let Ok(value) = HeaderValue::from_str(&removal)
+    {
+        res.headers_mut().append(SET_COOKIE, value);
+    }
+    Ok(res)
+}
+
+async fn reports(user: Permitted<ReadReports>) -> HttpResponse {
+    json(StatusCode::OK, example_shared::reports_json(&user))
+}
+
+async fn create_report(CurrentUser(user): CurrentUser) -> HttpResponse {
+    json(
+        StatusCode::CREATED,
+        example_shared::report_created_json(&user),
+    )
+}
+
+/// Puts an access token for the caller's cookie session into the
+/// `HttpOnly` access cookie.
+async fn token_cookie(_: CurrentUser, auth: Auth) -> HttpResponse {
+    let cookie = match auth.issue_access_token() {
+        Ok(Some(issued)) => auth.authenticator().access_token_cookie(&issued),
+        Ok(None) => return json_error(StatusCode::BAD_REQUEST, "session_required"),
+        Err(err) => {
+            tracing::error!(error = %err, "issuing an access token failed");
+            return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal");
+        }
+    };
+    match cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        Some(value) => HttpResponse::NoContent()
+            .insert_header((SET_COOKIE, value))
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .finish(),
+        None => json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    }
 }
 
 async fn logout_all(

@@ -11,12 +11,13 @@
 //!
 //! Environment: `ADDR` (default `127.0.0.1:3000`), `COOKIE_SECURE=1`,
 //! `SESSION_IDLE_TIMEOUT` and `SESSION_ABSOLUTE_TIMEOUT` in seconds,
-//! `REDIS_URL` or `REDIS_CLUSTER_URLS`, `RUST_LOG`.
+//! `REDIS_URL`, `REDIS_CLUSTER_URLS` or `DATABASE_URL`, `API_KEY`,
+//! `MAX_SESSIONS_PER_USER`, `OIDC_ISSUER` and `OIDC_AUDIENCE`, `RUST_LOG`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use example_actix::{Config, DEMO_ACCOUNTS, Users, build_auth, server};
+use example_actix::{Config, Users, build_auth, server};
 use tracing_subscriber::EnvFilter;
 
 #[actix_web::main]
@@ -60,9 +61,8 @@ async fn main() -> ExitCode {
         "auth demo (actix-web, {}) listening on http://{addr}/",
         config.store.describe()
     );
-    println!("demo accounts:");
-    for (user, password, roles) in DEMO_ACCOUNTS {
-        println!("  {user} / {password}  (roles: {})", roles.join(", "));
+    for line in config.banner() {
+        println!("{line}");
     }
     let handle = server.handle();
     actix_web::rt::spawn(async move {

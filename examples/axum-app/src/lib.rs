@@ -14,8 +14,15 @@
 //! | `GET /sessions` | `[{"id","created_at","last_seen_at","expires_at","user_agent","current",…}]` |
 //! | `DELETE /sessions/{id}` | 204, or 404 if not one of the caller's; `POST /sessions/{id}/revoke` for forms |
 //! | `GET /admin` | 200 for role `admin`, 403 for others, 401 anonymous |
+//! | `GET /reports` | 200 with permission `reports:read` (role `user`, or the `X-API-Key` robot), 403 `insufficient_scope` for others, 401 anonymous |
+//! | `POST /reports` | 201 with permission `reports:write` (role `admin`), 403 `insufficient_scope` for others |
 //! | `POST /token`, `/token/refresh`, `/token/revoke` | token pairs for apps (JSON) |
+//! | `POST /token/cookie` | from a cookie session: 204 and an access token in the `HttpOnly` cookie `access` |
 //! | `GET /.well-known/jwks.json` | the public key of access tokens |
+//!
+//! Requests may also authenticate with `X-API-Key` (the `API_KEY` robot),
+//! `Authorization: Bearer`, or the `access` cookie, in that order before
+//! the session cookie.
 //!
 //! Unsafe requests with the session cookie need the session's CSRF token
 //! (`X-CSRF-Token`, or `csrf_token` in a form) and must not come from
@@ -25,15 +32,17 @@ use std::sync::Arc;
 
 use auth_core::jwt::{RefreshError, TokenPair};
 use auth_core::{Authenticator, Clock, Denial, SessionId, SystemClock};
-use auth_tower::{Auth, AuthError, AuthLayer, CurrentUser, RequireRoleLayer};
+use auth_tower::{
+    Auth, AuthError, AuthLayer, CurrentUser, Permitted, RequirePermissionLayer, RequireRoleLayer,
+};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use example_shared::{BodyKind, LoginFailure, VerifiedLogin, verify_login};
+use example_shared::{BodyKind, LoginFailure, ReadReports, VerifiedLogin, verify_login};
 pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
 
 /// The demo app on the configured store and the system clock.
@@ -61,6 +70,12 @@ pub fn router(auth: Authenticator, users: Arc<Users>) -> Router {
         .route("/sessions/{id}", delete(revoke))
         .route("/sessions/{id}/revoke", post(revoke_form))
         .route("/admin", get(admin).layer(RequireRoleLayer::new("admin")))
+        .route("/reports", get(reports))
+        .route(
+            "/reports",
+            post(create_report).layer(RequirePermissionLayer::new(example_shared::WRITE_REPORTS)),
+        )
+        .route("/token/cookie", post(token_cookie))
         .route("/token", post(token))
         .route("/token/refresh", post(token_refresh))
         .route("/token/revoke", post(token_revoke))
@@ -244,7 +259,48 @@ async fn me(CurrentUser(user): CurrentUser, auth: Auth) -> Response {
 
 async fn logout(auth: Auth, headers: HeaderMap) -> Result<Response, AuthError> {
     auth.logout().await?;
-    Ok(done(&headers))
+    let mut res = done(&headers);
+    let cookies = headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes);
+    if let Some(removal) = auth.authenticator().access_token_cookie_removal(cookies)
+        && let Ok(value) = HeaderValue::from_str(&removal)
+    {
+        res.headers_mut().append(SET_COOKIE, value);
+    }
+    Ok(res)
+}
+
+async fn reports(user: Permitted<ReadReports>) -> Response {
+    json(StatusCode::OK, example_shared::reports_json(&user))
+}
+
+async fn create_report(CurrentUser(user): CurrentUser) -> Response {
+    json(
+        StatusCode::CREATED,
+        example_shared::report_created_json(&user),
+    )
+}
+
+/// Puts an access token for the caller's cookie session into the
+/// `HttpOnly` access cookie.
+async fn token_cookie(_: CurrentUser, auth: Auth) -> Response {
+    let cookie = match auth.issue_access_token() {
+        Ok(Some(issued)) => auth.authenticator().access_token_cookie(&issued),
+        Ok(None) => return json_error(StatusCode::BAD_REQUEST, "session_required"),
+        Err(err) => {
+            tracing::error!(error = %err, "issuing an access token failed");
+            return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal");
+        }
+    };
+    match cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        Some(value) => {
+            let mut res = StatusCode::NO_CONTENT.into_response();
+            res.headers_mut().insert(SET_COOKIE, value);
+            res.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        None => json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    }
 }
 
 async fn logout_all(_: CurrentUser, auth: Auth, headers: HeaderMap) -> Result<Response, AuthError> {

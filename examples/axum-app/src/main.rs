@@ -14,12 +14,15 @@
 //! `Secure` cookies with the `__Host-` prefix (needs HTTPS),
 //! `SESSION_IDLE_TIMEOUT` and `SESSION_ABSOLUTE_TIMEOUT` in seconds,
 //! `REDIS_URL` (one Redis server) or `REDIS_CLUSTER_URLS` (comma-separated
-//! node URLs) to keep sessions in Redis, `RUST_LOG` for log levels.
+//! node URLs) to keep sessions in Redis or `DATABASE_URL` in PostgreSQL,
+//! `API_KEY` to accept `X-API-Key`, `MAX_SESSIONS_PER_USER`,
+//! `OIDC_ISSUER` and `OIDC_AUDIENCE` (and optionally `OIDC_JWKS_URL`) to
+//! trust an external provider's tokens, `RUST_LOG` for log levels.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use example_axum::{Config, DEMO_ACCOUNTS, build_app};
+use example_axum::{Config, build_app};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -55,9 +58,8 @@ async fn main() -> ExitCode {
         "auth demo (axum, {}) listening on http://{addr}/",
         config.store.describe()
     );
-    println!("demo accounts:");
-    for (user, password, roles) in DEMO_ACCOUNTS {
-        println!("  {user} / {password}  (roles: {})", roles.join(", "));
+    for line in config.banner() {
+        println!("{line}");
     }
     let served = axum::serve(
         listener,

@@ -11,11 +11,13 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use auth_core::AuthHandle;
 use auth_core::csrf::CsrfPolicy;
+use auth_core::custom::ApiKeys;
+use auth_core::jwt::oidc::ExternalIssuer;
 use auth_core::jwt::{AccessTokens, Algorithm, Key, RefreshPolicy, TokenPair};
 use auth_core::throttle::{CounterStore, LoginThrottle, Throttled};
 use auth_core::{
-    Authenticator, Clock, ConfigError, CookiePolicy, Identity, MemoryStore, SessionId, SessionInfo,
-    SessionLimit, SessionStore,
+    Authenticator, Clock, ConfigError, CookiePolicy, Identity, MemoryStore, Permission,
+    RolePermissions, SessionId, SessionInfo, SessionLimit, SessionStore,
 };
 use auth_redis::RedisStore;
 use example_postgres_store::PostgresStore;
@@ -60,6 +62,25 @@ pub struct Config {
     /// `MAX_SESSIONS_PER_USER`: past it, a login ends the user's oldest
     /// sessions (default: no limit).
     pub max_sessions_per_user: Option<usize>,
+    /// `API_KEY`: the key of the demo's robot caller ([`API_KEY_CALLER`]),
+    /// sent as `X-API-Key`, at least 16 characters (default: no API key is
+    /// accepted).
+    pub api_key: Option<String>,
+    /// `OIDC_ISSUER` and `OIDC_AUDIENCE` (both or neither), with
+    /// `OIDC_JWKS_URL` optional: bearer tokens of that provider are trusted
+    /// beside the demo's own.
+    pub oidc: Option<OidcSettings>,
+}
+
+/// An external OpenID provider whose access tokens the demo trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcSettings {
+    /// The issuer URL, as tokens name it in `iss`.
+    pub issuer: String,
+    /// The audience tokens must carry in `aud`.
+    pub audience: String,
+    /// The JWKS URL, when discovery should be skipped.
+    pub jwks_url: Option<String>,
 }
 
 /// Where the demo keeps its sessions.
@@ -161,6 +182,8 @@ impl Default for Config {
             csrf_key: None,
             trusted_origins: Vec::new(),
             max_sessions_per_user: None,
+            api_key: None,
+            oidc: None,
         }
     }
 }
@@ -211,6 +234,13 @@ impl Config {
             .transpose()?;
         let nonempty = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
         config.csrf_key = nonempty("CSRF_KEY");
+        config.api_key = match nonempty("API_KEY") {
+            Some(key) if key.trim().len() < 16 => {
+                return Err("API_KEY must be at least 16 characters".into());
+            }
+            Some(key) => Some(key.trim().to_owned()),
+            None => None,
+        };
         config.max_sessions_per_user = nonempty("MAX_SESSIONS_PER_USER")
             .map(|v| {
                 v.trim()
@@ -222,6 +252,15 @@ impl Config {
                     })
             })
             .transpose()?;
+        config.oidc = match (nonempty("OIDC_ISSUER"), nonempty("OIDC_AUDIENCE")) {
+            (Some(issuer), Some(audience)) => Some(OidcSettings {
+                issuer: issuer.trim().to_owned(),
+                audience: audience.trim().to_owned(),
+                jwks_url: nonempty("OIDC_JWKS_URL").map(|u| u.trim().to_owned()),
+            }),
+            (None, None) => None,
+            _ => return Err("set both OIDC_ISSUER and OIDC_AUDIENCE, or neither".into()),
+        };
         config.trusted_origins = nonempty("TRUSTED_ORIGINS")
             .map(|v| {
                 v.split(',')
@@ -253,9 +292,42 @@ impl Config {
         Ok(config)
     }
 
+    /// What the start-up banner says beside the address: the demo
+    /// accounts and the optional credentials, never a secret.
+    pub fn banner(&self) -> Vec<String> {
+        let mut lines = vec!["demo accounts:".to_owned()];
+        for (user, password, roles) in DEMO_ACCOUNTS {
+            lines.push(format!(
+                "  {user} / {password}  (roles: {})",
+                roles.join(", ")
+            ));
+        }
+        let (bot, _, permissions) = API_KEY_CALLER;
+        lines.push(match &self.api_key {
+            Some(_) => format!(
+                "X-API-Key: the key in API_KEY authenticates {bot} ({})",
+                permissions.join(", ")
+            ),
+            None => "X-API-Key: off (set API_KEY, at least 16 characters)".to_owned(),
+        });
+        if let Some(oidc) = &self.oidc {
+            lines.push(format!(
+                "bearer tokens of {} for audience {:?} are trusted",
+                oidc.issuer, oidc.audience
+            ));
+        }
+        if let Some(limit) = self.max_sessions_per_user {
+            lines.push(format!(
+                "at most {limit} sessions per user; a new login ends the oldest"
+            ));
+        }
+        lines
+    }
+
     /// The authenticator these settings describe, on `store` and `clock`:
     /// session cookies, plus ES256 access tokens (a key generated at start)
-    /// and refresh tokens.
+    /// and refresh tokens. With [`oidc`](Self::oidc) set, it must be called
+    /// on a Tokio runtime, which fetches the provider's keys.
     pub fn authenticator(
         &self,
         stores: Stores,
@@ -293,11 +365,14 @@ impl Config {
                 .with_trusted_origin(origin)
                 .map_err(|e| format!("TRUSTED_ORIGINS: {e}"))?;
         }
-        // These act on the credentials in their body, not on the cookie.
+        // These act on the credentials in their body, not on the cookie
+        // (`/token/cookie` acts on the session, so it is not among them).
         for path in ["/login", "/token", "/token/refresh", "/token/revoke"] {
             csrf = csrf.with_token_exempt_path(path);
         }
         let mut builder = Authenticator::builder_shared(store)
+            .with_role_permissions(role_permissions())
+            .with_access_token_cookie(ACCESS_COOKIE)
             .with_login_throttle(throttle)
             .with_csrf(csrf)
             .with_access_tokens(tokens)
@@ -305,6 +380,23 @@ impl Config {
             .with_clock(clock)
             .with_realm("auth demo")
             .with_cookie(CookiePolicy::default().with_secure(self.cookie_secure));
+        if let Some(key) = &self.api_key {
+            let (user, roles, permissions) = API_KEY_CALLER;
+            builder = builder.with_authenticator(ApiKeys::new().with_key(
+                key,
+                user,
+                roles.iter().copied(),
+                permissions.iter().copied(),
+            ));
+        }
+        if let Some(oidc) = &self.oidc {
+            let mut issuer = ExternalIssuer::builder(&oidc.issuer, &oidc.audience);
+            if let Some(url) = &oidc.jwks_url {
+                issuer = issuer.with_jwks_url(url);
+            }
+            let issuer = issuer.build().map_err(|e| format!("OIDC_ISSUER: {e}"))?;
+            builder = builder.with_external_issuer(issuer);
+        }
         if let Some(idle) = self.idle_timeout {
             builder = builder.with_idle_timeout(idle);
         }
@@ -316,6 +408,54 @@ impl Config {
         }
         builder.build().map_err(|e: ConfigError| e.to_string())
     }
+}
+
+/// What each role may do: `GET /reports` needs `reports:read`,
+/// `POST /reports` needs `reports:write`.
+pub const ROLE_PERMISSIONS: [(&str, &[&str]); 2] = [
+    ("user", &["reports:read"]),
+    ("admin", &["reports:read", "reports:write"]),
+];
+
+/// The caller behind `API_KEY`: user, roles, permissions.
+pub const API_KEY_CALLER: (&str, &[&str], &[&str]) = ("report-bot", &["bot"], &["reports:read"]);
+
+/// The base name of the cookie that carries access tokens
+/// (`POST /token/cookie` sets it).
+pub const ACCESS_COOKIE: &str = "access";
+
+/// [`ROLE_PERMISSIONS`] as the authenticator takes them.
+pub fn role_permissions() -> RolePermissions {
+    ROLE_PERMISSIONS
+        .iter()
+        .fold(RolePermissions::new(), |grants, (role, permissions)| {
+            grants.grant(*role, permissions.iter().copied())
+        })
+}
+
+/// The permission `GET /reports` requires.
+#[derive(Debug)]
+pub struct ReadReports;
+
+impl Permission for ReadReports {
+    const NAME: &'static str = "reports:read";
+}
+
+/// The permission `POST /reports` requires.
+pub const WRITE_REPORTS: &str = "reports:write";
+
+/// The answer to `GET /reports`.
+pub fn reports_json(reader: &Identity) -> String {
+    serde_json::json!({
+        "reader": reader.user_id(),
+        "reports": [{"id": 1, "title": "Quarterly sign-ins"}],
+    })
+    .to_string()
+}
+
+/// The answer to `POST /reports`.
+pub fn report_created_json(author: &Identity) -> String {
+    serde_json::json!({ "id": 2, "created_by": author.user_id() }).to_string()
 }
 
 /// The `iss` of the demo's access tokens.
@@ -611,6 +751,7 @@ struct SessionSummary {
 struct Me {
     user_id: String,
     roles: Vec<String>,
+    permissions: Vec<String>,
     auth: &'static str,
     session: Option<SessionSummary>,
     /// For scripts: the `X-CSRF-Token` of cookie sessions.
@@ -622,6 +763,7 @@ pub fn me_json(user: &Identity, csrf_token: Option<String>) -> String {
     let me = Me {
         user_id: user.user_id().to_owned(),
         roles: user.roles().to_vec(),
+        permissions: user.permissions().to_vec(),
         auth: user.method().as_str(),
         session: user.session_id().map(|id| SessionSummary {
             id: id.clone(),
@@ -821,6 +963,29 @@ mod tests {
             "redis://REDACTED@host:6379"
         );
         assert_eq!(defaults.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(defaults.api_key, None);
+        assert_eq!(defaults.oidc, None);
+        assert!(Config::from_lookup(env(&[("API_KEY", "short")])).is_err());
+        let keyed = Config::from_lookup(env(&[("API_KEY", " 0123456789abcdef ")])).unwrap();
+        assert_eq!(keyed.api_key.as_deref(), Some("0123456789abcdef"));
+        assert!(Config::from_lookup(env(&[("MAX_SESSIONS_PER_USER", "0")])).is_err());
+        let limited = Config::from_lookup(env(&[("MAX_SESSIONS_PER_USER", "3")])).unwrap();
+        assert_eq!(limited.max_sessions_per_user, Some(3));
+        let sso = Config::from_lookup(env(&[
+            ("OIDC_ISSUER", "https://sso.example/realms/main"),
+            ("OIDC_AUDIENCE", "demo"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            sso.oidc,
+            Some(OidcSettings {
+                issuer: "https://sso.example/realms/main".into(),
+                audience: "demo".into(),
+                jwks_url: None,
+            })
+        );
+        assert!(Config::from_lookup(env(&[("OIDC_ISSUER", "https://sso.example")])).is_err());
+        assert!(Config::from_lookup(env(&[("OIDC_AUDIENCE", "demo")])).is_err());
     }
 
     #[test]

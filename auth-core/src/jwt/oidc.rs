@@ -1,0 +1,653 @@
+//! Access tokens from an external OpenID provider (Keycloak, Auth0, any
+//! OIDC issuer): [`ExternalIssuer`], given to
+//! [`AuthenticatorBuilder::with_external_issuer`](crate::AuthenticatorBuilder::with_external_issuer).
+//!
+//! The provider's keys come from its JWKS, found through discovery
+//! (`<issuer>/.well-known/openid-configuration`, whose `issuer` must equal
+//! the configured one) or given as a URL. They are fetched in the
+//! background when the issuer is built, then every
+//! [refresh interval](ExternalIssuerBuilder::with_refresh_interval).
+//!
+//! A token signed with a key not seen yet (the provider rotated) triggers
+//! a refresh: at most one at a time (concurrent requests wait for that one
+//! fetch, never for a lock held across it), and at most
+//! [a few per minute](ExternalIssuerBuilder::with_max_refreshes_per_minute),
+//! so a flood of made-up `kid`s cannot turn into a flood of fetches. A
+//! failing or slow provider (each fetch has a
+//! [timeout](ExternalIssuerBuilder::with_fetch_timeout)) keeps the last
+//! good keys, and the failure is logged. Nothing in a token (`jku`, `x5u`,
+//! `jwk`) ever chooses a URL.
+//!
+//! Verification is that of [`AccessTokens`] with the provider's keys: the
+//! algorithm comes from the key, `exp`/`nbf`/`iat` within the leeway, `iss`
+//! equal to the issuer, `aud` containing the audience. Tokens typed `JWT` or
+//! untyped are accepted, as providers issue them. Roles come from the
+//! `roles` claim, permissions from `scope` and `permissions`.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use auth_core::jwt::oidc::ExternalIssuer;
+//! use auth_core::{Authenticator, MemoryStore};
+//!
+//! let keycloak = ExternalIssuer::builder("https://sso.example/realms/main", "my-api")
+//!     .build()?;
+//! let auth = Authenticator::builder(MemoryStore::new())
+//!     .with_external_issuer(keycloak)
+//!     .build()?;
+//! # let _ = auth; Ok(()) }
+//! ```
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, Shared};
+use parking_lot::{Mutex, RwLock};
+
+use super::{AccessTokens, Claims, JwtError, Key, NoClaims};
+use crate::clock::{Clock, SystemClock};
+
+/// Default interval between background refreshes: 10 minutes.
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(10 * 60);
+/// Default limit of refreshes triggered by unknown key ids: 6 per minute.
+pub const DEFAULT_MAX_REFRESHES_PER_MINUTE: usize = 6;
+/// Default timeout of one fetch: 5 seconds.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest discovery or JWKS document accepted: 1 MiB.
+pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
+
+/// Why a document could not be fetched.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The provider could not be reached, or answered with an error.
+    #[error("fetching {url} failed: {reason}")]
+    Failed {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The document is larger than [`MAX_DOCUMENT_BYTES`].
+    #[error("the document at {0} is too large")]
+    TooLarge(String),
+}
+
+/// Fetches a provider's documents. The default, [`HttpFetcher`], uses
+/// HTTPS (or plain HTTP to a loopback address); tests and unusual setups
+/// can supply their own.
+#[async_trait::async_trait]
+pub trait JwksFetcher: fmt::Debug + Send + Sync + 'static {
+    /// The body of `url`, which is the discovery URL or the JWKS URL the
+    /// configuration or the discovery document named, never one from a
+    /// token.
+    async fn get(&self, url: &str) -> Result<String, FetchError>;
+}
+
+/// Fetches with a plain HTTP/1.1 `GET` over rustls (aws-lc-rs, the
+/// Mozilla roots): one connection per fetch, no redirects, no proxy, at
+/// most [`MAX_DOCUMENT_BYTES`].
+#[derive(Clone)]
+pub struct HttpFetcher {
+    tls: tokio_rustls::TlsConnector,
+}
+
+impl fmt::Debug for HttpFetcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpFetcher").finish_non_exhaustive()
+    }
+}
+
+impl HttpFetcher {
+    /// A fetcher with rustls on aws-lc-rs and the Mozilla roots.
+    pub fn new() -> Result<Self, OidcError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| OidcError::Client(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self {
+            tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
+        })
+    }
+
+    async fn fetch(&self, url: &str) -> Result<String, String> {
+        let uri: http::Uri = url.parse().map_err(|_| "not a URL".to_owned())?;
+        let tls = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err("neither http nor https".into()),
+        };
+        let authority = uri.authority().ok_or("no host")?.clone();
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let request = http::Request::get(path)
+            .header(http::header::HOST, authority.as_str())
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::USER_AGENT, "auth-core")
+            .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+            .map_err(|e| e.to_string())?;
+        let tcp = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|e| e.to_string())?;
+        if tls {
+            let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                .map_err(|e| e.to_string())?;
+            let stream = self
+                .tls
+                .connect(name, tcp)
+                .await
+                .map_err(|e| e.to_string())?;
+            exchange(stream, request).await
+        } else {
+            exchange(tcp, request).await
+        }
+    }
+}
+
+/// Sends `request` on `stream` and reads the body of a 2xx answer.
+async fn exchange<S>(
+    stream: S,
+    request: http::Request<http_body_util::Empty<hyper::body::Bytes>>,
+) -> Result<String, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use http_body_util::BodyExt as _;
+
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+    // The connection is driven beside the exchange and ends with it.
+    let exchange = async move {
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("status {}", response.status()));
+        }
+        let mut body = response.into_body();
+        let mut document = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| e.to_string())?;
+            if let Some(chunk) = frame.data_ref() {
+                if document.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+                    return Err(TOO_LARGE.to_owned());
+                }
+                document.extend_from_slice(chunk);
+            }
+        }
+        String::from_utf8(document).map_err(|_| "the body is not UTF-8".to_owned())
+    };
+    let connection = async move {
+        // Its end (or error) shows in the exchange's result.
+        let _ = connection.await;
+        std::future::pending().await
+    };
+    tokio::select! {
+        result = exchange => result,
+        result = connection => result,
+    }
+}
+
+const TOO_LARGE: &str = "too large";
+
+#[async_trait::async_trait]
+impl JwksFetcher for HttpFetcher {
+    async fn get(&self, url: &str) -> Result<String, FetchError> {
+        self.fetch(url).await.map_err(|reason| {
+            if reason == TOO_LARGE {
+                FetchError::TooLarge(url.to_owned())
+            } else {
+                FetchError::Failed {
+                    url: url.to_owned(),
+                    reason,
+                }
+            }
+        })
+    }
+}
+
+/// A misconfigured [`ExternalIssuer`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OidcError {
+    /// The issuer or JWKS URL is not `https` (plain `http` is allowed only
+    /// to loopback addresses).
+    #[error("{0:?} must be an https URL (http only to a loopback address)")]
+    Url(String),
+    /// The audience is empty.
+    #[error("the audience must not be empty")]
+    Audience,
+    /// No async runtime to fetch keys in the background.
+    #[error("an external issuer needs a Tokio runtime")]
+    NoRuntime,
+    /// The HTTP client could not be built.
+    #[error("the HTTP client cannot start: {0}")]
+    Client(String),
+}
+
+/// Whether `url` is https, or http to a loopback host.
+fn is_allowed_url(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return url.len() > "https://".len();
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match host.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => host,
+    };
+    matches!(host, "localhost" | "[::1]")
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Builds an [`ExternalIssuer`].
+#[must_use]
+pub struct ExternalIssuerBuilder {
+    issuer: String,
+    audience: String,
+    jwks_url: Option<String>,
+    refresh_interval: Duration,
+    max_refreshes_per_minute: usize,
+    fetch_timeout: Duration,
+    leeway: Duration,
+    clock: Arc<dyn Clock>,
+    fetcher: Option<Arc<dyn JwksFetcher>>,
+}
+
+impl fmt::Debug for ExternalIssuerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExternalIssuerBuilder")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("jwks_url", &self.jwks_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExternalIssuerBuilder {
+    /// Fetches keys from this JWKS URL instead of discovering it.
+    pub fn with_jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.jwks_url = Some(url.into());
+        self
+    }
+
+    /// How often keys are refreshed in the background (default 10 min).
+    pub fn with_refresh_interval(mut self, interval: Duration) -> Self {
+        self.refresh_interval = interval.max(Duration::from_secs(1));
+        self
+    }
+
+    /// At most this many refreshes a minute triggered by unknown key ids
+    /// (default 6; at least 1).
+    pub fn with_max_refreshes_per_minute(mut self, max: usize) -> Self {
+        self.max_refreshes_per_minute = max.max(1);
+        self
+    }
+
+    /// The timeout of one fetch (default 5 s).
+    pub fn with_fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
+        self
+    }
+
+    /// Tolerated clock skew (default 30 s).
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// The clock (default the system clock).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Fetches with `fetcher` instead of [`HttpFetcher`].
+    pub fn with_fetcher(mut self, fetcher: impl JwksFetcher) -> Self {
+        self.fetcher = Some(Arc::new(fetcher));
+        self
+    }
+
+    /// Checks the configuration and starts fetching keys in the background
+    /// (on the current Tokio runtime). It does not wait for the first
+    /// fetch: [`ready`](ExternalIssuer::ready) does.
+    pub fn build(self) -> Result<ExternalIssuer, OidcError> {
+        let issuer = self.issuer.trim_end_matches('/').to_owned();
+        if !is_allowed_url(&issuer) {
+            return Err(OidcError::Url(self.issuer));
+        }
+        if let Some(url) = &self.jwks_url
+            && !is_allowed_url(url)
+        {
+            return Err(OidcError::Url(url.clone()));
+        }
+        if self.audience.trim().is_empty() {
+            return Err(OidcError::Audience);
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| OidcError::NoRuntime)?;
+        let fetcher = match self.fetcher {
+            Some(fetcher) => fetcher,
+            None => Arc::new(HttpFetcher::new()?),
+        };
+        let state = Arc::new(State {
+            // The `iss` of tokens is compared as the configuration gives it.
+            claimed_issuer: self.issuer.clone(),
+            discovery_url: format!("{issuer}/.well-known/openid-configuration"),
+            audience: self.audience,
+            configured_jwks: self.jwks_url,
+            discovered_jwks: Mutex::new(None),
+            refresh_interval: self.refresh_interval,
+            max_refreshes: self.max_refreshes_per_minute,
+            fetch_timeout: self.fetch_timeout,
+            leeway: self.leeway,
+            clock: self.clock,
+            fetcher,
+            tokens: RwLock::new(None),
+            inflight: Mutex::new(None),
+            recent: Mutex::new(VecDeque::new()),
+            fetches: AtomicU64::new(0),
+            runtime: runtime.clone(),
+        });
+        let first = state.join_refresh();
+        let weak = Arc::downgrade(&state);
+        runtime.spawn(refresh_loop(weak, first, self.refresh_interval));
+        Ok(ExternalIssuer { state })
+    }
+}
+
+/// Keeps the keys fresh until the last [`ExternalIssuer`] clone is gone.
+async fn refresh_loop(state: Weak<State>, first: RefreshFuture, interval: Duration) {
+    first.await;
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(state) = state.upgrade() else {
+            return;
+        };
+        let refresh = state.join_refresh();
+        drop(state);
+        refresh.await;
+    }
+}
+
+type RefreshFuture = Shared<BoxFuture<'static, ()>>;
+
+struct State {
+    claimed_issuer: String,
+    discovery_url: String,
+    audience: String,
+    configured_jwks: Option<String>,
+    discovered_jwks: Mutex<Option<String>>,
+    refresh_interval: Duration,
+    max_refreshes: usize,
+    fetch_timeout: Duration,
+    leeway: Duration,
+    clock: Arc<dyn Clock>,
+    fetcher: Arc<dyn JwksFetcher>,
+    /// The verifier built from the last good key set.
+    tokens: RwLock<Option<AccessTokens>>,
+    /// The fetch under way, which every caller that needs one joins.
+    inflight: Mutex<Option<RefreshFuture>>,
+    /// When the refreshes triggered by unknown key ids started.
+    recent: Mutex<VecDeque<Instant>>,
+    fetches: AtomicU64,
+    runtime: tokio::runtime::Handle,
+}
+
+impl State {
+    /// The refresh under way, or a new one. The lock is held only to look
+    /// at the slot, never across the fetch; the fetch runs as its own task,
+    /// so a cancelled request does not cancel it.
+    fn join_refresh(self: &Arc<Self>) -> RefreshFuture {
+        self.join_refresh_if(|| true)
+            .expect("an unconditional refresh always starts")
+    }
+
+    fn join_refresh_if(
+        self: &Arc<Self>,
+        may_start: impl FnOnce() -> bool,
+    ) -> Option<RefreshFuture> {
+        let mut slot = self.inflight.lock();
+        if let Some(running) = &*slot {
+            return Some(running.clone());
+        }
+        if !may_start() {
+            return None;
+        }
+        let state = self.clone();
+        let task = self.runtime.spawn(async move {
+            state.refresh().await;
+            *state.inflight.lock() = None;
+        });
+        let shared = task.map(|_| ()).boxed().shared();
+        *slot = Some(shared.clone());
+        Some(shared)
+    }
+
+    /// Takes one of the minute's refreshes for unknown key ids, if any is
+    /// left.
+    fn take_budget(&self) -> bool {
+        let now = Instant::now();
+        let mut recent = self.recent.lock();
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+        {
+            recent.pop_front();
+        }
+        if recent.len() >= self.max_refreshes {
+            return false;
+        }
+        recent.push_back(now);
+        true
+    }
+
+    async fn fetch(&self, url: &str) -> Result<String, String> {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        match tokio::time::timeout(self.fetch_timeout, self.fetcher.get(url)).await {
+            Ok(Ok(body)) => Ok(body),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err(format!("fetching {url} timed out")),
+        }
+    }
+
+    /// Fetches the key set and, when it is good, swaps it in; otherwise
+    /// keeps the last good one and logs why.
+    async fn refresh(&self) {
+        match self.fetch_keys().await {
+            Ok(tokens) => {
+                tracing::debug!(issuer = %self.claimed_issuer, "external issuer keys refreshed");
+                *self.tokens.write() = Some(tokens);
+            }
+            Err(reason) => {
+                let keeping = self.tokens.read().is_some();
+                tracing::warn!(
+                    issuer = %self.claimed_issuer,
+                    %reason,
+                    keeping_last_good_keys = keeping,
+                    "refreshing the external issuer's keys failed"
+                );
+            }
+        }
+    }
+
+    async fn jwks_url(&self) -> Result<String, String> {
+        if let Some(url) = &self.configured_jwks {
+            return Ok(url.clone());
+        }
+        if let Some(url) = self.discovered_jwks.lock().clone() {
+            return Ok(url);
+        }
+        #[derive(serde::Deserialize)]
+        struct Discovery {
+            issuer: String,
+            jwks_uri: String,
+        }
+        let body = self.fetch(&self.discovery_url).await?;
+        let discovery: Discovery =
+            serde_json::from_str(&body).map_err(|e| format!("bad discovery document: {e}"))?;
+        if discovery.issuer.trim_end_matches('/') != self.claimed_issuer.trim_end_matches('/') {
+            return Err(format!(
+                "the discovery document names issuer {:?}",
+                discovery.issuer
+            ));
+        }
+        if !is_allowed_url(&discovery.jwks_uri) {
+            return Err(format!(
+                "the discovery document's jwks_uri {:?} is not https",
+                discovery.jwks_uri
+            ));
+        }
+        *self.discovered_jwks.lock() = Some(discovery.jwks_uri.clone());
+        Ok(discovery.jwks_uri)
+    }
+
+    async fn fetch_keys(&self) -> Result<AccessTokens, String> {
+        let url = self.jwks_url().await?;
+        let body = self.fetch(&url).await?;
+        let keys = Key::from_jwks(&body).map_err(|e| format!("bad JWKS: {e}"))?;
+        let mut builder = AccessTokens::builder(self.claimed_issuer.clone())
+            .with_audience(self.audience.clone())
+            .with_leeway(self.leeway)
+            .with_ttl(self.leeway + Duration::from_secs(60))
+            .with_clock(self.clock.clone())
+            .accept_untyped();
+        for key in keys {
+            builder = builder.with_verification_key(key);
+        }
+        builder.build().map_err(|e| format!("bad JWKS: {e}"))
+    }
+}
+
+/// An external OpenID provider whose access tokens are accepted; see the
+/// [module docs](self). Cheap to clone; the background refresh stops when
+/// the last clone is dropped.
+#[derive(Clone)]
+pub struct ExternalIssuer {
+    state: Arc<State>,
+}
+
+impl fmt::Debug for ExternalIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExternalIssuer")
+            .field("issuer", &self.state.claimed_issuer)
+            .field("audience", &self.state.audience)
+            .field("refresh_interval", &self.state.refresh_interval)
+            .field("has_keys", &self.state.tokens.read().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExternalIssuer {
+    /// Trusts tokens from `issuer` (exactly the `iss` they carry) for
+    /// `audience`.
+    pub fn builder(
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+    ) -> ExternalIssuerBuilder {
+        ExternalIssuerBuilder {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            jwks_url: None,
+            refresh_interval: DEFAULT_REFRESH_INTERVAL,
+            max_refreshes_per_minute: DEFAULT_MAX_REFRESHES_PER_MINUTE,
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+            leeway: super::DEFAULT_LEEWAY,
+            clock: Arc::new(SystemClock),
+            fetcher: None,
+        }
+    }
+
+    /// The issuer, as tokens must name it.
+    pub fn issuer(&self) -> &str {
+        &self.state.claimed_issuer
+    }
+
+    /// How many documents have been fetched (discovery and JWKS), for
+    /// monitoring.
+    pub fn fetches(&self) -> u64 {
+        self.state.fetches.load(Ordering::Relaxed)
+    }
+
+    /// Waits for the fetch under way, if any; whether keys are loaded.
+    pub async fn ready(&self) -> bool {
+        let running = self.state.inflight.lock().clone();
+        if let Some(running) = running {
+            running.await;
+        }
+        self.state.tokens.read().is_some()
+    }
+
+    /// Refreshes the keys now (joining a refresh under way).
+    pub async fn refresh(&self) {
+        self.state.join_refresh().await;
+    }
+
+    /// Verifies a token of this issuer. A key id not in the current set
+    /// waits for one refresh, within the per-minute budget.
+    pub async fn verify(&self, token: &[u8]) -> Result<Claims<NoClaims>, JwtError> {
+        let current = self.state.tokens.read().clone();
+        let first = match &current {
+            Some(tokens) => tokens.verify::<NoClaims>(token),
+            None => Err(JwtError::UnknownKey),
+        };
+        if first != Err(JwtError::UnknownKey) {
+            return first;
+        }
+        let state = &self.state;
+        let Some(refresh) = state.join_refresh_if(|| state.take_budget()) else {
+            tracing::debug!(issuer = %state.claimed_issuer, "unknown key id; refresh budget spent");
+            return first;
+        };
+        refresh.await;
+        let current = state.tokens.read().clone();
+        match current {
+            Some(tokens) => tokens.verify::<NoClaims>(token),
+            None => Err(JwtError::UnknownKey),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_must_be_https_unless_loopback() {
+        for ok in [
+            "https://sso.example/realms/x",
+            "http://127.0.0.1:8080/x",
+            "http://localhost:3000",
+            "http://[::1]:80/",
+        ] {
+            assert!(is_allowed_url(ok), "{ok}");
+        }
+        for bad in [
+            "http://sso.example",
+            "http://127.0.0.1.evil.example/",
+            "ftp://x",
+            "https://",
+            "sso.example",
+        ] {
+            assert!(!is_allowed_url(bad), "{bad}");
+        }
+    }
+}
