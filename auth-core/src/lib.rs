@@ -44,5 +44,5 @@ pub use guard::{Permission, Requirement};
 pub use handle::{AuthHandle, Login, SessionInfo};
 pub use identity::{AuthMethod, Identity, RolePermissions};
 pub use record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};
-pub use store::{MemoryStore, SessionStore, StoreError};
+pub use store::{CachedStore, MemoryStore, SessionStore, StoreError};
 pub use token::{SessionId, SessionKey, SessionToken};

@@ -51,6 +51,14 @@ pub enum Revocation {
         /// Tokens with an `iat` before this are refused.
         not_before: i64,
     },
+    /// Cached copies of a session ([`CachedStore`](crate::CachedStore))
+    /// are stale: it ended or changed. Tokens are not affected.
+    Stale {
+        /// The session's public id; `None` for every session of `user`.
+        sid: Option<String>,
+        /// The session's user.
+        user: String,
+    },
 }
 
 impl Revocation {
@@ -71,6 +79,10 @@ struct State {
     sessions: HashMap<String, Instant>,
     /// Per user: tokens issued before this Unix time are refused.
     users: HashMap<String, (i64, Instant)>,
+    /// Stale cached sessions: when the news arrived, until when to keep it.
+    stale_sessions: HashMap<String, (Instant, Instant)>,
+    /// Users all of whose cached sessions are stale.
+    stale_users: HashMap<String, (Instant, Instant)>,
     inserts: usize,
 }
 
@@ -147,6 +159,15 @@ impl Revocations {
                 entry.0 = entry.0.max(*not_before);
                 entry.1 = entry.1.max(until);
             }
+            Revocation::Stale { sid, user } => {
+                let now = Instant::now();
+                let map = match sid {
+                    Some(sid) => state.stale_sessions.entry(sid.clone()),
+                    None => state.stale_users.entry(user.clone()),
+                };
+                let entry = map.or_insert((now, until));
+                *entry = (now, entry.1.max(until));
+            }
         }
         self.prune(&mut state);
     }
@@ -157,6 +178,8 @@ impl Revocations {
             let now = Instant::now();
             state.sessions.retain(|_, until| *until > now);
             state.users.retain(|_, (_, until)| *until > now);
+            state.stale_sessions.retain(|_, (_, until)| *until > now);
+            state.stale_users.retain(|_, (_, until)| *until > now);
         }
     }
 
@@ -202,6 +225,23 @@ impl Revocations {
             .users
             .get(user)
             .is_some_and(|(nbf, until)| *until > now && iat < *nbf)
+    }
+}
+
+impl Revocations {
+    /// Whether a cached copy of session `sid` of `user`, loaded at
+    /// `loaded_at`, was made stale by a [`Revocation::Stale`] that arrived
+    /// since.
+    pub fn is_stale(&self, sid: &str, user: &str, loaded_at: Instant) -> bool {
+        let state = self.state.read();
+        if state.stale_sessions.is_empty() && state.stale_users.is_empty() {
+            return false;
+        }
+        let now = Instant::now();
+        let newer = |entry: Option<&(Instant, Instant)>| {
+            entry.is_some_and(|(arrived, until)| *until > now && *arrived >= loaded_at)
+        };
+        newer(state.stale_sessions.get(sid)) || newer(state.stale_users.get(user))
     }
 }
 

@@ -21,6 +21,7 @@
 //!   A store never turns an error into "not found": that would log users out
 //!   whenever the database hiccups.
 
+mod cache;
 mod memory;
 
 use std::error::Error as StdError;
@@ -34,6 +35,7 @@ use crate::record::SessionRecord;
 use crate::revocation::{Revocation, Revocations, Subscription};
 use crate::token::SessionKey;
 
+pub use cache::{CachedStore, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 pub use memory::MemoryStore;
 
 /// A boxed error from a store's backend.

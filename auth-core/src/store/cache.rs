@@ -1,0 +1,504 @@
+//! A local cache in front of any store: [`CachedStore`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use time::OffsetDateTime;
+
+use super::{SessionStore, StoreError};
+use crate::clock::{Clock, SystemClock};
+use crate::record::SessionRecord;
+use crate::revocation::{Revocation, Revocations, Subscription};
+use crate::token::SessionKey;
+
+/// Default time a record is served from the cache: 2 seconds.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(2);
+/// Default number of records kept: 100 000.
+pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
+
+const SHARDS: usize = 16;
+
+struct Entry {
+    record: SessionRecord,
+    /// When the load that produced it started: an eviction announced after
+    /// that makes it stale.
+    loaded_at: Instant,
+}
+
+/// A bounded, short-lived cache of session records in this process, in
+/// front of any [`SessionStore`]: a request whose session was read here
+/// less than the [TTL](Self::with_ttl) ago costs no store command.
+///
+/// Every write that goes through it (update, touch, delete, rotate,
+/// delete of a user's sessions) changes or drops the local copy, and the
+/// ones that end or change a session are announced to the other instances
+/// ([`SessionStore::announce`], as [`Revocation::Stale`]): each instance's
+/// cache subscribes to the store and drops the named sessions as soon as
+/// the announcement arrives (through Redis pub/sub, typically within a
+/// millisecond). A copy loaded before an announcement arrived is never
+/// served after it. What can still be seen late, for at most the TTL, is
+/// what is not announced: another instance's sliding refresh of the idle
+/// expiry, which only ever moves it later.
+///
+/// The cache holds at most [`capacity`](Self::with_capacity) records,
+/// dropping arbitrary ones when full, and never serves an expired one.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use auth_core::{Authenticator, CachedStore, MemoryStore};
+///
+/// let store = CachedStore::new(MemoryStore::new())?
+///     .with_ttl(Duration::from_secs(1))
+///     .with_capacity(50_000);
+/// let auth = Authenticator::builder(store).build()?;
+/// # let _ = auth;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct CachedStore<S> {
+    inner: Arc<S>,
+    shards: Arc<[Mutex<HashMap<SessionKey, Entry>>]>,
+    evictions: Revocations,
+    ttl: Duration,
+    capacity_per_shard: usize,
+    clock: Arc<dyn Clock>,
+    _subscription: Option<Arc<Subscription>>,
+}
+
+impl<S> Clone for CachedStore<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shards: self.shards.clone(),
+            evictions: self.evictions.clone(),
+            ttl: self.ttl,
+            capacity_per_shard: self.capacity_per_shard,
+            clock: self.clock.clone(),
+            _subscription: self._subscription.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for CachedStore<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedStore")
+            .field("inner", &self.inner)
+            .field("ttl", &self.ttl)
+            .field("capacity", &(self.capacity_per_shard * SHARDS))
+            .field("cached", &self.len())
+            .finish()
+    }
+}
+
+impl<S: SessionStore> CachedStore<S> {
+    /// A cache in front of `inner`, subscribed to its announcements (which
+    /// for `auth-redis` needs a Tokio runtime). Fails if the store should
+    /// deliver announcements but cannot start.
+    pub fn new(inner: S) -> Result<Self, StoreError> {
+        let evictions = Revocations::new(DEFAULT_CACHE_TTL * 2);
+        let subscription = inner.subscribe(&evictions)?.map(Arc::new);
+        let shards: Vec<_> = (0..SHARDS).map(|_| Mutex::default()).collect();
+        Ok(Self {
+            inner: Arc::new(inner),
+            shards: shards.into(),
+            evictions,
+            ttl: DEFAULT_CACHE_TTL,
+            capacity_per_shard: DEFAULT_CACHE_CAPACITY.div_ceil(SHARDS),
+            clock: Arc::new(SystemClock),
+            _subscription: subscription,
+        })
+    }
+}
+
+impl<S> CachedStore<S> {
+    /// How long a record is served without asking the store (default 2 s).
+    /// Bounds how late a change that is not announced (another instance's
+    /// sliding refresh) is seen.
+    #[must_use]
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// At most this many records are kept (default 100 000).
+    #[must_use]
+    pub fn with_capacity(mut self, capacity: usize) -> Self {
+        self.capacity_per_shard = capacity.div_ceil(SHARDS).max(1);
+        self
+    }
+
+    /// The clock that judges expiry (default the system clock): the same
+    /// as the [`Authenticator`](crate::Authenticator)'s.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The store behind the cache.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// How many records are cached now.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn shard(&self, key: &SessionKey) -> &Mutex<HashMap<SessionKey, Entry>> {
+        let index = usize::from(key.as_bytes()[0]) % SHARDS;
+        &self.shards[index]
+    }
+
+    fn cached(&self, key: &SessionKey, now: OffsetDateTime) -> Option<SessionRecord> {
+        let mut shard = self.shard(key).lock();
+        let entry = shard.get(key)?;
+        let fresh = entry.loaded_at.elapsed() < self.ttl
+            && !entry.record.is_expired(now)
+            && !self.evictions.is_stale(
+                entry.record.id.as_str(),
+                &entry.record.user_id,
+                entry.loaded_at,
+            );
+        if fresh {
+            Some(entry.record.clone())
+        } else {
+            shard.remove(key);
+            None
+        }
+    }
+
+    fn insert(&self, record: SessionRecord, loaded_at: Instant) {
+        let mut shard = self.shard(&record.key).lock();
+        if shard.len() >= self.capacity_per_shard
+            && !shard.contains_key(&record.key)
+            && let Some(victim) = shard.keys().next().copied()
+        {
+            shard.remove(&victim);
+        }
+        shard.insert(record.key, Entry { record, loaded_at });
+    }
+
+    fn forget(&self, key: &SessionKey) -> Option<SessionRecord> {
+        self.shard(key).lock().remove(key).map(|e| e.record)
+    }
+
+    fn forget_user(&self, user_id: &str, keep: Option<&SessionKey>) {
+        for shard in self.shards.iter() {
+            shard
+                .lock()
+                .retain(|key, e| e.record.user_id != user_id || Some(key) == keep);
+        }
+    }
+}
+
+impl<S: SessionStore> CachedStore<S> {
+    /// Tells every instance's cache that copies of these sessions are stale.
+    async fn announce_stale(&self, stale: Revocation) -> Result<(), StoreError> {
+        self.evictions.apply(&stale, self.evictions.retention());
+        self.inner.announce(&stale, self.announce_keep()).await
+    }
+
+    fn announce_keep(&self) -> Duration {
+        // Receivers must remember an eviction for as long as a copy loaded
+        // before it may be cached.
+        (self.ttl * 2).max(Duration::from_secs(1))
+    }
+
+    /// The public id and user of the session under `key`, from the cache
+    /// or the store.
+    async fn identify(&self, key: &SessionKey) -> Result<Option<(String, String)>, StoreError> {
+        if let Some(record) = self.forget(key) {
+            return Ok(Some((record.id.as_str().to_owned(), record.user_id)));
+        }
+        Ok(self
+            .inner
+            .load(key)
+            .await?
+            .map(|r| (r.id.as_str().to_owned(), r.user_id)))
+    }
+}
+
+#[async_trait]
+impl<S: SessionStore> SessionStore for CachedStore<S> {
+    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        self.inner.create(record).await
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+        if let Some(record) = self.cached(key, self.clock.now()) {
+            return Ok(Some(record));
+        }
+        let loaded_at = Instant::now();
+        let record = self.inner.load(key).await?;
+        if let Some(record) = &record {
+            self.insert(record.clone(), loaded_at);
+        }
+        Ok(record)
+    }
+
+    async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
+        self.forget(&record.key);
+        let version = self.inner.update(record).await?;
+        self.announce_stale(Revocation::Stale {
+            sid: Some(record.id.as_str().to_owned()),
+            user: record.user_id.clone(),
+        })
+        .await?;
+        Ok(version)
+    }
+
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        idle_expires_at: OffsetDateTime,
+        last_refresh_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let loaded_at = Instant::now();
+        let touched = self
+            .inner
+            .touch(key, idle_expires_at, last_refresh_at)
+            .await?;
+        let mut shard = self.shard(key).lock();
+        if touched {
+            if let Some(entry) = shard.get_mut(key) {
+                entry.record.idle_expires_at = idle_expires_at;
+                entry.record.last_refresh_at = last_refresh_at;
+                entry.loaded_at = entry.loaded_at.max(loaded_at);
+            }
+        } else {
+            shard.remove(key);
+        }
+        Ok(touched)
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let session = self.identify(key).await?;
+        let existed = self.inner.delete(key).await?;
+        if let Some((sid, user)) = session {
+            self.announce_stale(Revocation::Stale {
+                sid: Some(sid),
+                user,
+            })
+            .await?;
+        }
+        Ok(existed)
+    }
+
+    async fn rotate(&self, old: &SessionKey, new: &SessionRecord) -> Result<(), StoreError> {
+        let session = self.identify(old).await?;
+        self.inner.rotate(old, new).await?;
+        if let Some((sid, user)) = session {
+            self.announce_stale(Revocation::Stale {
+                sid: Some(sid),
+                user,
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        self.inner.list_user(user_id).await
+    }
+
+    async fn delete_user(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<usize, StoreError> {
+        self.forget_user(user_id, keep);
+        let deleted = self.inner.delete_user(user_id, keep).await?;
+        // Every copy of the user's sessions elsewhere is dropped; the kept
+        // one is merely read again.
+        self.announce_stale(Revocation::Stale {
+            sid: None,
+            user: user_id.to_owned(),
+        })
+        .await?;
+        Ok(deleted)
+    }
+
+    async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
+        self.inner.announce(revocation, keep).await
+    }
+
+    fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
+        self.inner.subscribe(sink)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryStore;
+    use crate::clock::ManualClock;
+    use crate::testing::{CountingStore, conformance, sample_record};
+
+    #[tokio::test]
+    async fn passes_the_conformance_suite() {
+        conformance(|clock: ManualClock| async move {
+            let clock: Arc<dyn Clock> = Arc::new(clock);
+            CachedStore::new(MemoryStore::with_clock(clock.clone()))
+                .unwrap()
+                .with_clock(clock)
+        })
+        .await;
+    }
+
+    /// Two instances (caches) on one shared store, and the store's calls.
+    fn two_instances() -> (
+        CachedStore<CountingStore<MemoryStore>>,
+        CachedStore<CountingStore<MemoryStore>>,
+        CountingStore<MemoryStore>,
+    ) {
+        let shared = MemoryStore::new();
+        let counted = CountingStore::new(shared.clone());
+        let a = CachedStore::new(CountingStore::new(shared.clone())).unwrap();
+        let b = CachedStore::new(counted.clone()).unwrap();
+        (a, b, counted)
+    }
+
+    #[tokio::test]
+    async fn a_cached_read_costs_no_store_command() {
+        let (a, b, b_calls) = two_instances();
+        let record = sample_record(
+            "ann",
+            OffsetDateTime::now_utc(),
+            time::Duration::minutes(30),
+        );
+        a.create(&record).await.unwrap();
+        assert_eq!(b.load(&record.key).await.unwrap().unwrap().id, record.id);
+        b_calls.take_calls();
+        for _ in 0..10 {
+            assert!(b.load(&record.key).await.unwrap().is_some());
+        }
+        let calls = b_calls.take_calls();
+        assert_eq!((calls.reads(), calls.writes(), calls.announce), (0, 0, 0));
+        assert_eq!(b.len(), 1);
+        // Unknown keys are never cached: each one asks the store.
+        let unknown = sample_record(
+            "bob",
+            OffsetDateTime::now_utc(),
+            time::Duration::minutes(30),
+        );
+        assert!(b.load(&unknown.key).await.unwrap().is_none());
+        assert!(b.load(&unknown.key).await.unwrap().is_none());
+        assert_eq!(b_calls.take_calls().reads(), 2);
+    }
+
+    #[tokio::test]
+    async fn changes_on_one_instance_reach_the_others_cache() {
+        let (a, b, _) = two_instances();
+        let now = OffsetDateTime::now_utc();
+        let mut record = sample_record("ann", now, time::Duration::minutes(30));
+        a.create(&record).await.unwrap();
+        b.load(&record.key).await.unwrap().unwrap();
+
+        // A data write elsewhere is seen at once.
+        record.roles = vec!["admin".into()];
+        record.version = a.update(&record).await.unwrap();
+        assert_eq!(b.load(&record.key).await.unwrap().unwrap().roles, ["admin"]);
+
+        // So is a logout.
+        a.delete(&record.key).await.unwrap();
+        assert!(b.load(&record.key).await.unwrap().is_none());
+
+        // A rotation retires the old key everywhere.
+        let old = sample_record("ann", now, time::Duration::minutes(30));
+        a.create(&old).await.unwrap();
+        b.load(&old.key).await.unwrap().unwrap();
+        let mut new = sample_record("ann", now, time::Duration::minutes(30));
+        new.id = old.id.clone();
+        a.rotate(&old.key, &new).await.unwrap();
+        assert!(b.load(&old.key).await.unwrap().is_none());
+        assert!(b.load(&new.key).await.unwrap().is_some());
+
+        // Logout everywhere, keeping one.
+        let other = sample_record("ann", now, time::Duration::minutes(30));
+        a.create(&other).await.unwrap();
+        b.load(&other.key).await.unwrap().unwrap();
+        assert_eq!(a.delete_user("ann", Some(&new.key)).await.unwrap(), 1);
+        assert!(b.load(&other.key).await.unwrap().is_none());
+        assert!(b.load(&new.key).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn entries_expire_with_the_ttl_and_the_session() {
+        let clock = ManualClock::starting_now();
+        let shared = MemoryStore::with_clock(Arc::new(clock.clone()));
+        let counted = CountingStore::new(shared.clone());
+        let cache = CachedStore::new(counted.clone())
+            .unwrap()
+            .with_clock(Arc::new(clock.clone()))
+            .with_ttl(Duration::from_millis(30));
+        let record = sample_record("ann", clock.now(), time::Duration::minutes(30));
+        shared.create(&record).await.unwrap();
+        cache.load(&record.key).await.unwrap().unwrap();
+        counted.take_calls();
+        std::thread::sleep(Duration::from_millis(40));
+        cache.load(&record.key).await.unwrap().unwrap();
+        assert_eq!(counted.take_calls().reads(), 1, "read again after the TTL");
+
+        // An expired session is never served from the cache.
+        let cache = cache.with_ttl(Duration::from_secs(3600));
+        cache.load(&record.key).await.unwrap().unwrap();
+        clock.advance(time::Duration::minutes(31));
+        assert!(cache.load(&record.key).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_cache_is_bounded() {
+        let shared = MemoryStore::new();
+        let cache = CachedStore::new(shared.clone()).unwrap().with_capacity(64);
+        for i in 0..1_000 {
+            let r = sample_record(
+                &format!("u{i}"),
+                OffsetDateTime::now_utc(),
+                time::Duration::minutes(5),
+            );
+            shared.create(&r).await.unwrap();
+            cache.load(&r.key).await.unwrap().unwrap();
+        }
+        assert!(cache.len() <= 64, "{} cached", cache.len());
+    }
+
+    #[tokio::test]
+    async fn a_copy_loaded_before_an_eviction_is_not_served_after_it() {
+        let (a, b, _) = two_instances();
+        let record = sample_record(
+            "ann",
+            OffsetDateTime::now_utc(),
+            time::Duration::minutes(30),
+        );
+        a.create(&record).await.unwrap();
+        // B's read started before the eviction arrived, and lands after it.
+        let loaded_at = Instant::now();
+        let copy = b.inner().load(&record.key).await.unwrap().unwrap();
+        b.evictions.apply(
+            &Revocation::Stale {
+                sid: Some(record.id.as_str().to_owned()),
+                user: "ann".into(),
+            },
+            Duration::from_secs(5),
+        );
+        b.insert(copy, loaded_at);
+        b.inner().take_calls();
+        assert!(b.load(&record.key).await.unwrap().is_some());
+        assert_eq!(
+            b.inner().take_calls().reads(),
+            1,
+            "read from the store again"
+        );
+    }
+}

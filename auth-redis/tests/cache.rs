@@ -1,0 +1,74 @@
+//! A `CachedStore` on Redis: cached reads cost no command, and a logout on
+//! one instance reaches every other instance's cache through pub/sub.
+
+use std::time::{Duration, Instant};
+
+use auth_core::testing::CountingStore;
+use auth_core::{Authenticator, CachedStore, Login};
+use auth_redis::RedisStore;
+use auth_redis::testing::RedisServer;
+
+fn instance(url: &str) -> (Authenticator, CountingStore<RedisStore>) {
+    let redis = CountingStore::new(RedisStore::from_url(url).unwrap());
+    let cached = CachedStore::new(redis.clone())
+        .unwrap()
+        .with_ttl(Duration::from_secs(60));
+    (Authenticator::builder(cached).build().unwrap(), redis)
+}
+
+async fn login(auth: &Authenticator, user: &str) -> String {
+    let handle = auth
+        .authenticate(auth.credentials([], None, None))
+        .await
+        .unwrap();
+    handle.login(Login::new(user)).await.unwrap();
+    let set_cookie = handle.finish().await.unwrap().unwrap();
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+async fn who(auth: &Authenticator, cookie: &str) -> Option<String> {
+    let handle = auth
+        .authenticate(auth.credentials([cookie.as_bytes()], None, None))
+        .await
+        .unwrap();
+    handle.identity().map(|i| i.user_id().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_elsewhere_empties_this_cache() {
+    let server = RedisServer::start().await;
+    let (a, _) = instance(&server.url());
+    let (b, b_redis) = instance(&server.url());
+    let cookie = login(&a, "alice").await;
+    let other = login(&a, "bob").await;
+
+    assert_eq!(who(&b, &cookie).await.as_deref(), Some("alice"));
+    b_redis.take_calls();
+    for _ in 0..5 {
+        assert_eq!(who(&b, &cookie).await.as_deref(), Some("alice"));
+    }
+    let calls = b_redis.take_calls();
+    assert_eq!((calls.reads(), calls.writes()), (0, 0), "{calls:?}");
+    assert_eq!(who(&b, &other).await.as_deref(), Some("bob"));
+
+    // Logout on a: b's cached copy is dropped when the news arrives,
+    // long before the 60 s TTL.
+    let handle = a
+        .authenticate(a.credentials([cookie.as_bytes()], None, None))
+        .await
+        .unwrap();
+    assert!(handle.logout().await.unwrap());
+    let start = Instant::now();
+    while who(&b, &cookie).await.is_some() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the logout never reached b"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        who(&b, &other).await.as_deref(),
+        Some("bob"),
+        "other sessions stay cached"
+    );
+}
