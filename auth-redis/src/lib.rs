@@ -127,6 +127,25 @@ enum Conn {
     Single(deadpool_redis::Connection),
     #[cfg(feature = "cluster")]
     Cluster(deadpool_redis::cluster::Connection),
+    /// A clone of a pooled connection: multiplexed, so every request of
+    /// the process can send on it at once.
+    SharedSingle(redis::aio::MultiplexedConnection),
+    #[cfg(feature = "cluster")]
+    SharedCluster(redis::cluster_async::ClusterConnection),
+}
+
+impl Conn {
+    /// A clone to keep for later calls.
+    fn share(&self) -> Self {
+        match self {
+            Self::Single(c) => Self::SharedSingle((**c).clone()),
+            Self::SharedSingle(c) => Self::SharedSingle(c.clone()),
+            #[cfg(feature = "cluster")]
+            Self::Cluster(c) => Self::SharedCluster((**c).clone()),
+            #[cfg(feature = "cluster")]
+            Self::SharedCluster(c) => Self::SharedCluster(c.clone()),
+        }
+    }
 }
 
 impl ConnectionLike for Conn {
@@ -135,6 +154,9 @@ impl ConnectionLike for Conn {
             Self::Single(c) => c.req_packed_command(cmd),
             #[cfg(feature = "cluster")]
             Self::Cluster(c) => c.req_packed_command(cmd),
+            Self::SharedSingle(c) => c.req_packed_command(cmd),
+            #[cfg(feature = "cluster")]
+            Self::SharedCluster(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -148,6 +170,9 @@ impl ConnectionLike for Conn {
             Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
             #[cfg(feature = "cluster")]
             Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::SharedSingle(c) => c.req_packed_commands(pipeline, offset, count),
+            #[cfg(feature = "cluster")]
+            Self::SharedCluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -156,6 +181,9 @@ impl ConnectionLike for Conn {
             Self::Single(c) => c.get_db(),
             #[cfg(feature = "cluster")]
             Self::Cluster(c) => c.get_db(),
+            Self::SharedSingle(c) => c.get_db(),
+            #[cfg(feature = "cluster")]
+            Self::SharedCluster(c) => c.get_db(),
         }
     }
 }
@@ -177,6 +205,11 @@ struct Scripts {
 #[derive(Clone)]
 pub struct RedisStore {
     pool: Pool,
+    /// A multiplexed connection taken from the pool once and used by every
+    /// call until it fails: taking from the pool costs a `PING` round trip
+    /// each time (deadpool-redis checks the connection), which would double
+    /// the commands of every request.
+    shared: Arc<parking_lot::Mutex<Option<Conn>>>,
     prefix: Arc<str>,
     timeout: Duration,
     scripts: Arc<Scripts>,
@@ -227,6 +260,7 @@ impl RedisStore {
     fn new(pool: Pool) -> Self {
         Self {
             pool,
+            shared: Arc::default(),
             prefix: Arc::from("auth:"),
             timeout: DEFAULT_TIMEOUT,
             scripts: Arc::new(Scripts {
@@ -345,14 +379,32 @@ impl RedisStore {
         op: impl AsyncFnOnce(&mut Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let work = async {
-            let mut conn = match &self.pool {
-                Pool::Single(p) => Conn::Single(p.get().await.map_err(StoreError::unavailable)?),
-                #[cfg(feature = "cluster")]
-                Pool::Cluster(p) => Conn::Cluster(p.get().await.map_err(StoreError::unavailable)?),
+            let shared = self.shared.lock().as_ref().map(Conn::share);
+            let mut conn = match shared {
+                Some(conn) => conn,
+                None => {
+                    let conn = match &self.pool {
+                        Pool::Single(p) => {
+                            Conn::Single(p.get().await.map_err(StoreError::unavailable)?)
+                        }
+                        #[cfg(feature = "cluster")]
+                        Pool::Cluster(p) => {
+                            Conn::Cluster(p.get().await.map_err(StoreError::unavailable)?)
+                        }
+                    };
+                    *self.shared.lock() = Some(conn.share());
+                    conn
+                }
             };
             op(&mut conn).await
         };
-        with_timeout(self.timeout, work).await
+        let result = with_timeout(self.timeout, work).await;
+        if result.as_ref().is_err_and(StoreError::is_retryable) {
+            // The connection may be broken: the next call takes one from
+            // the pool, which checks it and reconnects.
+            self.shared.lock().take();
+        }
+        result
     }
 
     fn record_args(record: &SessionRecord) -> Result<[String; 7], StoreError> {

@@ -72,3 +72,49 @@ async fn a_logout_elsewhere_empties_this_cache() {
         "other sessions stay cached"
     );
 }
+
+/// The commands Redis ran since the last reset, as `name=calls` pairs.
+fn commands(server: &RedisServer) -> Vec<(String, u64)> {
+    let stats = server.cli(&["INFO", "commandstats"]).unwrap();
+    stats
+        .lines()
+        .filter_map(|l| l.strip_prefix("cmdstat_"))
+        .filter_map(|l| {
+            let (name, rest) = l.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .filter(|(name, _)| name != "info" && name != "config|resetstat")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authenticated_request_costs_one_redis_command() {
+    let server = RedisServer::start().await;
+    let auth = Authenticator::builder(RedisStore::from_url(&server.url()).unwrap())
+        .build()
+        .unwrap();
+    let cookie = login(&auth, "alice").await;
+    assert_eq!(who(&auth, &cookie).await.as_deref(), Some("alice"));
+    server.cli(&["CONFIG", "RESETSTAT"]).unwrap();
+    for _ in 0..50 {
+        assert_eq!(who(&auth, &cookie).await.as_deref(), Some("alice"));
+    }
+    // One read each: no connection check, no write below the refresh
+    // threshold.
+    assert_eq!(commands(&server), [("hmget".to_owned(), 50)]);
+
+    // With the local cache in front, none at all.
+    let (cached, _) = instance(&server.url());
+    assert_eq!(who(&cached, &cookie).await.as_deref(), Some("alice"));
+    server.cli(&["CONFIG", "RESETSTAT"]).unwrap();
+    for _ in 0..50 {
+        assert_eq!(who(&cached, &cookie).await.as_deref(), Some("alice"));
+    }
+    assert_eq!(commands(&server), []);
+}
