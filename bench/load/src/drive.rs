@@ -69,7 +69,14 @@ pub(crate) fn run(quick: bool, callgrind: bool) -> Result<String, String> {
             .map_err(|e| e.to_string())?;
         std::process::exit(status.code().unwrap_or(1));
     }
-    let settings = Settings::new(quick);
+    let mut settings = Settings::new(quick);
+    // `AUTH_LOAD_ONLY=<text>`: only the scenarios whose name contains it
+    // (and the bare ones), for a closer look.
+    let only = std::env::var("AUTH_LOAD_ONLY").ok();
+    let selected = |s: &Scenario| s.is_bare() || only.as_deref().is_none_or(|o| s.name.contains(o));
+    settings
+        .callgrind_scenarios
+        .retain(|&i| selected(&SCENARIOS[i]));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -80,6 +87,9 @@ pub(crate) fn run(quick: bool, callgrind: bool) -> Result<String, String> {
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); SCENARIOS.len()];
         for round in 0..settings.rounds {
             for (i, scenario) in SCENARIOS.iter().enumerate() {
+                if !selected(scenario) {
+                    continue;
+                }
                 eprintln!("round {}: {}", round + 1, scenario.name);
                 let sample = measure(scenario, &redis_url, &settings).await?;
                 samples[i].push(sample);
@@ -377,7 +387,11 @@ async fn count_instructions(
         server.quit().await;
         totals.push(read_total(&out)?);
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("AUTH_LOAD_KEEP_PROFILES").is_some() {
+        eprintln!("callgrind profiles kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok((totals[1] - totals[0]) as f64 / (long - short) as f64)
 }
 
@@ -423,6 +437,9 @@ fn report(samples: &[Vec<Sample>], instructions: &[Option<f64>], settings: &Sett
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for (i, scenario) in SCENARIOS.iter().enumerate() {
+        if samples[i].is_empty() {
+            continue;
+        }
         let bare = bare_of(scenario.framework);
         let rps = median(samples[i].iter().map(|s| s.requests_per_second).collect());
         let ratio = median(
