@@ -75,8 +75,28 @@ impl fmt::Debug for BearerCredential {
     }
 }
 
-fn is_b64token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)
+/// RFC 6750's `b64token` characters, as a table: a lookup per byte.
+const B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=');
+        b += 1;
+    }
+    table
+};
+
+fn is_b64token(token: &[u8]) -> bool {
+    token.iter().all(|&b| B64TOKEN[usize::from(b)])
+}
+
+/// A validated `b64token` (ASCII only) as a `String`.
+fn ascii_string(token: &[u8]) -> String {
+    std::str::from_utf8(token)
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
 impl Credentials {
@@ -106,12 +126,12 @@ impl Credentials {
         self.bearer = if rest.first() != Some(&b' ')
             || token.is_empty()
             || token.len() > MAX_AUTHORIZATION_BYTES
-            || !token.iter().copied().all(is_b64token_char)
+            || !is_b64token(token)
         {
             BearerCredential::Malformed
         } else {
             // All ASCII, checked above.
-            BearerCredential::Token(String::from_utf8_lossy(token).into_owned())
+            BearerCredential::Token(ascii_string(token))
         };
         self
     }
@@ -798,13 +818,11 @@ impl Authenticator {
             CookieLookup::Absent => BearerCredential::None,
             CookieLookup::Conflicting => BearerCredential::Malformed,
             CookieLookup::Found(value) => {
-                if value.is_empty()
-                    || value.len() > MAX_AUTHORIZATION_BYTES
-                    || !value.iter().copied().all(is_b64token_char)
+                if value.is_empty() || value.len() > MAX_AUTHORIZATION_BYTES || !is_b64token(value)
                 {
                     BearerCredential::Malformed
                 } else {
-                    BearerCredential::Token(String::from_utf8_lossy(value).into_owned())
+                    BearerCredential::Token(ascii_string(value))
                 }
             }
         };

@@ -522,11 +522,20 @@ pub(crate) fn peek_issuer(token: &[u8]) -> Option<String> {
     serde_json::from_slice::<Issuer>(&json).ok()?.iss
 }
 
+/// The base64url alphabet, as a table: a lookup per byte.
+const B64URL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+        b += 1;
+    }
+    table
+};
+
 fn is_b64url(segment: &[u8]) -> bool {
-    !segment.is_empty()
-        && segment
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+    !segment.is_empty() && segment.iter().all(|&b| B64URL[usize::from(b)])
 }
 
 impl AccessTokens {

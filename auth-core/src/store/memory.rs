@@ -46,7 +46,9 @@ type KeyMap<V> = HashMap<SessionKey, V, BuildHasherDefault<KeyHasher>>;
 type KeySet = HashSet<SessionKey, BuildHasherDefault<KeyHasher>>;
 
 struct SessionShard {
-    map: KeyMap<SessionRecord>,
+    // Boxed: the table then holds 40 bytes per slot instead of 312, and
+    // a hash table keeps up to half its slots empty.
+    map: KeyMap<Box<SessionRecord>>,
     sweep_at: usize,
 }
 
@@ -239,10 +241,10 @@ impl SessionStore for MemoryStore {
                 Entry::Occupied(mut e) => {
                     // An expired record under the same key: replace it. Its
                     // index entry is for the same key, so it stays valid.
-                    e.insert(record.clone());
+                    e.insert(Box::new(record.clone()));
                 }
                 Entry::Vacant(e) => {
-                    e.insert(record.clone());
+                    e.insert(Box::new(record.clone()));
                 }
             }
             users
@@ -260,7 +262,11 @@ impl SessionStore for MemoryStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
         let now = self.inner.clock.now();
         let shard = self.inner.sessions[shard_of(key)].read();
-        Ok(shard.map.get(key).filter(|r| !r.is_expired(now)).cloned())
+        Ok(shard
+            .map
+            .get(key)
+            .filter(|r| !r.is_expired(now))
+            .map(|r| SessionRecord::clone(r)))
     }
 
     async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
@@ -278,7 +284,7 @@ impl SessionStore for MemoryStore {
                 "update may not change a session's owner or id",
             ));
         }
-        *stored = record.clone();
+        **stored = record.clone();
         stored.version += 1;
         Ok(stored.version)
     }
@@ -351,7 +357,7 @@ impl SessionStore for MemoryStore {
         {
             return Err(StoreError::DuplicateKey);
         }
-        new_shard.map.insert(new.key, new.clone());
+        new_shard.map.insert(new.key, Box::new(new.clone()));
         first.map.remove(old);
         let set = users.entry(new.user_id.clone()).or_default();
         set.remove(old);
@@ -370,7 +376,7 @@ impl SessionStore for MemoryStore {
             let shard = self.inner.sessions[shard_of(key)].read();
             match shard.map.get(key) {
                 Some(rec) if !rec.is_expired(now) => {
-                    out.push(rec.clone());
+                    out.push(SessionRecord::clone(rec));
                     true
                 }
                 // Expired or gone: the sweep will drop the record itself.

@@ -25,6 +25,8 @@ mod cache;
 mod memory;
 
 use std::error::Error as StdError;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -157,43 +159,117 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
     }
 }
 
-#[async_trait]
+/// A boxed store call, as `async_trait` spells it.
+type Call<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Forwards to the store inside, handing back its boxed future as is (an
+/// `async` forwarder would box every call once more).
 impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
-    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        (**self).create(record).await
+    fn create<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        record: &'life1 SessionRecord,
+    ) -> Call<'async_trait, ()>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).create(record)
     }
-    async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
-        (**self).load(key).await
+    fn load<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 SessionKey,
+    ) -> Call<'async_trait, Option<SessionRecord>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).load(key)
     }
-    async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
-        (**self).update(record).await
+    fn update<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        record: &'life1 SessionRecord,
+    ) -> Call<'async_trait, u64>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).update(record)
     }
-    async fn touch(
-        &self,
-        key: &SessionKey,
+    fn touch<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 SessionKey,
         idle_expires_at: OffsetDateTime,
         last_refresh_at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        (**self).touch(key, idle_expires_at, last_refresh_at).await
+    ) -> Call<'async_trait, bool>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).touch(key, idle_expires_at, last_refresh_at)
     }
-    async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        (**self).delete(key).await
+    fn delete<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 SessionKey,
+    ) -> Call<'async_trait, bool>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).delete(key)
     }
-    async fn rotate(&self, old: &SessionKey, new: &SessionRecord) -> Result<(), StoreError> {
-        (**self).rotate(old, new).await
+    fn rotate<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        old: &'life1 SessionKey,
+        new: &'life2 SessionRecord,
+    ) -> Call<'async_trait, ()>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).rotate(old, new)
     }
-    async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        (**self).list_user(user_id).await
+    fn list_user<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        user_id: &'life1 str,
+    ) -> Call<'async_trait, Vec<SessionRecord>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).list_user(user_id)
     }
-    async fn delete_user(
-        &self,
-        user_id: &str,
-        keep: Option<&SessionKey>,
-    ) -> Result<usize, StoreError> {
-        (**self).delete_user(user_id, keep).await
+    fn delete_user<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        user_id: &'life1 str,
+        keep: Option<&'life2 SessionKey>,
+    ) -> Call<'async_trait, usize>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).delete_user(user_id, keep)
     }
-    async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
-        (**self).announce(revocation, keep).await
+    fn announce<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        revocation: &'life1 Revocation,
+        keep: Duration,
+    ) -> Call<'async_trait, ()>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).announce(revocation, keep)
     }
     fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
         (**self).subscribe(sink)

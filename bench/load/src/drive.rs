@@ -74,6 +74,9 @@ pub(crate) fn run(quick: bool, callgrind: bool) -> Result<String, String> {
     // (and the bare ones), for a closer look.
     let only = std::env::var("AUTH_LOAD_ONLY").ok();
     let selected = |s: &Scenario| s.is_bare() || only.as_deref().is_none_or(|o| s.name.contains(o));
+    if only.is_some() {
+        settings.callgrind_scenarios = (0..SCENARIOS.len()).collect();
+    }
     settings
         .callgrind_scenarios
         .retain(|&i| selected(&SCENARIOS[i]));
