@@ -206,9 +206,9 @@ struct Scripts {
 pub struct RedisStore {
     pool: Pool,
     /// A multiplexed connection taken from the pool once and used by every
-    /// call until it fails: taking from the pool costs a `PING` round trip
-    /// each time (deadpool-redis checks the connection), which would double
-    /// the commands of every request.
+    /// call until it fails: taking from the pool costs an `UNWATCH` and a
+    /// `PING` each time (deadpool-redis checks the connection), which would
+    /// triple the commands of every request.
     shared: Arc<parking_lot::Mutex<Option<Conn>>>,
     prefix: Arc<str>,
     timeout: Duration,
@@ -373,7 +373,8 @@ impl RedisStore {
         .await
     }
 
-    /// Runs `op` on a pooled connection, within the timeout.
+    /// Runs `op` on the shared connection (or, after an error, on one
+    /// freshly taken from the pool), within the timeout.
     async fn run<T>(
         &self,
         op: impl AsyncFnOnce(&mut Conn) -> Result<T, StoreError>,
