@@ -204,12 +204,9 @@ where
                 address,
             )
             .with_authorization(headers.get_all(AUTHORIZATION).map(HeaderValue::as_bytes));
-        let credentials = auth
-            .custom_headers()
-            .iter()
-            .fold(credentials, |credentials, name| {
-                credentials.with_header(name, headers.get_all(*name).map(HeaderValue::as_bytes))
-            });
+        let credentials = auth.with_custom_headers(credentials, |name| {
+            headers.get_all(name).map(HeaderValue::as_bytes)
+        });
         let csrf = auth.csrf().and_then(|policy| {
             let host = headers
                 .get(HOST)

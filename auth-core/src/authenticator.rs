@@ -137,8 +137,8 @@ impl Credentials {
     }
 
     /// Adds the values of request header `name`, one of the
-    /// [`Authenticator::custom_headers`]; other names are ignored. Adapters
-    /// call it for each of those headers.
+    /// [`Authenticator::custom_headers`]; other names are ignored.
+    /// [`Authenticator::with_custom_headers`] calls it for each of them.
     pub fn with_header<'a, I>(mut self, name: &'static str, values: I) -> Self
     where
         I: IntoIterator<Item = &'a [u8]>,
@@ -701,6 +701,26 @@ impl Authenticator {
     /// [`Credentials::with_header`].
     pub fn custom_headers(&self) -> &[&'static str] {
         &self.inner.custom_headers
+    }
+
+    /// Adds to `credentials` the values of every
+    /// [custom header](Self::custom_headers), as `values` reads them from
+    /// the request: what adapters call once per request.
+    pub fn with_custom_headers<'a, F, I>(
+        &self,
+        credentials: Credentials,
+        mut values: F,
+    ) -> Credentials
+    where
+        F: FnMut(&'static str) -> I,
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        self.inner
+            .custom_headers
+            .iter()
+            .fold(credentials, |credentials, name| {
+                credentials.with_header(name, values(name))
+            })
     }
 
     /// The role-to-permission mapping.

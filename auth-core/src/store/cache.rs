@@ -205,8 +205,9 @@ impl<S> CachedStore<S> {
 impl<S: SessionStore> CachedStore<S> {
     /// Tells every instance's cache that copies of these sessions are stale.
     async fn announce_stale(&self, stale: Revocation) -> Result<(), StoreError> {
-        self.evictions.apply(&stale, self.evictions.retention());
-        self.inner.announce(&stale, self.announce_keep()).await
+        let keep = self.announce_keep();
+        self.evictions.apply(&stale, keep);
+        self.inner.announce(&stale, keep).await
     }
 
     fn announce_keep(&self) -> Duration {

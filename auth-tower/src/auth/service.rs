@@ -146,16 +146,9 @@ where
                     .iter()
                     .map(HeaderValue::as_bytes),
             );
-        let credentials =
-            self.auth
-                .custom_headers()
-                .iter()
-                .fold(credentials, |credentials, name| {
-                    credentials.with_header(
-                        name,
-                        headers.get_all(*name).iter().map(HeaderValue::as_bytes),
-                    )
-                });
+        let credentials = self.auth.with_custom_headers(credentials, |name| {
+            headers.get_all(name).iter().map(HeaderValue::as_bytes)
+        });
         let csrf = self.auth.csrf().and_then(|policy| {
             let host = headers
                 .get(HOST)

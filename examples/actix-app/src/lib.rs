@@ -293,20 +293,17 @@ async fn create_report(CurrentUser(user): CurrentUser) -> HttpResponse {
 /// Puts an access token for the caller's cookie session into the
 /// `HttpOnly` access cookie.
 async fn token_cookie(_: CurrentUser, auth: Auth) -> HttpResponse {
-    let cookie = match auth.issue_access_token() {
-        Ok(Some(issued)) => auth.authenticator().access_token_cookie(&issued),
-        Ok(None) => return json_error(StatusCode::BAD_REQUEST, "session_required"),
-        Err(err) => {
-            tracing::error!(error = %err, "issuing an access token failed");
-            return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal");
-        }
-    };
-    match cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        Some(value) => HttpResponse::NoContent()
+    let cookie = example_shared::access_cookie(&auth)
+        .and_then(|c| HeaderValue::from_str(&c).map_err(|_| (500, "internal")));
+    match cookie {
+        Ok(value) => HttpResponse::NoContent()
             .insert_header((SET_COOKIE, value))
             .insert_header((CACHE_CONTROL, "no-store"))
             .finish(),
-        None => json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        Err((status, code)) => json_error(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            code,
+        ),
     }
 }
 

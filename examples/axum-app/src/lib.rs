@@ -283,23 +283,20 @@ async fn create_report(CurrentUser(user): CurrentUser) -> Response {
 /// Puts an access token for the caller's cookie session into the
 /// `HttpOnly` access cookie.
 async fn token_cookie(_: CurrentUser, auth: Auth) -> Response {
-    let cookie = match auth.issue_access_token() {
-        Ok(Some(issued)) => auth.authenticator().access_token_cookie(&issued),
-        Ok(None) => return json_error(StatusCode::BAD_REQUEST, "session_required"),
-        Err(err) => {
-            tracing::error!(error = %err, "issuing an access token failed");
-            return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal");
-        }
-    };
-    match cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        Some(value) => {
+    let cookie = example_shared::access_cookie(&auth)
+        .and_then(|c| HeaderValue::from_str(&c).map_err(|_| (500, "internal")));
+    match cookie {
+        Ok(value) => {
             let mut res = StatusCode::NO_CONTENT.into_response();
             res.headers_mut().insert(SET_COOKIE, value);
             res.headers_mut()
                 .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             res
         }
-        None => json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        Err((status, code)) => json_error(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            code,
+        ),
     }
 }
 

@@ -775,6 +775,23 @@ pub fn me_json(user: &Identity, csrf_token: Option<String>) -> String {
     serde_json::to_string(&me).unwrap_or_else(|_| json_error("internal"))
 }
 
+/// What `POST /token/cookie` answers: the `Set-Cookie` value of the
+/// `HttpOnly` access cookie for the caller's session, or the status and
+/// error code to answer with.
+pub fn access_cookie(auth: &AuthHandle) -> Result<String, (u16, &'static str)> {
+    let issued = match auth.issue_access_token() {
+        Ok(Some(issued)) => issued,
+        Ok(None) => return Err((400, "session_required")),
+        Err(err) => {
+            tracing::error!(error = %err, "issuing an access token failed");
+            return Err((500, "internal"));
+        }
+    };
+    auth.authenticator()
+        .access_token_cookie(&issued)
+        .ok_or((500, "internal"))
+}
+
 /// The answer to `GET /sessions`.
 pub fn sessions_json(sessions: &[SessionInfo]) -> String {
     serde_json::to_string(sessions).unwrap_or_else(|_| json_error("internal"))
