@@ -186,14 +186,12 @@ impl FromRequest for CurrentUser {
     type Future = Ready<Result<Self, AuthRejection>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            handle(req).and_then(|handle| match req.extensions().get::<Identity>() {
-                Some(identity) => Ok(Self(identity.clone())),
-                None => Err(AuthRejection::Unauthenticated(
-                    handle.denial(Denial::Unauthenticated),
-                )),
-            }),
-        )
+        ready(handle(req).and_then(|handle| match handle.identity() {
+            Some(identity) => Ok(Self(identity)),
+            None => Err(AuthRejection::Unauthenticated(
+                handle.denial(Denial::Unauthenticated),
+            )),
+        }))
     }
 }
 

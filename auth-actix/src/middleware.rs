@@ -11,7 +11,7 @@ use actix_web::http::header::{
 };
 use actix_web::{Error, HttpMessage};
 use auth_core::csrf::CsrfCapture;
-use auth_core::{Authenticator, Denial};
+use auth_core::{Authenticator, Credentials, Denial};
 use futures_util::StreamExt;
 
 use crate::extract::ErrorMarker;
@@ -22,8 +22,8 @@ use crate::response::denial_response;
 /// 1. reads the `Cookie` headers, `User-Agent` and peer address;
 /// 2. asks the [`Authenticator`] who is calling (one store read, plus a
 ///    refresh write past the threshold);
-/// 3. puts the [`Identity`](auth_core::Identity) (if any) and the
-///    [`AuthHandle`](auth_core::AuthHandle) into the request's extensions;
+/// 3. puts the [`AuthHandle`](auth_core::AuthHandle) into the request's
+///    extensions (its `identity()` is the caller, if any);
 /// 4. runs the inner service;
 /// 5. saves pending session data and adds the `Set-Cookie` the core decided
 ///    on, with `Cache-Control: no-store`.
@@ -190,44 +190,18 @@ where
 
     #[cfg_attr(not(feature = "jwt"), allow(unused_mut))]
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
-        let auth = self.config.auth.clone();
-        let headers = req.headers();
-        let address = self
-            .config
-            .record_address
-            .then(|| req.peer_addr().map(|a| a.ip().to_string()))
-            .flatten();
-        let credentials = auth
-            .credentials(
-                headers.get_all(COOKIE).map(HeaderValue::as_bytes),
-                headers.get(USER_AGENT).map(HeaderValue::as_bytes),
-                address,
-            )
-            .with_authorization(headers.get_all(AUTHORIZATION).map(HeaderValue::as_bytes));
-        let credentials = auth.with_custom_headers(credentials, |name| {
-            headers.get_all(name).map(HeaderValue::as_bytes)
-        });
-        let csrf = auth.csrf().and_then(|policy| {
-            let host = headers
-                .get(HOST)
-                .map(HeaderValue::as_bytes)
-                .or_else(|| req.uri().authority().map(|a| a.as_str().as_bytes()));
-            CsrfCapture::capture(
-                policy,
-                req.method().as_str(),
-                req.uri().path(),
-                host,
-                |name| headers.get(name).map(HeaderValue::as_bytes),
-            )
-        });
-        #[cfg(feature = "jwt")]
-        let gateway = self.config.gateway.clone();
-        #[cfg(feature = "jwt")]
-        if let Some(gateway) = &gateway {
-            req.headers_mut().remove(&gateway.header);
-        }
+        let config = Rc::clone(&self.config);
         let service = Rc::clone(&self.service);
+        // Everything is read from the request inside the future, so the
+        // credentials are never held twice (in the future and in the
+        // authentication's).
         Box::pin(async move {
+            let auth = &config.auth;
+            let credentials = read_credentials(&config, &req);
+            #[cfg(feature = "jwt")]
+            if let Some(gateway) = &config.gateway {
+                req.headers_mut().remove(&gateway.header);
+            }
             let handle = match auth.authenticate(credentials).await {
                 Ok(handle) => handle,
                 Err(err) => {
@@ -235,33 +209,32 @@ where
                     return Ok(req.into_response(res).map_into_right_body());
                 }
             };
-            if let Some(identity) = handle.identity() {
-                #[cfg(feature = "jwt")]
-                if let Some(gateway) = &gateway {
-                    let value = gateway
-                        .tokens
-                        .header_value(&identity)
-                        .map_err(
-                            |e| tracing::error!(error = %e, "minting the gateway token failed"),
-                        )
-                        .and_then(|v| {
-                            HeaderValue::try_from(&*v).map_err(|_| {
-                                tracing::error!("the gateway token is not a valid header value");
-                            })
-                        });
-                    match value {
-                        Ok(value) => {
-                            req.headers_mut().insert(gateway.header.clone(), value);
-                        }
-                        Err(()) => {
-                            let res = denial_response(&auth.status_response(500));
-                            return Ok(req.into_response(res).map_into_right_body());
-                        }
+            #[cfg(feature = "jwt")]
+            if let Some(gateway) = &config.gateway
+                && let Some(identity) = handle.identity()
+            {
+                let value = gateway
+                    .tokens
+                    .header_value(&identity)
+                    .map_err(|e| tracing::error!(error = %e, "minting the gateway token failed"))
+                    .and_then(|v| {
+                        HeaderValue::try_from(&*v).map_err(|_| {
+                            tracing::error!("the gateway token is not a valid header value");
+                        })
+                    });
+                match value {
+                    Ok(value) => {
+                        req.headers_mut().insert(gateway.header.clone(), value);
+                    }
+                    Err(()) => {
+                        let res = denial_response(&auth.status_response(500));
+                        return Ok(req.into_response(res).map_into_right_body());
                     }
                 }
-                req.extensions_mut().insert(identity);
             }
-            if let Some(csrf) = csrf
+            // Read after the authentication, so the capture is not held
+            // while the store answers.
+            if let Some(csrf) = read_csrf(auth, &req)
                 && !handle
                     .enforce_csrf(&csrf, async |limit| read_form(&mut req, limit).await)
                     .await
@@ -269,8 +242,10 @@ where
                 let res = denial_response(&handle.denial(Denial::Csrf));
                 return Ok(req.into_response(res).map_into_right_body());
             }
+            // One extension (its `identity()` is the caller): each insert
+            // costs an allocation.
             req.extensions_mut().insert(handle.clone());
-            let authenticated = handle.identity().is_some();
+            let authenticated = handle.is_authenticated();
             let res = service.call(req).await?;
             let failed = res
                 .response()
@@ -284,7 +259,7 @@ where
                 return Ok(res.into_response(denial).map_into_right_body());
             }
             let mut res = res;
-            if authenticated || handle.identity().is_some() {
+            if authenticated || handle.is_authenticated() {
                 // The answer depends on who asked: shared caches must not
                 // hand it to someone else.
                 res.headers_mut()
@@ -309,6 +284,46 @@ where
             Ok(res.map_into_left_body())
         })
     }
+}
+
+/// The credentials `req` presents.
+fn read_credentials(config: &Config, req: &ServiceRequest) -> Credentials {
+    let headers = req.headers();
+    let address = config
+        .record_address
+        .then(|| req.peer_addr().map(|a| a.ip().to_string()))
+        .flatten();
+    let credentials = config
+        .auth
+        .credentials(
+            headers.get_all(COOKIE).map(HeaderValue::as_bytes),
+            headers.get(USER_AGENT).map(HeaderValue::as_bytes),
+            address,
+        )
+        .with_authorization(headers.get_all(AUTHORIZATION).map(HeaderValue::as_bytes));
+    config.auth.with_custom_headers(credentials, |name| {
+        headers.get_all(name).map(HeaderValue::as_bytes)
+    })
+}
+
+/// What the CSRF check needs from `req`, when it must run.
+fn read_csrf(auth: &Authenticator, req: &ServiceRequest) -> Option<CsrfCapture> {
+    let policy = auth.csrf()?;
+    if !auth_core::csrf::is_unsafe_method(req.method().as_str()) {
+        return None;
+    }
+    let headers = req.headers();
+    let host = headers
+        .get(HOST)
+        .map(HeaderValue::as_bytes)
+        .or_else(|| req.uri().authority().map(|a| a.as_str().as_bytes()));
+    CsrfCapture::capture(
+        policy,
+        req.method().as_str(),
+        req.uri().path(),
+        host,
+        |name| headers.get(name).map(HeaderValue::as_bytes),
+    )
 }
 
 /// Reads a form body of at most `limit` bytes for the CSRF token and puts

@@ -54,6 +54,60 @@ pub struct Credentials {
     pub(crate) client: ClientMeta,
 }
 
+pin_project_lite::pin_project! {
+    /// The future of [`Authenticator::authenticate`]: the authentication,
+    /// then its outcome in the span and the metrics.
+    struct Authenticating<F> {
+        #[pin]
+        inner: F,
+        span: tracing::Span,
+    }
+}
+
+impl<F> Future for Authenticating<F>
+where
+    F: Future<Output = Result<AuthHandle, Error>>,
+{
+    type Output = Result<AuthHandle, Error>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        let (method, outcome, reason) = match &result {
+            Ok(handle) => match handle.outcome() {
+                (Some(method), _) => (method.as_str(), "authenticated", None),
+                (None, Some(rejection)) => {
+                    let method = match rejection {
+                        Rejection::InvalidToken { .. } => "bearer",
+                        Rejection::InvalidCredential { authenticator } => authenticator,
+                        _ => "session",
+                    };
+                    (method, "rejected", Some(rejection.as_str()))
+                }
+                (None, None) => ("none", "anonymous", None),
+            },
+            Err(_) => ("session", "error", Some("store")),
+        };
+        if !this.span.is_disabled() {
+            this.span.record("method", method);
+            this.span.record("outcome", outcome);
+            if let Some(reason) = reason {
+                this.span.record("reason", reason);
+            }
+        }
+        if outcome == "rejected"
+            && let Some(reason) = reason
+        {
+            crate::telemetry::rejection(reason);
+        }
+        crate::telemetry::authentication(method, outcome);
+        std::task::Poll::Ready(result)
+    }
+}
+
 /// Most bytes of an `Authorization` header that are looked at; a longer
 /// one is rejected without being copied.
 pub const MAX_AUTHORIZATION_BYTES: usize = 16 * 1024;
@@ -267,7 +321,10 @@ pub struct DenialResponse {
 }
 
 pub(crate) struct Inner {
-    pub(crate) store: Arc<dyn SessionStore>,
+    /// Every store call, timed and counted.
+    pub(crate) store: crate::telemetry::InstrumentedStore,
+    /// The same store, for [`Authenticator::store`].
+    store_dyn: Arc<dyn SessionStore>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) idle: Duration,
     pub(crate) absolute: Duration,
@@ -602,10 +659,13 @@ impl AuthenticatorBuilder {
         };
         #[cfg(not(feature = "jwt"))]
         let subscription = None;
+        let store_dyn: Arc<dyn SessionStore> =
+            Arc::new(crate::telemetry::InstrumentedStore(Arc::clone(&self.store)));
         Ok(Authenticator {
             inner: Arc::new(Inner {
                 _subscription: subscription,
-                store: Arc::new(crate::telemetry::InstrumentedStore(self.store)),
+                store: crate::telemetry::InstrumentedStore(self.store),
+                store_dyn,
                 csrf: self.csrf,
                 throttle: self.throttle,
                 grants: self.grants,
@@ -673,7 +733,7 @@ impl Authenticator {
 
     /// The store.
     pub fn store(&self) -> &Arc<dyn SessionStore> {
-        &self.inner.store
+        &self.inner.store_dyn
     }
 
     /// The cookie policy.
@@ -864,68 +924,66 @@ impl Authenticator {
     ///
     /// Below the refresh threshold this costs exactly one store read; above
     /// it, one read and one `touch`, and the cookie is sent again.
-    pub async fn authenticate(&self, credentials: Credentials) -> Result<AuthHandle, Error> {
+    pub fn authenticate(
+        &self,
+        credentials: Credentials,
+    ) -> impl Future<Output = Result<AuthHandle, Error>> + Send + '_ {
         use tracing::Instrument as _;
-        let span = tracing::debug_span!(
-            "authenticate",
-            method = tracing::field::Empty,
-            outcome = tracing::field::Empty,
-            reason = tracing::field::Empty,
-        );
-        let result = self
-            .authenticate_inner(credentials)
-            .instrument(span.clone())
-            .await;
-        let (method, outcome, reason) = match &result {
-            Ok(handle) => match (handle.identity(), handle.rejection()) {
-                (Some(identity), _) => (identity.method().as_str(), "authenticated", None),
-                (None, Some(rejection)) => {
-                    let method = match rejection {
-                        Rejection::InvalidToken { .. } => "bearer",
-                        Rejection::InvalidCredential { authenticator } => authenticator,
-                        _ => "session",
-                    };
-                    (method, "rejected", Some(rejection.as_str()))
-                }
-                (None, None) => ("none", "anonymous", None),
-            },
-            Err(_) => ("session", "error", Some("store")),
+        // Without a subscriber that wants debug spans, none is made: the
+        // span machinery would cost more than the rest of a request.
+        let span = if tracing::level_enabled!(tracing::Level::DEBUG) {
+            tracing::debug_span!(
+                "authenticate",
+                method = tracing::field::Empty,
+                outcome = tracing::field::Empty,
+                reason = tracing::field::Empty,
+            )
+        } else {
+            tracing::Span::none()
         };
-        span.record("method", method);
-        span.record("outcome", outcome);
-        if let Some(reason) = reason {
-            span.record("reason", reason);
-            if outcome == "rejected" {
-                crate::telemetry::rejection(reason);
-            }
+        // A named future rather than an `async` block, which would keep a
+        // second copy of the credentials beside the inner future's.
+        Authenticating {
+            inner: self
+                .authenticate_inner(credentials)
+                .instrument(span.clone()),
+            span,
         }
-        crate::telemetry::authentication(method, outcome);
-        result
     }
 
-    async fn authenticate_inner(&self, credentials: Credentials) -> Result<AuthHandle, Error> {
-        let Credentials {
-            session,
-            bearer,
-            access_cookie,
-            custom,
-            client,
-        } = credentials;
-        if !custom.is_empty() {
-            for authenticator in &self.inner.custom {
-                let header = authenticator.header();
-                let Some((_, presented)) = custom.iter().find(|(name, _)| *name == header) else {
-                    continue;
-                };
-                return self.custom(&**authenticator, presented, client).await;
+    // An `async` block rather than an `async fn`: the block uses the
+    // credentials where they were captured, where an `async fn` would move
+    // them into a second slot of its future (so would binding their fields
+    // to locals).
+    #[allow(clippy::manual_async_fn)]
+    fn authenticate_inner(
+        &self,
+        credentials: Credentials,
+    ) -> impl Future<Output = Result<AuthHandle, Error>> + Send + '_ {
+        async move {
+            if !credentials.custom.is_empty() {
+                for authenticator in &self.inner.custom {
+                    let header = authenticator.header();
+                    let Some((_, presented)) =
+                        credentials.custom.iter().find(|(name, _)| *name == header)
+                    else {
+                        continue;
+                    };
+                    // Boxed: this path is rare, and its future would otherwise
+                    // enlarge every request's.
+                    return Box::pin(self.custom(&**authenticator, presented, credentials.client))
+                        .await;
+                }
             }
-        }
-        #[cfg(feature = "jwt")]
-        if self.accepts_bearer() {
-            for (credential, method) in [
-                (bearer, crate::AuthMethod::Bearer),
-                (access_cookie, crate::AuthMethod::AccessCookie),
-            ] {
+            #[cfg(feature = "jwt")]
+            if self.accepts_bearer() {
+                // The `Authorization` header first, then the access cookie.
+                let (credential, method) = match credentials.bearer {
+                    BearerCredential::None => {
+                        (credentials.access_cookie, crate::AuthMethod::AccessCookie)
+                    }
+                    bearer => (bearer, crate::AuthMethod::Bearer),
+                };
                 match credential {
                     BearerCredential::None => {}
                     BearerCredential::Malformed => {
@@ -933,96 +991,111 @@ impl Authenticator {
                         let reason = Rejection::InvalidToken {
                             reason: "malformed",
                         };
-                        return Ok(AuthHandle::anonymous(self, client, Some(reason)));
+                        return Ok(AuthHandle::anonymous(
+                            self,
+                            credentials.client,
+                            Some(reason),
+                        ));
                     }
                     BearerCredential::Token(token) => {
                         return Ok(match self.verify_access_token(token.as_bytes()).await {
                             Ok(claims) => {
                                 let identity =
                                     Identity::from_claims(&claims, &self.inner.grants, method);
-                                AuthHandle::bearer(self, client, identity)
+                                AuthHandle::bearer(self, credentials.client, identity)
                             }
                             Err(err) => {
                                 tracing::debug!(reason = err.as_str(), %method, "access token rejected");
                                 let reason = Rejection::InvalidToken {
                                     reason: err.as_str(),
                                 };
-                                AuthHandle::anonymous(self, client, Some(reason))
+                                AuthHandle::anonymous(self, credentials.client, Some(reason))
                             }
                         });
                     }
                 }
             }
-        }
-        #[cfg(not(feature = "jwt"))]
-        let _ = (bearer, access_cookie);
-        let token = match session {
-            SessionCredential::None => return Ok(AuthHandle::anonymous(self, client, None)),
-            SessionCredential::Conflicting => {
-                tracing::info!(reason = "conflicting_cookies", "session cookie rejected");
-                return Ok(AuthHandle::anonymous(
-                    self,
-                    client,
-                    Some(Rejection::ConflictingCookies),
-                ));
+            #[cfg(not(feature = "jwt"))]
+            let _ = (credentials.bearer, credentials.access_cookie);
+            let token = match credentials.session {
+                SessionCredential::None => {
+                    return Ok(AuthHandle::anonymous(self, credentials.client, None));
+                }
+                SessionCredential::Conflicting => {
+                    tracing::info!(reason = "conflicting_cookies", "session cookie rejected");
+                    return Ok(AuthHandle::anonymous(
+                        self,
+                        credentials.client,
+                        Some(Rejection::ConflictingCookies),
+                    ));
+                }
+                SessionCredential::Malformed(err) => {
+                    tracing::debug!(reason = "malformed_cookie", error = %err, "session cookie rejected");
+                    let handle = AuthHandle::anonymous(
+                        self,
+                        credentials.client,
+                        Some(Rejection::MalformedCookie),
+                    );
+                    handle.set_cookie_action(CookieAction::Remove);
+                    return Ok(handle);
+                }
+                SessionCredential::Token(token) => token,
+            };
+            let key = token.key();
+            let now = self.now();
+            let mut record = match self.inner.store.load(&key).await {
+                Ok(Some(record)) if !record.is_expired(now) => record,
+                Ok(_) => return Ok(self.rejected(credentials.client, Rejection::UnknownSession)),
+                Err(err) => {
+                    tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "session store failed during authentication");
+                    return Err(err.into());
+                }
+            };
+            if record.kind != SessionKind::Browser {
+                return Ok(self.rejected(credentials.client, Rejection::WrongKind));
             }
-            SessionCredential::Malformed(err) => {
-                tracing::debug!(reason = "malformed_cookie", error = %err, "session cookie rejected");
-                let handle = AuthHandle::anonymous(self, client, Some(Rejection::MalformedCookie));
-                handle.set_cookie_action(CookieAction::Remove);
-                return Ok(handle);
-            }
-            SessionCredential::Token(token) => token,
-        };
-        let key = token.key();
-        let now = self.now();
-        let record = match self.inner.store.load(&key).await {
-            Ok(Some(record)) if !record.is_expired(now) => record,
-            Ok(_) => return Ok(self.rejected(client, Rejection::UnknownSession)),
-            Err(err) => {
-                tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "session store failed during authentication");
-                return Err(err.into());
-            }
-        };
-        if record.kind != SessionKind::Browser {
-            return Ok(self.rejected(client, Rejection::WrongKind));
-        }
-        let mut record = record;
-        let mut cookie = CookieAction::None;
-        let (idle, refresh_after) = self.inner.idle_of(record.lifetime);
-        if now - record.last_refresh_at >= refresh_after {
-            let idle_expires_at = (now + idle).min(record.absolute_expires_at);
-            if idle_expires_at > record.idle_expires_at {
-                match self.inner.store.touch(&key, idle_expires_at, now).await {
-                    Ok(true) => {
-                        crate::telemetry::refresh();
-                        record.idle_expires_at = idle_expires_at;
-                        record.last_refresh_at = now;
-                        if self.inner.cookie_is_persistent(record.lifetime) {
-                            cookie = CookieAction::Set;
+            let mut cookie = CookieAction::None;
+            let (idle, refresh_after) = self.inner.idle_of(record.lifetime);
+            if now - record.last_refresh_at >= refresh_after {
+                let idle_expires_at = (now + idle).min(record.absolute_expires_at);
+                if idle_expires_at > record.idle_expires_at {
+                    // Boxed: one request in many refreshes, and the future
+                    // would otherwise enlarge every request's.
+                    match Box::pin(self.inner.store.touch(&key, idle_expires_at, now)).await {
+                        Ok(true) => {
+                            crate::telemetry::refresh();
+                            record.idle_expires_at = idle_expires_at;
+                            record.last_refresh_at = now;
+                            if self.inner.cookie_is_persistent(record.lifetime) {
+                                cookie = CookieAction::Set;
+                            }
                         }
-                    }
-                    Ok(false) => return Ok(self.rejected(client, Rejection::UnknownSession)),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "session store failed during refresh");
-                        return Err(err.into());
+                        Ok(false) => {
+                            return Ok(self.rejected(credentials.client, Rejection::UnknownSession));
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "session store failed during refresh");
+                            return Err(err.into());
+                        }
                     }
                 }
             }
+            let identity = Identity::from_session(&record, &self.inner.grants);
+            Ok(AuthHandle::authenticated(
+                self,
+                credentials.client,
+                Current { token, record },
+                identity,
+                cookie,
+            ))
         }
-        let identity = Identity::from_session(&record, &self.inner.grants);
-        Ok(AuthHandle::authenticated(
-            self,
-            client,
-            Current { token, record },
-            identity,
-            cookie,
-        ))
     }
 
     /// Verifies an access token with the verifier of its issuer: this
     /// app's [`AccessTokens`](crate::jwt::AccessTokens), or an external
-    /// issuer whose issuer the token's `iss` names.
+    /// issuer whose issuer the token's `iss` names. This app's tokens are
+    /// verified without a future; an external issuer's (which may wait for
+    /// its keys) in a boxed one.
     #[cfg(feature = "jwt")]
     async fn verify_access_token(
         &self,
@@ -1035,7 +1108,7 @@ impl Authenticator {
             && own.is_none_or(|t| t.issuer() != iss)
             && let Some(external) = self.inner.external.iter().find(|e| e.issuer() == iss)
         {
-            return external.verify(token).await;
+            return Box::pin(external.verify(token)).await;
         }
         match own {
             Some(tokens) => tokens.verify(token),

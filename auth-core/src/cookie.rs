@@ -307,6 +307,47 @@ impl CookiePolicy {
         let name = self.full_name.as_bytes();
         let mut found: Option<&'a [u8]> = None;
         for header in headers.into_iter().take(MAX_COOKIE_HEADERS) {
+            let mut rest = &header[..header.len().min(MAX_COOKIE_HEADER)];
+            loop {
+                // `memchr`: this runs on every request.
+                let (pair, next) = match memchr::memchr(b';', rest) {
+                    Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+                    None => (rest, None),
+                };
+                // `name=value`, with optional spaces around both.
+                if let Some(after) = pair.trim_ascii_start().strip_prefix(name)
+                    && let [b'=', value @ ..] = after.trim_ascii_start()
+                {
+                    let mut value = value.trim_ascii();
+                    if value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' {
+                        value = &value[1..value.len() - 1];
+                    }
+                    match found {
+                        None => found = Some(value),
+                        Some(prev) if prev == value => {}
+                        Some(_) => return CookieLookup::Conflicting,
+                    }
+                }
+                match next {
+                    Some(next) => rest = next,
+                    None => break,
+                }
+            }
+        }
+        found.map_or(CookieLookup::Absent, CookieLookup::Found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    /// The plain reading of RFC 6265's `Cookie` header that the fast
+    /// lookup must agree with.
+    fn reference<'a>(name: &[u8], headers: &[&'a [u8]]) -> CookieLookup<'a> {
+        let mut found: Option<&'a [u8]> = None;
+        for header in headers.iter().take(MAX_COOKIE_HEADERS) {
             let header = &header[..header.len().min(MAX_COOKIE_HEADER)];
             for pair in header.split(|b| *b == b';') {
                 let pair = pair.trim_ascii();
@@ -329,12 +370,29 @@ impl CookiePolicy {
         }
         found.map_or(CookieLookup::Absent, CookieLookup::Found)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use time::macros::datetime;
+    proptest::proptest! {
+        #[test]
+        fn lookup_agrees_with_the_plain_reading(
+            headers in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(vec![
+                        "session", "session2", "sessio", "=", ";", " ", "\t", "\"", "v", "a=b",
+                    ]),
+                    0..16,
+                ),
+                0..4,
+            )
+        ) {
+            let policy = CookiePolicy::default().with_secure(false);
+            let headers: Vec<String> = headers.iter().map(|pieces| pieces.concat()).collect();
+            let headers: Vec<&[u8]> = headers.iter().map(|h| h.as_bytes()).collect();
+            proptest::prop_assert_eq!(
+                lookup(&policy, &headers),
+                reference(b"session", &headers)
+            );
+        }
+    }
 
     fn lookup<'a>(policy: &CookiePolicy, headers: &[&'a [u8]]) -> CookieLookup<'a> {
         policy.find_session_cookie(headers.iter().copied())

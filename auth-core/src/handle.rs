@@ -156,13 +156,18 @@ struct State {
 #[derive(Clone)]
 pub struct AuthHandle {
     auth: Authenticator,
-    client: Arc<ClientMeta>,
-    state: Arc<Mutex<State>>,
+    shared: Arc<Shared>,
+}
+
+/// What the clones of a handle share: one allocation per request.
+struct Shared {
+    client: ClientMeta,
+    state: Mutex<State>,
 }
 
 impl fmt::Debug for AuthHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.state.lock();
+        let state = self.shared.state.lock();
         f.debug_struct("AuthHandle")
             .field("identity", &state.identity)
             .field("cookie", &state.cookie)
@@ -182,14 +187,16 @@ impl AuthHandle {
     ) -> Self {
         Self {
             auth: auth.clone(),
-            client: Arc::new(client),
-            state: Arc::new(Mutex::new(State {
-                current,
-                identity,
-                cookie,
-                changes: BTreeMap::new(),
-                rejection,
-            })),
+            shared: Arc::new(Shared {
+                client,
+                state: Mutex::new(State {
+                    current,
+                    identity,
+                    cookie,
+                    changes: BTreeMap::new(),
+                    rejection,
+                }),
+            }),
         }
     }
 
@@ -228,7 +235,7 @@ impl AuthHandle {
         if !self.auth.accepts_bearer() {
             return res;
         }
-        let state = self.state.lock();
+        let state = self.shared.state.lock();
         match denial {
             Denial::Unauthenticated => {
                 if matches!(state.rejection, Some(Rejection::InvalidToken { .. })) {
@@ -263,12 +270,12 @@ impl AuthHandle {
     }
 
     pub(crate) fn set_cookie_action(&self, action: CookieAction) {
-        self.state.lock().cookie = action;
+        self.shared.state.lock().cookie = action;
     }
 
     /// What the client said about itself (user agent, address).
     pub fn client(&self) -> &ClientMeta {
-        &self.client
+        &self.shared.client
     }
 
     /// The authenticator this handle came from.
@@ -288,7 +295,7 @@ impl AuthHandle {
     /// The session whose CSRF token this request must carry: the cookie
     /// session's, or that of an access token from the cookie.
     fn csrf_session(&self) -> Option<crate::SessionId> {
-        let state = self.state.lock();
+        let state = self.shared.state.lock();
         match &state.current {
             Some(current) => Some(current.record.id.clone()),
             None => state
@@ -310,6 +317,7 @@ impl AuthHandle {
         }
         // Credentials a browser never sends on its own need no protection.
         let explicit = self
+            .shared
             .state
             .lock()
             .identity
@@ -395,7 +403,7 @@ impl AuthHandle {
         match self.auth.login_throttle() {
             Some(throttle) => {
                 throttle
-                    .check(username, self.client.address.as_deref())
+                    .check(username, self.shared.client.address.as_deref())
                     .await
             }
             None => Ok(()),
@@ -406,7 +414,7 @@ impl AuthHandle {
     pub async fn record_login_failure(&self, username: &str) -> Result<(), Error> {
         if let Some(throttle) = self.auth.login_throttle() {
             throttle
-                .record_failure(username, self.client.address.as_deref())
+                .record_failure(username, self.shared.client.address.as_deref())
                 .await?;
         }
         Ok(())
@@ -428,16 +436,32 @@ impl AuthHandle {
 
     /// Who is calling now (after any login or logout in this request).
     pub fn identity(&self) -> Option<Identity> {
-        self.state.lock().identity.clone()
+        self.shared.state.lock().identity.clone()
+    }
+
+    /// How the caller authenticated and why a credential was rejected, in
+    /// one look at the state.
+    pub(crate) fn outcome(&self) -> (Option<AuthMethod>, Option<Rejection>) {
+        let state = self.shared.state.lock();
+        (
+            state.identity.as_ref().map(Identity::method),
+            state.rejection,
+        )
+    }
+
+    /// Whether someone is calling now (after any login or logout in this
+    /// request): [`identity`](Self::identity) without the copy.
+    pub fn is_authenticated(&self) -> bool {
+        self.shared.state.lock().identity.is_some()
     }
 
     /// Why the request's credential was rejected, if it was.
     pub fn rejection(&self) -> Option<Rejection> {
-        self.state.lock().rejection
+        self.shared.state.lock().rejection
     }
 
     fn require_user(&self) -> Result<(String, Option<SessionRecord>), Error> {
-        let state = self.state.lock();
+        let state = self.shared.state.lock();
         let identity = state.identity.as_ref().ok_or(Error::NoSession)?;
         let record = state.current.as_ref().map(|c| c.record.clone());
         Ok((identity.user_id().to_owned(), record))
@@ -456,7 +480,7 @@ impl AuthHandle {
             return Err(crate::jwt::JwtError::NoSigningKey);
         };
         let subject = {
-            let state = self.state.lock();
+            let state = self.shared.state.lock();
             let Some(current) = &state.current else {
                 return Ok(None);
             };
@@ -484,14 +508,20 @@ impl AuthHandle {
     /// # });
     /// ```
     pub async fn login(&self, login: Login) -> Result<Identity, Error> {
-        let old = self.state.lock().current.as_ref().map(|c| c.record.key);
+        let old = self
+            .shared
+            .state
+            .lock()
+            .current
+            .as_ref()
+            .map(|c| c.record.key);
         self.make_room(&login.user_id, old.as_ref()).await?;
         let token = SessionToken::generate()?;
         let now = self.auth.now();
         let inner = &self.auth.inner;
         let (idle, absolute) = inner.lifetimes_of(login.lifetime);
         let absolute_expires_at = now + absolute;
-        let mut client = (*self.client).clone();
+        let mut client = self.shared.client.clone();
         client.label = login.label;
         let record = SessionRecord {
             key: token.key(),
@@ -519,7 +549,7 @@ impl AuthHandle {
         let identity = Identity::from_session(&record, &self.auth.inner.grants);
         tracing::info!(session = %record.id, user = %record.user_id, "login");
         crate::telemetry::login("browser");
-        let mut state = self.state.lock();
+        let mut state = self.shared.state.lock();
         state.current = Some(Current { token, record });
         state.identity = Some(identity.clone());
         state.cookie = CookieAction::Set;
@@ -533,7 +563,7 @@ impl AuthHandle {
     /// ends the session the token belongs to (`sid`), and with it the token.
     pub async fn logout(&self) -> Result<bool, Error> {
         let (current, bearer_sid) = {
-            let state = self.state.lock();
+            let state = self.shared.state.lock();
             let current = state
                 .current
                 .as_ref()
@@ -560,7 +590,7 @@ impl AuthHandle {
     }
 
     fn clear_session(&self) {
-        let mut state = self.state.lock();
+        let mut state = self.shared.state.lock();
         if let Some(c) = state.current.take() {
             tracing::info!(session = %c.record.id, user = %c.record.user_id, "logout");
         }
@@ -723,7 +753,7 @@ impl AuthHandle {
     async fn rotate_with(&self, change: impl FnOnce(&mut SessionRecord)) -> Result<(), Error> {
         let token = SessionToken::generate()?;
         let (old_key, mut record) = {
-            let state = self.state.lock();
+            let state = self.shared.state.lock();
             let current = state.current.as_ref().ok_or(Error::NoSession)?;
             let mut record = current.record.clone();
             apply_changes(&mut record.data, &state.changes);
@@ -735,7 +765,7 @@ impl AuthHandle {
         self.auth.inner.store.rotate(&old_key, &record).await?;
         tracing::info!(session = %record.id, user = %record.user_id, "session rotated");
         let identity = Identity::from_session(&record, &self.auth.inner.grants);
-        let mut state = self.state.lock();
+        let mut state = self.shared.state.lock();
         state.current = Some(Current { token, record });
         state.identity = Some(identity);
         state.changes.clear();
@@ -745,7 +775,7 @@ impl AuthHandle {
 
     /// Reads a value from the session's data.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        let state = self.state.lock();
+        let state = self.shared.state.lock();
         let current = state.current.as_ref().ok_or(Error::NoSession)?;
         let value = match state.changes.get(key) {
             Some(changed) => changed.as_ref(),
@@ -759,7 +789,7 @@ impl AuthHandle {
     /// Sets a value in the session's data; saved with the response.
     pub fn insert<T: Serialize>(&self, key: &str, value: &T) -> Result<(), Error> {
         let value = serde_json::to_value(value).map_err(Error::Data)?;
-        let mut state = self.state.lock();
+        let mut state = self.shared.state.lock();
         if state.current.is_none() {
             return Err(Error::NoSession);
         }
@@ -769,7 +799,7 @@ impl AuthHandle {
 
     /// Removes a value from the session's data; saved with the response.
     pub fn remove(&self, key: &str) -> Result<(), Error> {
-        let mut state = self.state.lock();
+        let mut state = self.shared.state.lock();
         if state.current.is_none() {
             return Err(Error::NoSession);
         }
@@ -785,7 +815,7 @@ impl AuthHandle {
         let store = &self.auth.inner.store;
         for _ in 0..SAVE_ATTEMPTS {
             let (mut record, changes) = {
-                let state = self.state.lock();
+                let state = self.shared.state.lock();
                 if state.changes.is_empty() {
                     return Ok(());
                 }
@@ -799,7 +829,7 @@ impl AuthHandle {
             match store.update(&record).await {
                 Ok(version) => {
                     record.version = version;
-                    let mut state = self.state.lock();
+                    let mut state = self.shared.state.lock();
                     if let Some(current) = state.current.as_mut()
                         && current.record.key == record.key
                     {
@@ -810,7 +840,7 @@ impl AuthHandle {
                 }
                 Err(StoreError::Conflict) => match store.load(&record.key).await? {
                     Some(fresh) => {
-                        let mut state = self.state.lock();
+                        let mut state = self.shared.state.lock();
                         if let Some(current) = state.current.as_mut() {
                             current.record = fresh;
                         }
@@ -832,16 +862,18 @@ impl AuthHandle {
 
     fn drop_changes(&self) {
         tracing::debug!("session ended before its data was saved; changes dropped");
-        self.state.lock().changes.clear();
+        self.shared.state.lock().changes.clear();
     }
 
     /// Step 5 of a request, for adapters: saves pending data and returns
     /// the `Set-Cookie` value to send, if any.
     pub async fn finish(&self) -> Result<Option<String>, Error> {
-        if !self.state.lock().changes.is_empty() {
-            self.save().await?;
+        if !self.shared.state.lock().changes.is_empty() {
+            // Boxed: most requests save nothing, and every request's
+            // future would otherwise be as large as a save's.
+            Box::pin(self.save()).await?;
         }
-        let state = self.state.lock();
+        let state = self.shared.state.lock();
         let policy = &self.auth.inner.cookie;
         Ok(match state.cookie {
             CookieAction::None => None,

@@ -50,8 +50,52 @@ pub const REVOCATIONS: &str = "auth_revocations_total";
 /// `auth_login_throttled_total`.
 pub const THROTTLED: &str = "auth_login_throttled_total";
 
+/// A metric key built at compile time: no allocation and no hashing per
+/// call, unlike a key with labels chosen at run time.
+macro_rules! static_key {
+    ($name:expr $(, $k:literal => $v:literal)*) => {{
+        static LABELS: &[metrics::Label] = &[$(metrics::Label::from_static_parts($k, $v)),*];
+        static KEY: metrics::Key = metrics::Key::from_static_parts($name, LABELS);
+        &KEY
+    }};
+}
+
+static METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+fn count(key: &metrics::Key) {
+    metrics::with_recorder(|r| r.register_counter(key, &METADATA)).increment(1);
+}
+
 pub(crate) fn authentication(method: &'static str, outcome: &'static str) {
-    metrics::counter!(AUTHENTICATIONS, "method" => method, "outcome" => outcome).increment(1);
+    let key = match (method, outcome) {
+        ("session", "authenticated") => static_key!(
+            AUTHENTICATIONS,
+            "method" => "session",
+            "outcome" => "authenticated"
+        ),
+        ("bearer", "authenticated") => static_key!(
+            AUTHENTICATIONS,
+            "method" => "bearer",
+            "outcome" => "authenticated"
+        ),
+        ("access_cookie", "authenticated") => static_key!(
+            AUTHENTICATIONS,
+            "method" => "access_cookie",
+            "outcome" => "authenticated"
+        ),
+        ("none", "anonymous") => static_key!(
+            AUTHENTICATIONS,
+            "method" => "none",
+            "outcome" => "anonymous"
+        ),
+        _ => {
+            metrics::counter!(AUTHENTICATIONS, "method" => method, "outcome" => outcome)
+                .increment(1);
+            return;
+        }
+    };
+    count(key);
 }
 
 pub(crate) fn rejection(reason: &'static str) {
@@ -63,7 +107,7 @@ pub(crate) fn csrf_rejection(reason: &'static str) {
 }
 
 pub(crate) fn refresh() {
-    metrics::counter!(REFRESHES).increment(1);
+    count(static_key!(REFRESHES));
 }
 
 pub(crate) fn login(kind: &'static str) {
@@ -79,47 +123,111 @@ pub(crate) fn throttled(scope: &'static str) {
     metrics::counter!(THROTTLED, "scope" => scope).increment(1);
 }
 
-fn store_call(op: &'static str, elapsed: Duration, error: Option<&StoreError>) {
-    metrics::histogram!(STORE_DURATION, "op" => op).record(elapsed.as_secs_f64());
+fn store_call(
+    op: &'static str,
+    key: &'static metrics::Key,
+    elapsed: Duration,
+    error: Option<&StoreError>,
+) {
+    metrics::with_recorder(|r| r.register_histogram(key, &METADATA)).record(elapsed.as_secs_f64());
     if let Some(error) = error {
-        // Conflicts and duplicates are answers, not failures.
-        if matches!(error, StoreError::Unavailable(_) | StoreError::Backend(_)) {
-            let retryable = if error.is_retryable() {
-                "true"
-            } else {
-                "false"
-            };
-            metrics::counter!(STORE_ERRORS, "op" => op, "retryable" => retryable).increment(1);
-        }
+        store_error(op, error);
+    }
+}
+
+fn store_error(op: &'static str, error: &StoreError) {
+    // Conflicts and duplicates are answers, not failures.
+    if matches!(error, StoreError::Unavailable(_) | StoreError::Backend(_)) {
+        let retryable = if error.is_retryable() {
+            "true"
+        } else {
+            "false"
+        };
+        metrics::counter!(STORE_ERRORS, "op" => op, "retryable" => retryable).increment(1);
     }
 }
 
 /// The store as the authenticator sees it: every call timed and counted.
+///
+/// The authenticator calls the inherent methods, which add no allocation
+/// of their own; the [`SessionStore`] impl (for [`Authenticator::store`])
+/// forwards to them.
+///
+/// [`Authenticator::store`]: crate::Authenticator::store
 #[derive(Debug)]
 pub(crate) struct InstrumentedStore(pub(crate) Arc<dyn SessionStore>);
 
-impl InstrumentedStore {
-    async fn timed<T>(
-        op: &'static str,
-        call: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
+macro_rules! timed {
+    ($op:literal, $call:expr) => {{
         let start = Instant::now();
-        let result = call.await;
-        store_call(op, start.elapsed(), result.as_ref().err());
+        let result = $call.await;
+        store_call(
+            $op,
+            static_key!(STORE_DURATION, "op" => $op),
+            start.elapsed(),
+            result.as_ref().err(),
+        );
         result
+    }};
+}
+
+impl InstrumentedStore {
+    pub(crate) async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        timed!("create", self.0.create(record))
+    }
+    pub(crate) async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+        timed!("load", self.0.load(key))
+    }
+    pub(crate) async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
+        timed!("update", self.0.update(record))
+    }
+    pub(crate) async fn touch(
+        &self,
+        key: &SessionKey,
+        idle_expires_at: OffsetDateTime,
+        last_refresh_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        timed!("touch", self.0.touch(key, idle_expires_at, last_refresh_at))
+    }
+    pub(crate) async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        timed!("delete", self.0.delete(key))
+    }
+    pub(crate) async fn rotate(
+        &self,
+        old: &SessionKey,
+        new: &SessionRecord,
+    ) -> Result<(), StoreError> {
+        timed!("rotate", self.0.rotate(old, new))
+    }
+    pub(crate) async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        timed!("list_user", self.0.list_user(user_id))
+    }
+    pub(crate) async fn delete_user(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+    ) -> Result<usize, StoreError> {
+        timed!("delete_user", self.0.delete_user(user_id, keep))
+    }
+    pub(crate) async fn announce(
+        &self,
+        revocation: &Revocation,
+        keep: Duration,
+    ) -> Result<(), StoreError> {
+        timed!("announce", self.0.announce(revocation, keep))
     }
 }
 
 #[async_trait]
 impl SessionStore for InstrumentedStore {
     async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        Self::timed("create", self.0.create(record)).await
+        InstrumentedStore::create(self, record).await
     }
     async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
-        Self::timed("load", self.0.load(key)).await
+        InstrumentedStore::load(self, key).await
     }
     async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
-        Self::timed("update", self.0.update(record)).await
+        InstrumentedStore::update(self, record).await
     }
     async fn touch(
         &self,
@@ -127,26 +235,26 @@ impl SessionStore for InstrumentedStore {
         idle_expires_at: OffsetDateTime,
         last_refresh_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        Self::timed("touch", self.0.touch(key, idle_expires_at, last_refresh_at)).await
+        InstrumentedStore::touch(self, key, idle_expires_at, last_refresh_at).await
     }
     async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        Self::timed("delete", self.0.delete(key)).await
+        InstrumentedStore::delete(self, key).await
     }
     async fn rotate(&self, old: &SessionKey, new: &SessionRecord) -> Result<(), StoreError> {
-        Self::timed("rotate", self.0.rotate(old, new)).await
+        InstrumentedStore::rotate(self, old, new).await
     }
     async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        Self::timed("list_user", self.0.list_user(user_id)).await
+        InstrumentedStore::list_user(self, user_id).await
     }
     async fn delete_user(
         &self,
         user_id: &str,
         keep: Option<&SessionKey>,
     ) -> Result<usize, StoreError> {
-        Self::timed("delete_user", self.0.delete_user(user_id, keep)).await
+        InstrumentedStore::delete_user(self, user_id, keep).await
     }
     async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
-        Self::timed("announce", self.0.announce(revocation, keep)).await
+        InstrumentedStore::announce(self, revocation, keep).await
     }
     fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
         self.0.subscribe(sink)

@@ -163,8 +163,8 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AuthRejection> {
         let handle = handle(parts)?;
-        match parts.extensions.get::<Identity>() {
-            Some(identity) => Ok(Self(identity.clone())),
+        match handle.identity() {
+            Some(identity) => Ok(Self(identity)),
             None => Err(AuthRejection::Unauthenticated(
                 handle.denial(Denial::Unauthenticated),
             )),
@@ -179,8 +179,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for CurrentUser {
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, AuthRejection> {
-        handle(parts)?;
-        Ok(parts.extensions.get::<Identity>().cloned().map(Self))
+        Ok(handle(parts)?.identity().map(Self))
     }
 }
 

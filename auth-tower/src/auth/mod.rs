@@ -6,8 +6,9 @@
 //!    feature) the client address from `ConnectInfo<SocketAddr>`;
 //! 2. asks the [`Authenticator`](auth_core::Authenticator) who is calling:
 //!    one store read, plus a refresh write once the threshold has passed;
-//! 3. inserts the [`Identity`](auth_core::Identity) (if any) and the
-//!    [`AuthHandle`](auth_core::AuthHandle) into the request's extensions;
+//! 3. inserts the [`AuthHandle`](auth_core::AuthHandle) into the request's
+//!    extensions; its [`identity`](auth_core::AuthHandle::identity) is the
+//!    caller, if any;
 //! 4. runs the inner service;
 //! 5. saves pending session data and adds the `Set-Cookie` the core
 //!    decided on, with `Cache-Control: no-store`.

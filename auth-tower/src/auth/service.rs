@@ -1,7 +1,7 @@
 use std::task::{Context, Poll};
 
 use auth_core::csrf::CsrfCapture;
-use auth_core::{Authenticator, Denial};
+use auth_core::{Authenticator, Credentials, Denial};
 use http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE, HOST, SET_COOKIE, USER_AGENT, VARY};
 use http::{HeaderValue, Request, Response};
 use tower_service::Service;
@@ -116,6 +116,46 @@ fn client_address<B>(req: &Request<B>) -> Option<String> {
         .map(|addr| addr.ip().to_string())
 }
 
+/// The credentials `req` presents.
+fn read_credentials<B>(auth: &Authenticator, req: &Request<B>) -> Credentials {
+    let headers = req.headers();
+    let credentials = auth
+        .credentials(
+            headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes),
+            headers.get(USER_AGENT).map(HeaderValue::as_bytes),
+            client_address(req),
+        )
+        .with_authorization(
+            headers
+                .get_all(AUTHORIZATION)
+                .iter()
+                .map(HeaderValue::as_bytes),
+        );
+    auth.with_custom_headers(credentials, |name| {
+        headers.get_all(name).iter().map(HeaderValue::as_bytes)
+    })
+}
+
+/// What the CSRF check needs from `req`, when it must run.
+fn read_csrf<B>(auth: &Authenticator, req: &Request<B>) -> Option<CsrfCapture> {
+    let policy = auth.csrf()?;
+    if !auth_core::csrf::is_unsafe_method(req.method().as_str()) {
+        return None;
+    }
+    let headers = req.headers();
+    let host = headers
+        .get(HOST)
+        .map(HeaderValue::as_bytes)
+        .or_else(|| req.uri().authority().map(|a| a.as_str().as_bytes()));
+    CsrfCapture::capture(
+        policy,
+        req.method().as_str(),
+        req.uri().path(),
+        host,
+        |name| headers.get(name).map(HeaderValue::as_bytes),
+    )
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuthService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -132,75 +172,50 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let headers = req.headers();
-        let credentials = self
-            .auth
-            .credentials(
-                headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes),
-                headers.get(USER_AGENT).map(HeaderValue::as_bytes),
-                client_address(&req),
-            )
-            .with_authorization(
-                headers
-                    .get_all(AUTHORIZATION)
-                    .iter()
-                    .map(HeaderValue::as_bytes),
-            );
-        let credentials = self.auth.with_custom_headers(credentials, |name| {
-            headers.get_all(name).iter().map(HeaderValue::as_bytes)
-        });
-        let csrf = self.auth.csrf().and_then(|policy| {
-            let host = headers
-                .get(HOST)
-                .map(HeaderValue::as_bytes)
-                .or_else(|| req.uri().authority().map(|a| a.as_str().as_bytes()));
-            CsrfCapture::capture(
-                policy,
-                req.method().as_str(),
-                req.uri().path(),
-                host,
-                |name| headers.get(name).map(HeaderValue::as_bytes),
-            )
-        });
         let auth = self.auth.clone();
         let gateway = self.gateway.clone();
-        if let Some(gateway) = &gateway {
-            gateway.strip(&mut req);
-        }
         // The clone is not ready; the original (which is) serves this call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        // Everything is read from the request inside the future, so the
+        // credentials are never held twice (in the future and in the
+        // authentication's).
         ResponseFuture {
             inner: Box::pin(async move {
+                let credentials = read_credentials(&auth, &req);
+                if let Some(gateway) = &gateway {
+                    gateway.strip(&mut req);
+                }
                 let handle = match auth.authenticate(credentials).await {
                     Ok(handle) => handle,
                     Err(err) => return Ok(denial_response(&auth.error_response(&err))),
                 };
-                if let Some(identity) = handle.identity() {
-                    if let Some(gateway) = &gateway
-                        && gateway.attach(&mut req, &identity).is_err()
-                    {
-                        return Ok(denial_response(&auth.status_response(500)));
-                    }
-                    req.extensions_mut().insert(identity);
+                if let Some(gateway) = &gateway
+                    && let Some(identity) = handle.identity()
+                    && gateway.attach(&mut req, &identity).is_err()
+                {
+                    return Ok(denial_response(&auth.status_response(500)));
                 }
-                if let Some(csrf) = csrf
+                // Read after the authentication, so the capture is not
+                // held while the store answers.
+                if let Some(csrf) = read_csrf(&auth, &req)
                     && !handle
                         .enforce_csrf(&csrf, async |limit| read_form(&mut req, limit).await)
                         .await
                 {
                     return Ok(denial_response(&handle.denial(Denial::Csrf)));
                 }
+                // One extension (its `identity()` is the caller): each
+                // insert costs an allocation, and a third entry a rehash.
                 req.extensions_mut().insert(handle.clone());
-                let authenticated = handle.identity().is_some();
-                let res = inner.call(req).await?;
+                let authenticated = handle.is_authenticated();
+                let mut res = inner.call(req).await?;
                 if let Some(marker) = res.extensions().get::<ErrorMarker>() {
                     // A handler returned an `AuthError`: answer with this
                     // authenticator's configured headers.
                     return Ok(denial_response(&auth.status_response(marker.0)));
                 }
-                let mut res = res.map(ResponseBody::inner);
-                if authenticated || handle.identity().is_some() {
+                if authenticated || handle.is_authenticated() {
                     // The answer depends on who asked: shared caches must
                     // not hand it to someone else.
                     res.headers_mut()
@@ -223,7 +238,7 @@ where
                         return Ok(denial_response(&auth.error_response(&err)));
                     }
                 }
-                Ok(res)
+                Ok(res.map(ResponseBody::inner))
             }),
         }
     }

@@ -3,7 +3,10 @@
 //! Every server answers `GET /login` (a credential for `alice`: a session
 //! cookie in `Set-Cookie`, or `Bearer <token>` in the body), `GET /me`
 //! (the caller's user id, 401 without a credential) and `GET /quit` (exits,
-//! so a profiler writes its report).
+//! so a profiler writes its report). Every `/me` handler, the bare ones
+//! included, answers with the user id in a `String` it allocates, so the
+//! difference between two scenarios is their middleware, not their
+//! handler's body.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -219,7 +222,7 @@ mod axum_app {
         let base = Router::new().route("/quit", get(|| async { quit() }));
         match kind {
             Kind::Bare => base
-                .route("/me", get(|| async { USER }))
+                .route("/me", get(|| async { USER.to_owned() }))
                 .route("/login", get(|| async { "" })),
             Kind::OursMemory | Kind::OursRedis | Kind::OursRedisCache => {
                 let auth = ours(kind, redis_url).await;
@@ -376,7 +379,7 @@ mod actix_app {
                 HttpServer::new(|| {
                     App::new()
                         .route("/quit", web::get().to(|| async { quit() }))
-                        .route("/me", web::get().to(|| async { USER }))
+                        .route("/me", web::get().to(|| async { USER.to_owned() }))
                         .route("/login", web::get().to(|| async { "" }))
                 })
                 .workers(1)
