@@ -114,8 +114,9 @@ pub const MAX_AUTHORIZATION_BYTES: usize = 16 * 1024;
 
 pub(crate) enum BearerCredential {
     None,
+    /// The token's bytes, unchecked: verification reads them strictly.
     #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
-    Token(String),
+    Token(Vec<u8>),
     Malformed,
 }
 
@@ -129,36 +130,13 @@ impl fmt::Debug for BearerCredential {
     }
 }
 
-/// RFC 6750's `b64token` characters, as a table: a lookup per byte.
-const B64TOKEN: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=');
-        b += 1;
-    }
-    table
-};
-
-fn is_b64token(token: &[u8]) -> bool {
-    token.iter().all(|&b| B64TOKEN[usize::from(b)])
-}
-
-/// A validated `b64token` (ASCII only) as a `String`.
-fn ascii_string(token: &[u8]) -> String {
-    std::str::from_utf8(token)
-        .map(str::to_owned)
-        .unwrap_or_default()
-}
-
 impl Credentials {
     /// Adds the request's `Authorization` header values. A `Bearer`
     /// credential is taken (scheme case-insensitive); other schemes are
-    /// ignored; two headers, an empty or oversized token, or characters
-    /// outside RFC 6750's `b64token` make the credential malformed (and
-    /// the request is then refused, never answered from the cookie).
+    /// ignored; two headers or an empty or oversized token make the
+    /// credential malformed (and the request is then refused, never
+    /// answered from the cookie). The token's characters are checked where
+    /// it is verified: an access token is three strict base64url segments.
     pub fn with_authorization<'a, I>(mut self, headers: I) -> Self
     where
         I: IntoIterator<Item = &'a [u8]>,
@@ -180,12 +158,10 @@ impl Credentials {
         self.bearer = if rest.first() != Some(&b' ')
             || token.is_empty()
             || token.len() > MAX_AUTHORIZATION_BYTES
-            || !is_b64token(token)
         {
             BearerCredential::Malformed
         } else {
-            // All ASCII, checked above.
-            BearerCredential::Token(ascii_string(token))
+            BearerCredential::Token(token.to_vec())
         };
         self
     }
@@ -898,11 +874,10 @@ impl Authenticator {
             CookieLookup::Absent => BearerCredential::None,
             CookieLookup::Conflicting => BearerCredential::Malformed,
             CookieLookup::Found(value) => {
-                if value.is_empty() || value.len() > MAX_AUTHORIZATION_BYTES || !is_b64token(value)
-                {
+                if value.is_empty() || value.len() > MAX_AUTHORIZATION_BYTES {
                     BearerCredential::Malformed
                 } else {
-                    BearerCredential::Token(ascii_string(value))
+                    BearerCredential::Token(value.to_vec())
                 }
             }
         };
@@ -998,7 +973,7 @@ impl Authenticator {
                         ));
                     }
                     BearerCredential::Token(token) => {
-                        return Ok(match self.verify_access_token(token.as_bytes()).await {
+                        return Ok(match self.verify_access_token(&token).await {
                             Ok(claims) => {
                                 let identity =
                                     Identity::from_claims(&claims, &self.inner.grants, method);

@@ -212,12 +212,18 @@ pub mod unix_millis {
 
     /// Milliseconds since the Unix epoch.
     pub fn to_millis(t: OffsetDateTime) -> i64 {
-        i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+        // Seconds and milliseconds apart: no 128-bit division.
+        t.unix_timestamp()
+            .saturating_mul(1000)
+            .saturating_add(i64::from(t.millisecond()))
     }
 
     /// The time `ms` milliseconds after the Unix epoch.
     pub fn from_millis(ms: i64) -> Option<OffsetDateTime> {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+        let at = OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).ok()?;
+        // `rem_euclid(1000)` is in 0..1000, so the conversion cannot fail.
+        let millis = u16::try_from(ms.rem_euclid(1000)).ok()?;
+        at.replace_millisecond(millis).ok()
     }
 }
 
@@ -249,5 +255,12 @@ mod tests {
     fn millis_round_trip() {
         let t = time::macros::datetime!(2031-05-06 07:08:09.123 UTC);
         assert_eq!(unix_millis::from_millis(unix_millis::to_millis(t)), Some(t));
+        // Before the epoch, and sub-millisecond parts dropped.
+        let t = time::macros::datetime!(1969-12-31 23:59:59.999 UTC);
+        assert_eq!(unix_millis::to_millis(t), -1);
+        assert_eq!(unix_millis::from_millis(-1), Some(t));
+        let t = time::macros::datetime!(2031-05-06 07:08:09.123_456 UTC);
+        assert_eq!(unix_millis::to_millis(t), 1_935_817_689_123);
+        assert_eq!(unix_millis::from_millis(i64::MAX), None);
     }
 }

@@ -65,17 +65,44 @@ const INVALID: u8 = 0xFF;
 /// `len`, in one pass (this runs on every request). Non-zero trailing bits
 /// are refused, so every value has exactly one accepted spelling.
 fn decode_exact<const N: usize>(input: &[u8], len: usize) -> Result<[u8; N], TokenError> {
-    if input.len() != len || len != (N * 4).div_ceil(3) {
+    if input.len() != len || decoded_len(len) != Some(N) {
         return Err(TokenError::Length);
     }
-    let value = |c: u8| u32::from(B64URL_VALUES[usize::from(c)]);
     let mut out = [0u8; N];
+    decode_into(input, &mut out)?;
+    Ok(out)
+}
+
+/// How many bytes `len` characters of unpadded base64 carry; `None` for a
+/// length no encoding has.
+fn decoded_len(len: usize) -> Option<usize> {
+    match len % 4 {
+        1 => None,
+        r => Some(len / 4 * 3 + r.saturating_sub(1)),
+    }
+}
+
+/// Decodes strict unpadded base64url (as JWT segments are), checking
+/// every character; `None` for anything else.
+#[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+pub(crate) fn decode_b64url(input: &[u8]) -> Option<Vec<u8>> {
+    let mut out = vec![0u8; decoded_len(input.len())?];
+    decode_into(input, &mut out).ok()?;
+    Some(out)
+}
+
+/// Decodes `input` into `out`, which has exactly its decoded length.
+/// Non-zero trailing bits are refused, so every value has exactly one
+/// accepted spelling.
+fn decode_into(input: &[u8], out: &mut [u8]) -> Result<(), TokenError> {
+    let value = |c: u8| u32::from(B64URL_VALUES[usize::from(c)]);
     // Four characters make three bytes; an invalid character sets bits
-    // above the low six, checked once per group.
+    // above the low six, checked once at the end.
     let mut invalid = 0;
     let chunks = input.chunks_exact(4);
     let tail = chunks.remainder();
-    for (chunk, bytes) in chunks.zip(out.chunks_exact_mut(3)) {
+    let (body, rest) = out.split_at_mut(input.len() / 4 * 3);
+    for (chunk, bytes) in chunks.zip(body.chunks_exact_mut(3)) {
         let (a, b, c, d) = (
             value(chunk[0]),
             value(chunk[1]),
@@ -86,25 +113,23 @@ fn decode_exact<const N: usize>(input: &[u8], len: usize) -> Result<[u8; N], Tok
         let n = (a << 18) | (b << 12) | (c << 6) | d;
         bytes.copy_from_slice(&n.to_be_bytes()[1..]);
     }
-    let done = (len / 4) * 3;
     let mut acc = 0u32;
     for &c in tail {
         let v = value(c);
         invalid |= v;
         acc = (acc << 6) | v;
     }
-    // The tail is 2 or 3 characters: 12 or 18 bits for 1 or 2 bytes, the
-    // bits left over (the last character's low bits) must be zero, so
-    // every value has exactly one accepted spelling.
-    let trailing = match tail.len() {
-        0 => 0,
-        2 => {
-            out[done] = (acc >> 4) as u8;
+    // A tail of 2 or 3 characters carries 1 or 2 bytes; the bits left
+    // over are the last character's low bits.
+    let trailing = match (tail.len(), rest) {
+        (0, []) => 0,
+        (2, [x]) => {
+            *x = (acc >> 4) as u8;
             acc & 0xF
         }
-        3 => {
-            out[done] = (acc >> 10) as u8;
-            out[done + 1] = (acc >> 2) as u8;
+        (3, [x, y]) => {
+            *x = (acc >> 10) as u8;
+            *y = (acc >> 2) as u8;
             acc & 0x3
         }
         _ => return Err(TokenError::Length),
@@ -112,7 +137,7 @@ fn decode_exact<const N: usize>(input: &[u8], len: usize) -> Result<[u8; N], Tok
     if invalid > 0x3F || trailing != 0 {
         return Err(TokenError::Encoding);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A session credential: 256 random bits, shown to the client once, in its
@@ -198,12 +223,12 @@ impl SessionKey {
 
     /// The key as 64 lowercase hex characters.
     pub fn to_hex(&self) -> String {
-        let mut out = String::with_capacity(64);
-        for b in self.0 {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        let mut out = [0u8; 64];
+        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0xf)];
         }
-        out
+        String::from_utf8(out.to_vec()).expect("hex digits are ASCII")
     }
 
     /// Parses 64 hex characters.
@@ -213,23 +238,33 @@ impl SessionKey {
             return None;
         }
         let mut out = [0u8; 32];
-        for (i, pair) in s.chunks_exact(2).enumerate() {
-            out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+        // Invalid digits are 0xFF in the table: checked once at the end.
+        let mut invalid = 0;
+        for (byte, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+            let (hi, lo) = (
+                HEX_VALUES[usize::from(pair[0])],
+                HEX_VALUES[usize::from(pair[1])],
+            );
+            invalid |= hi | lo;
+            *byte = (hi << 4) | (lo & 0xf);
         }
-        Some(Self(out))
+        (invalid <= 0xf).then_some(Self(out))
     }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+/// The value of each hex digit (either case); 0xFF for other bytes.
+const HEX_VALUES: [u8; 256] = {
+    let mut table = [0xFF; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[HEX[i] as usize] = i as u8;
+        table[HEX[i].to_ascii_uppercase() as usize] = i as u8;
+        i += 1;
     }
-}
+    table
+};
 
 impl fmt::Display for SessionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -402,6 +437,30 @@ mod tests {
         }
         let id = SessionId::generate().unwrap();
         assert_eq!(id.as_str().parse::<SessionId>().unwrap(), id);
+        // Any length, any bytes of a wider alphabet (padding and the
+        // standard alphabet's characters included).
+        let wide = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/=.";
+        for len in 0..70 {
+            for _ in 0..40 {
+                let noise = random::<70>().unwrap();
+                let text: Vec<u8> = noise[..len]
+                    .iter()
+                    .map(|b| {
+                        if b % 8 == 0 {
+                            wide[usize::from(*b) % wide.len()]
+                        } else {
+                            alphabet[usize::from(b % 64)]
+                        }
+                    })
+                    .collect();
+                assert_eq!(
+                    decode_b64url(&text),
+                    URL_SAFE_NO_PAD.decode(&text).ok(),
+                    "{}",
+                    String::from_utf8_lossy(&text)
+                );
+            }
+        }
     }
 
     #[test]
@@ -425,6 +484,21 @@ mod tests {
         let key = SessionToken::generate().unwrap().key();
         assert_eq!(SessionKey::from_hex(&key.to_hex()), Some(key));
         assert_eq!(SessionKey::from_hex("zz"), None);
+        let hex = key.to_hex();
+        assert!(
+            hex.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
+        assert_eq!(SessionKey::from_hex(&hex.to_ascii_uppercase()), Some(key));
+        // One wrong character anywhere, in either digit of a pair.
+        for at in [0, 1, 31, 62, 63] {
+            for bad in [b'g', b'G', b' ', b'/', b':', b'@', 0xC3] {
+                let mut bytes = hex.clone().into_bytes();
+                bytes[at] = bad;
+                let text = String::from_utf8_lossy(&bytes);
+                assert_eq!(SessionKey::from_hex(&text), None, "{text}");
+            }
+        }
         let json = serde_json::to_string(&key).unwrap();
         assert_eq!(serde_json::from_str::<SessionKey>(&json).unwrap(), key);
     }

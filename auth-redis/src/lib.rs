@@ -457,7 +457,8 @@ impl RedisStore {
         conn: &mut Conn,
         key: &SessionKey,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let fields: Vec<Option<String>> = redis::cmd("HMGET")
+        // Bytes: only the record's JSON is text, checked in one pass.
+        let fields: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
             .arg(self.session_key(key))
             .arg(&["f", "d", "i", "l", "n"])
             .query_async(conn)
@@ -527,7 +528,7 @@ async fn with_timeout<T>(
 }
 
 fn decode(
-    fields: Vec<Option<String>>,
+    fields: Vec<Option<Vec<u8>>>,
     key: &SessionKey,
 ) -> Result<Option<SessionRecord>, StoreError> {
     let mut it = fields.into_iter();
@@ -539,19 +540,32 @@ fn decode(
     let Some(format) = f else {
         return Ok(None);
     };
-    if format != FORMAT {
+    if format != FORMAT.as_bytes() {
         return Err(StoreError::backend(format!(
-            "session record format {format:?} is not known to this version"
+            "session record format {:?} is not known to this version",
+            String::from_utf8_lossy(&format)
         )));
     }
     let (Some(d), Some(i), Some(l), Some(n)) = (d, i, l, n) else {
         return Err(corrupt("missing fields"));
     };
+    // One UTF-8 check of the whole text is cheaper than the check of each
+    // string that parsing bytes would make.
+    let d = String::from_utf8(d).map_err(|_| corrupt("JSON"))?;
     let mut record: SessionRecord = serde_json::from_str(&d).map_err(|_| corrupt("JSON"))?;
-    let millis = |s: &str| s.parse::<i64>().ok().and_then(from_millis);
+    let millis = |s: &[u8]| {
+        std::str::from_utf8(s)
+            .ok()?
+            .parse::<i64>()
+            .ok()
+            .and_then(from_millis)
+    };
     record.idle_expires_at = millis(&i).ok_or_else(|| corrupt("idle expiry"))?;
     record.last_refresh_at = millis(&l).ok_or_else(|| corrupt("last refresh"))?;
-    record.version = n.parse().map_err(|_| corrupt("version"))?;
+    record.version = std::str::from_utf8(&n)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| corrupt("version"))?;
     if record.key != *key {
         return Err(corrupt("key mismatch"));
     }

@@ -54,8 +54,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -65,7 +63,7 @@ pub use keys::{Algorithm, Key, KeyError};
 pub use refresh::{RefreshError, RefreshPolicy, TokenPair};
 
 use crate::clock::{Clock, SystemClock};
-use crate::token::SessionId;
+use crate::token::{SessionId, decode_b64url};
 
 /// The `typ` of access tokens (RFC 9068).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
@@ -324,9 +322,10 @@ pub enum JwtConfigError {
 }
 
 struct Inner {
-    keys: HashMap<String, Key>,
-    /// Per key id, its signature check with the key parsed once.
-    verifiers: HashMap<String, keys::Verifier>,
+    /// Per key id, the key and its signature check with the key parsed
+    /// once (when this crate verifies its algorithm itself): one lookup
+    /// per token.
+    keys: HashMap<String, (Key, Option<keys::Verifier>)>,
     signing: Option<String>,
     issuer: String,
     audience: Option<String>,
@@ -477,11 +476,13 @@ impl AccessTokensBuilder {
         let ttl_secs = self.ttl.as_secs().max(1);
         Ok(AccessTokens {
             inner: Arc::new(Inner {
-                verifiers: keys
-                    .iter()
-                    .filter_map(|(kid, key)| Some((kid.clone(), keys::Verifier::new(key)?)))
+                keys: keys
+                    .into_iter()
+                    .map(|(kid, key)| {
+                        let verifier = keys::Verifier::new(&key);
+                        (kid, (key, verifier))
+                    })
                     .collect(),
-                keys,
                 signing: self.signing,
                 issuer: self.issuer,
                 audience: self.audience,
@@ -498,12 +499,22 @@ impl AccessTokensBuilder {
     }
 }
 
+/// A decoded segment as text, for JSON parsing: checking it once is cheaper
+/// than the check of every string that parsing bytes makes.
+fn text_of(bytes: &[u8]) -> Result<&str, JwtError> {
+    std::str::from_utf8(bytes).map_err(|_| JwtError::Malformed)
+}
+
+/// The header fields that are checked, borrowed from the decoded header.
 #[derive(Deserialize)]
-struct HeaderCheck {
-    alg: Option<String>,
-    kid: Option<String>,
-    typ: Option<String>,
-    crit: Option<serde_json::Value>,
+struct HeaderCheck<'a> {
+    #[serde(borrow)]
+    alg: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    kid: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    typ: Option<std::borrow::Cow<'a, str>>,
+    crit: Option<serde::de::IgnoredAny>,
 }
 
 /// The `iss` of a token, read without verifying anything, to choose the
@@ -518,24 +529,8 @@ pub(crate) fn peek_issuer(token: &[u8]) -> Option<String> {
         return None;
     }
     let payload = token.split(|b| *b == b'.').nth(1)?;
-    let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let json = decode_b64url(payload)?;
     serde_json::from_slice::<Issuer>(&json).ok()?.iss
-}
-
-/// The base64url alphabet, as a table: a lookup per byte.
-const B64URL: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
-        b += 1;
-    }
-    table
-};
-
-fn is_b64url(segment: &[u8]) -> bool {
-    !segment.is_empty() && segment.iter().all(|&b| B64URL[usize::from(b)])
 }
 
 impl AccessTokens {
@@ -577,7 +572,7 @@ impl AccessTokens {
         inner
             .signing
             .as_ref()
-            .is_some_and(|kid| inner.keys[kid].encoding.is_some())
+            .is_some_and(|kid| inner.keys[kid].0.encoding.is_some())
     }
 
     /// Now by this verifier's clock, Unix seconds.
@@ -593,7 +588,7 @@ impl AccessTokens {
     ) -> Result<IssuedToken, JwtError> {
         let inner = &self.inner;
         let kid = inner.signing.as_ref().ok_or(JwtError::NoSigningKey)?;
-        let key = &inner.keys[kid];
+        let key = &inner.keys[kid].0;
         let encoding = key.encoding.as_ref().ok_or(JwtError::NoSigningKey)?;
         let now = inner.clock.now().unix_timestamp();
         let ttl = i64::try_from(inner.ttl.as_secs()).unwrap_or(i64::MAX);
@@ -633,18 +628,24 @@ impl AccessTokens {
         if token.len() > inner.max_bytes {
             return Err(JwtError::TooLarge);
         }
-        let mut parts = token.split(|b| *b == b'.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        // `memchr`: the token is a few hundred bytes, every request.
+        let mut dots = memchr::memchr_iter(b'.', token);
+        let (Some(d1), Some(d2), None) = (dots.next(), dots.next(), dots.next()) else {
             return Err(JwtError::Malformed);
         };
-        if !is_b64url(h) || !is_b64url(p) || !is_b64url(s) {
+        let (h, p, s) = (&token[..d1], &token[d1 + 1..d2], &token[d2 + 1..]);
+        if h.is_empty() || p.is_empty() || s.is_empty() {
             return Err(JwtError::Malformed);
         }
-        let header_json = URL_SAFE_NO_PAD.decode(h).map_err(|_| JwtError::Malformed)?;
-        let header: HeaderCheck =
-            serde_json::from_slice(&header_json).map_err(|_| JwtError::Malformed)?;
+        // Strict base64url (no padding, no stray bits): decoding checks
+        // every character, so nothing scans the token before.
+        let decode = |segment: &[u8]| decode_b64url(segment).ok_or(JwtError::Malformed);
+        let header_json = decode(h)?;
+        let payload = decode(p)?;
+        let signature = decode(s)?;
+        // JSON from text checked once, rather than string by string.
+        let header: HeaderCheck<'_> =
+            serde_json::from_str(text_of(&header_json)?).map_err(|_| JwtError::Malformed)?;
         if header.crit.is_some() {
             return Err(JwtError::Critical);
         }
@@ -657,24 +658,22 @@ impl AccessTokens {
             _ => return Err(JwtError::WrongType),
         }
         let kid = header.kid.ok_or(JwtError::UnknownKey)?;
-        let key = inner.keys.get(&kid).ok_or(JwtError::UnknownKey)?;
+        let (key, verifier) = inner.keys.get(&*kid).ok_or(JwtError::UnknownKey)?;
         if header.alg.as_deref() != Some(key.alg.as_str()) {
             return Err(JwtError::AlgorithmMismatch);
         }
-        // From here the token is known to be ASCII.
-        let text = std::str::from_utf8(token).map_err(|_| JwtError::Malformed)?;
-        if let Some(verifier) = inner.verifiers.get(&kid) {
+        if let Some(verifier) = verifier {
             // The signed message is the first two segments with their dot.
             let message = &token[..h.len() + 1 + p.len()];
-            let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| JwtError::Malformed)?;
             if !verifier.verify(message, &signature) {
                 return Err(JwtError::BadSignature);
             }
-            let payload = URL_SAFE_NO_PAD.decode(p).map_err(|_| JwtError::Malformed)?;
             let claims: Claims<C> =
-                serde_json::from_slice(&payload).map_err(|_| JwtError::Malformed)?;
+                serde_json::from_str(text_of(&payload)?).map_err(|_| JwtError::Malformed)?;
             return self.check_claims(claims);
         }
+        // Every segment decoded, so the token is ASCII.
+        let text = std::str::from_utf8(token).map_err(|_| JwtError::Malformed)?;
         let mut validation = jsonwebtoken::Validation::new(key.alg.to_jwt());
         validation.required_spec_claims.clear();
         validation.validate_exp = false;
@@ -734,7 +733,7 @@ impl AccessTokens {
             .inner
             .keys
             .values()
-            .filter_map(|k| {
+            .filter_map(|(k, _)| {
                 let mut jwk = k.public_jwk.clone()?;
                 jwk.common.key_id = Some(k.kid.clone());
                 Some(jwk)
