@@ -45,6 +45,68 @@ impl Hasher for KeyHasher {
 type KeyMap<V> = HashMap<SessionKey, V, BuildHasherDefault<KeyHasher>>;
 type KeySet = HashSet<SessionKey, BuildHasherDefault<KeyHasher>>;
 
+/// The per-user index: each user's session keys.
+type UserIndex = HashMap<Box<str>, UserKeys>;
+
+/// One user's session keys. Most users have one session, which then needs
+/// no set (a set's table is about 150 bytes).
+enum UserKeys {
+    One(SessionKey),
+    Many(KeySet),
+}
+
+impl UserKeys {
+    fn insert(&mut self, key: SessionKey) {
+        match self {
+            Self::One(one) if *one == key => {}
+            Self::One(one) => {
+                let mut set = KeySet::default();
+                set.insert(*one);
+                set.insert(key);
+                *self = Self::Many(set);
+            }
+            Self::Many(set) => {
+                set.insert(key);
+            }
+        }
+    }
+
+    /// Keeps the keys `keep` accepts; whether none is left.
+    fn retain(&mut self, mut keep: impl FnMut(&SessionKey) -> bool) -> bool {
+        match self {
+            Self::One(one) => !keep(one),
+            Self::Many(set) => {
+                set.retain(|key| keep(key));
+                set.is_empty()
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::One(_) => 1,
+            Self::Many(set) => set.len(),
+        }
+    }
+
+    fn into_keys(self) -> Vec<SessionKey> {
+        match self {
+            Self::One(one) => vec![one],
+            Self::Many(set) => set.into_iter().collect(),
+        }
+    }
+}
+
+/// Adds `key` to `user`'s keys.
+fn index(users: &mut UserIndex, user: &str, key: SessionKey) {
+    match users.get_mut(user) {
+        Some(keys) => keys.insert(key),
+        None => {
+            users.insert(user.into(), UserKeys::One(key));
+        }
+    }
+}
+
 struct SessionShard {
     // Boxed: the table then holds 40 bytes per slot instead of 312, and
     // a hash table keeps up to half its slots empty.
@@ -82,7 +144,7 @@ pub struct MemoryStore {
 struct Inner {
     clock: Arc<dyn Clock>,
     sessions: Box<[RwLock<SessionShard>]>,
-    users: Box<[Mutex<HashMap<String, KeySet>>]>,
+    users: Box<[Mutex<UserIndex>]>,
     user_hasher: RandomState,
     /// Revocation lists of the authenticators built on this store.
     subscribers: Mutex<Vec<(u64, WeakRevocations)>>,
@@ -190,7 +252,7 @@ impl MemoryStore {
         }
     }
 
-    fn user_shard(&self, user_id: &str) -> &Mutex<HashMap<String, KeySet>> {
+    fn user_shard(&self, user_id: &str) -> &Mutex<UserIndex> {
         let i = (self.inner.user_hasher.hash_one(user_id) as usize) % SHARDS;
         &self.inner.users[i]
     }
@@ -216,12 +278,11 @@ impl MemoryStore {
     }
 }
 
-fn unindex(users: &mut HashMap<String, KeySet>, user: &str, key: &SessionKey) {
-    if let Some(set) = users.get_mut(user) {
-        set.remove(key);
-        if set.is_empty() {
-            users.remove(user);
-        }
+fn unindex(users: &mut UserIndex, user: &str, key: &SessionKey) {
+    if let Some(keys) = users.get_mut(user)
+        && keys.retain(|k| k != key)
+    {
+        users.remove(user);
     }
 }
 
@@ -247,10 +308,7 @@ impl SessionStore for MemoryStore {
                     e.insert(Box::new(record.clone()));
                 }
             }
-            users
-                .entry(record.user_id.clone())
-                .or_default()
-                .insert(record.key);
+            index(&mut users, &record.user_id, record.key);
             needs_sweep = shard.map.len() >= shard.sweep_at;
         }
         if needs_sweep {
@@ -359,9 +417,8 @@ impl SessionStore for MemoryStore {
         }
         new_shard.map.insert(new.key, Box::new(new.clone()));
         first.map.remove(old);
-        let set = users.entry(new.user_id.clone()).or_default();
-        set.remove(old);
-        set.insert(new.key);
+        unindex(&mut users, &new.user_id, old);
+        index(&mut users, &new.user_id, new.key);
         Ok(())
     }
 
@@ -372,7 +429,7 @@ impl SessionStore for MemoryStore {
             return Ok(Vec::new());
         };
         let mut out = Vec::with_capacity(keys.len());
-        keys.retain(|key| {
+        let none_left = keys.retain(|key| {
             let shard = self.inner.sessions[shard_of(key)].read();
             match shard.map.get(key) {
                 Some(rec) if !rec.is_expired(now) => {
@@ -383,7 +440,7 @@ impl SessionStore for MemoryStore {
                 _ => false,
             }
         });
-        if keys.is_empty() {
+        if none_left {
             users.remove(user_id);
         }
         Ok(out)
@@ -400,10 +457,10 @@ impl SessionStore for MemoryStore {
             return Ok(0);
         };
         let mut deleted = 0;
-        let mut kept = KeySet::default();
-        for key in keys {
+        let mut kept = None;
+        for key in keys.into_keys() {
             if Some(&key) == keep {
-                kept.insert(key);
+                kept = Some(key);
                 continue;
             }
             let removed = self.inner.sessions[shard_of(&key)].write().map.remove(&key);
@@ -411,8 +468,8 @@ impl SessionStore for MemoryStore {
                 deleted += 1;
             }
         }
-        if !kept.is_empty() {
-            users.insert(user_id.to_owned(), kept);
+        if let Some(kept) = kept {
+            users.insert(user_id.into(), UserKeys::One(kept));
         }
         Ok(deleted)
     }
