@@ -55,6 +55,18 @@ fn authenticate(c: &mut Criterion) {
             })
         })
     });
+    // Parsing a token and deriving its store key (SHA-256): natively this
+    // uses the CPU's SHA extensions where it has them, which valgrind
+    // does not emulate (so the load benchmark's instruction counts charge
+    // the portable code).
+    let token = auth_core::SessionToken::generate().unwrap().expose();
+    c.bench_function("token/parse_and_key", |b| {
+        b.iter(|| {
+            auth_core::SessionToken::parse(black_box(token.as_bytes()))
+                .unwrap()
+                .key()
+        })
+    });
     let policy = CookiePolicy::default().with_secure(false);
     c.bench_function("cookie/find_session", |b| {
         b.iter(|| {
