@@ -293,14 +293,15 @@ impl<'de> Deserialize<'de> for SessionKey {
 
 /// The public identifier of a session: 128 random bits as 22 characters of
 /// base64url. Safe to show to its owner (device lists) and to put in logs.
-/// It stays the same when the session's token is rotated.
+/// It stays the same when the session's token is rotated. Clones share
+/// the text (every request copies its session's id).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(String);
+pub struct SessionId(std::sync::Arc<str>);
 
 impl SessionId {
     /// A fresh random id.
     pub fn generate() -> Result<Self, RandomError> {
-        Ok(Self(URL_SAFE_NO_PAD.encode(random::<ID_BYTES>()?)))
+        Ok(Self(URL_SAFE_NO_PAD.encode(random::<ID_BYTES>()?).into()))
     }
 
     /// The id as text.
@@ -315,7 +316,7 @@ impl FromStr for SessionId {
     /// Parses an id as it appears in URLs; anything else is refused.
     fn from_str(s: &str) -> Result<Self, TokenError> {
         decode_exact::<ID_BYTES>(s.as_bytes(), ID_LEN)?;
-        Ok(Self(s.to_owned()))
+        Ok(Self(s.into()))
     }
 }
 
