@@ -1018,7 +1018,7 @@ impl Authenticator {
             };
             let key = token.key();
             let now = self.now();
-            let mut record = match self.inner.store.load(&key).await {
+            let mut record = match self.inner.store.load_shared(&key).await {
                 Ok(Some(record)) if !record.is_expired(now) => record,
                 Ok(_) => return Ok(self.rejected(credentials.client, Rejection::UnknownSession)),
                 Err(err) => {
@@ -1039,6 +1039,7 @@ impl Authenticator {
                     match Box::pin(self.inner.store.touch(&key, idle_expires_at, now)).await {
                         Ok(true) => {
                             crate::telemetry::refresh();
+                            let record = Arc::make_mut(&mut record);
                             record.idle_expires_at = idle_expires_at;
                             record.last_refresh_at = now;
                             if self.inner.cookie_is_persistent(record.lifetime) {

@@ -131,7 +131,9 @@ pub(crate) enum CookieAction {
 
 pub(crate) struct Current {
     pub(crate) token: SessionToken,
-    pub(crate) record: SessionRecord,
+    /// Shared with the store (or its cache) when it keeps records in
+    /// `Arc`s: copied only if changed.
+    pub(crate) record: Arc<SessionRecord>,
 }
 
 struct State {
@@ -463,7 +465,10 @@ impl AuthHandle {
     fn require_user(&self) -> Result<(String, Option<SessionRecord>), Error> {
         let state = self.shared.state.lock();
         let identity = state.identity.as_ref().ok_or(Error::NoSession)?;
-        let record = state.current.as_ref().map(|c| c.record.clone());
+        let record = state
+            .current
+            .as_ref()
+            .map(|c| SessionRecord::clone(&c.record));
         Ok((identity.user_id().to_owned(), record))
     }
 
@@ -550,7 +555,10 @@ impl AuthHandle {
         tracing::info!(session = %record.id, user = %record.user_id, "login");
         crate::telemetry::login("browser");
         let mut state = self.shared.state.lock();
-        state.current = Some(Current { token, record });
+        state.current = Some(Current {
+            token,
+            record: Arc::new(record),
+        });
         state.identity = Some(identity.clone());
         state.cookie = CookieAction::Set;
         state.changes.clear();
@@ -755,7 +763,7 @@ impl AuthHandle {
         let (old_key, mut record) = {
             let state = self.shared.state.lock();
             let current = state.current.as_ref().ok_or(Error::NoSession)?;
-            let mut record = current.record.clone();
+            let mut record = SessionRecord::clone(&current.record);
             apply_changes(&mut record.data, &state.changes);
             (current.record.key, record)
         };
@@ -766,7 +774,10 @@ impl AuthHandle {
         tracing::info!(session = %record.id, user = %record.user_id, "session rotated");
         let identity = Identity::from_session(&record, &self.auth.inner.grants);
         let mut state = self.shared.state.lock();
-        state.current = Some(Current { token, record });
+        state.current = Some(Current {
+            token,
+            record: Arc::new(record),
+        });
         state.identity = Some(identity);
         state.changes.clear();
         state.cookie = CookieAction::Set;
@@ -822,7 +833,7 @@ impl AuthHandle {
                 let Some(current) = state.current.as_ref() else {
                     return Ok(());
                 };
-                (current.record.clone(), state.changes.clone())
+                (SessionRecord::clone(&current.record), state.changes.clone())
             };
             apply_changes(&mut record.data, &changes);
             check_size(&record.data, self.auth.inner.max_data_bytes)?;
@@ -833,7 +844,7 @@ impl AuthHandle {
                     if let Some(current) = state.current.as_mut()
                         && current.record.key == record.key
                     {
-                        current.record = record;
+                        current.record = Arc::new(record);
                     }
                     state.changes.retain(|k, v| changes.get(k) != Some(v));
                     return Ok(());
@@ -842,7 +853,7 @@ impl AuthHandle {
                     Some(fresh) => {
                         let mut state = self.shared.state.lock();
                         if let Some(current) = state.current.as_mut() {
-                            current.record = fresh;
+                            current.record = Arc::new(fresh);
                         }
                     }
                     None => {

@@ -178,6 +178,13 @@ impl InstrumentedStore {
     pub(crate) async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
         timed!("load", self.0.load(key))
     }
+    pub(crate) async fn load_shared(
+        &self,
+        key: &SessionKey,
+    ) -> Result<Option<Arc<SessionRecord>>, StoreError> {
+        // The same operation as `load`, for the operator.
+        timed!("load", self.0.load_shared(key))
+    }
     pub(crate) async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
         timed!("update", self.0.update(record))
     }
@@ -225,6 +232,12 @@ impl SessionStore for InstrumentedStore {
     }
     async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
         InstrumentedStore::load(self, key).await
+    }
+    async fn load_shared(
+        &self,
+        key: &SessionKey,
+    ) -> Result<Option<Arc<SessionRecord>>, StoreError> {
+        InstrumentedStore::load_shared(self, key).await
     }
     async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
         InstrumentedStore::update(self, record).await

@@ -359,6 +359,7 @@ where
 {
     create_load_duplicate(&make(ManualClock::starting_now()).await).await;
     versioned_update(&make(ManualClock::starting_now()).await).await;
+    shared_loads(&make(ManualClock::starting_now()).await).await;
     touch_changes_expiry_only(&make(ManualClock::starting_now()).await).await;
     delete(&make(ManualClock::starting_now()).await).await;
     rotate(&make(ManualClock::starting_now()).await).await;
@@ -449,6 +450,61 @@ async fn versioned_update<S: SessionStore>(store: &S) {
     assert!(
         store.load(&ghost.key).await.unwrap().is_none(),
         "update must not create"
+    );
+    store.delete_user(&rec.user_id, None).await.unwrap();
+}
+
+/// `load_shared` answers as `load` does, and what it handed out is a
+/// snapshot: later writes do not change it.
+async fn shared_loads<S: SessionStore>(store: &S) {
+    let now = OffsetDateTime::now_utc();
+    let rec = sample_record(&unique_user("shared"), now, Duration::minutes(30));
+    store.create(&rec).await.unwrap();
+    let shared = store
+        .load_shared(&rec.key)
+        .await
+        .unwrap()
+        .expect("load_shared finds a live session");
+    assert_eq!(
+        Some(&*shared),
+        store.load(&rec.key).await.unwrap().as_ref(),
+        "load_shared answers as load does"
+    );
+    let read_version = shared.version;
+    let read_idle = shared.idle_expires_at;
+    let read_n = shared.data.get::<i64>("n").unwrap();
+    let mut changed = SessionRecord::clone(&shared);
+    changed.data.set_value("n", Some(serde_json::json!(7)));
+    let version = store.update(&changed).await.unwrap();
+    let later = now + Duration::minutes(10);
+    assert!(
+        store
+            .touch(&rec.key, later + Duration::minutes(30), later)
+            .await
+            .unwrap()
+    );
+    assert_eq!(shared.version, read_version, "a shared read is a snapshot");
+    assert_eq!(
+        shared.idle_expires_at, read_idle,
+        "a shared read is a snapshot"
+    );
+    assert_eq!(
+        shared.data.get::<i64>("n").unwrap(),
+        read_n,
+        "a shared read is a snapshot"
+    );
+    let again = store.load_shared(&rec.key).await.unwrap().unwrap();
+    assert_eq!(again.version, version, "load_shared sees the update");
+    assert_eq!(again.data.get::<i64>("n").unwrap(), Some(7));
+    assert_eq!(
+        Some(&*again),
+        store.load(&rec.key).await.unwrap().as_ref(),
+        "load_shared answers as load does after writes"
+    );
+    store.delete(&rec.key).await.unwrap();
+    assert!(
+        store.load_shared(&rec.key).await.unwrap().is_none(),
+        "load_shared finds no deleted session"
     );
     store.delete_user(&rec.user_id, None).await.unwrap();
 }

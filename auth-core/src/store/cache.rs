@@ -23,7 +23,8 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
 const SHARDS: usize = 16;
 
 struct Entry {
-    record: SessionRecord,
+    /// Shared with the requests that read it.
+    record: Arc<SessionRecord>,
     /// When the load that produced it started: an eviction announced after
     /// that makes it stale.
     loaded_at: Instant,
@@ -160,7 +161,7 @@ impl<S> CachedStore<S> {
         &self.shards[index]
     }
 
-    fn cached(&self, key: &SessionKey, now: OffsetDateTime) -> Option<SessionRecord> {
+    fn cached(&self, key: &SessionKey, now: OffsetDateTime) -> Option<Arc<SessionRecord>> {
         let mut shard = self.shard(key).lock();
         let entry = shard.get(key)?;
         let fresh = entry.loaded_at.elapsed() < self.ttl
@@ -171,14 +172,14 @@ impl<S> CachedStore<S> {
                 entry.loaded_at,
             );
         if fresh {
-            Some(entry.record.clone())
+            Some(Arc::clone(&entry.record))
         } else {
             shard.remove(key);
             None
         }
     }
 
-    fn insert(&self, record: SessionRecord, loaded_at: Instant) {
+    fn insert(&self, record: Arc<SessionRecord>, loaded_at: Instant) {
         let mut shard = self.shard(&record.key).lock();
         if shard.len() >= self.capacity_per_shard
             && !shard.contains_key(&record.key)
@@ -189,7 +190,7 @@ impl<S> CachedStore<S> {
         shard.insert(record.key, Entry { record, loaded_at });
     }
 
-    fn forget(&self, key: &SessionKey) -> Option<SessionRecord> {
+    fn forget(&self, key: &SessionKey) -> Option<Arc<SessionRecord>> {
         self.shard(key).lock().remove(key).map(|e| e.record)
     }
 
@@ -220,7 +221,10 @@ impl<S: SessionStore> CachedStore<S> {
     /// or the store.
     async fn identify(&self, key: &SessionKey) -> Result<Option<(String, String)>, StoreError> {
         if let Some(record) = self.forget(key) {
-            return Ok(Some((record.id.as_str().to_owned(), record.user_id)));
+            return Ok(Some((
+                record.id.as_str().to_owned(),
+                record.user_id.clone(),
+            )));
         }
         Ok(self
             .inner
@@ -237,13 +241,23 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self
+            .load_shared(key)
+            .await?
+            .map(|record| SessionRecord::clone(&record)))
+    }
+
+    async fn load_shared(
+        &self,
+        key: &SessionKey,
+    ) -> Result<Option<Arc<SessionRecord>>, StoreError> {
         if let Some(record) = self.cached(key, self.clock.now()) {
             return Ok(Some(record));
         }
         let loaded_at = Instant::now();
-        let record = self.inner.load(key).await?;
+        let record = self.inner.load_shared(key).await?;
         if let Some(record) = &record {
-            self.insert(record.clone(), loaded_at);
+            self.insert(Arc::clone(record), loaded_at);
         }
         Ok(record)
     }
@@ -273,8 +287,9 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         let mut shard = self.shard(key).lock();
         if touched {
             if let Some(entry) = shard.get_mut(key) {
-                entry.record.idle_expires_at = idle_expires_at;
-                entry.record.last_refresh_at = last_refresh_at;
+                let record = Arc::make_mut(&mut entry.record);
+                record.idle_expires_at = idle_expires_at;
+                record.last_refresh_at = last_refresh_at;
                 entry.loaded_at = entry.loaded_at.max(loaded_at);
             }
         } else {
@@ -493,7 +508,7 @@ mod tests {
             },
             Duration::from_secs(5),
         );
-        b.insert(copy, loaded_at);
+        b.insert(Arc::new(copy), loaded_at);
         b.inner().take_calls();
         assert!(b.load(&record.key).await.unwrap().is_some());
         assert_eq!(

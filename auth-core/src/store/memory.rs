@@ -108,9 +108,11 @@ fn index(users: &mut UserIndex, user: &str, key: SessionKey) {
 }
 
 struct SessionShard {
-    // Boxed: the table then holds 40 bytes per slot instead of 312, and
-    // a hash table keeps up to half its slots empty.
-    map: KeyMap<Box<SessionRecord>>,
+    // Behind a pointer: the table then holds 40 bytes per slot instead of
+    // 312, and a hash table keeps up to half its slots empty. An `Arc`, so
+    // a read hands out a reference rather than a copy; a write replaces
+    // the `Arc` (or copies the record, if a reader still holds it).
+    map: KeyMap<Arc<SessionRecord>>,
     sweep_at: usize,
 }
 
@@ -252,6 +254,17 @@ impl MemoryStore {
         }
     }
 
+    /// The live record under `key`.
+    fn get(&self, key: &SessionKey) -> Option<Arc<SessionRecord>> {
+        let now = self.inner.clock.now();
+        let shard = self.inner.sessions[shard_of(key)].read();
+        shard
+            .map
+            .get(key)
+            .filter(|r| !r.is_expired(now))
+            .map(Arc::clone)
+    }
+
     fn user_shard(&self, user_id: &str) -> &Mutex<UserIndex> {
         let i = (self.inner.user_hasher.hash_one(user_id) as usize) % SHARDS;
         &self.inner.users[i]
@@ -265,7 +278,7 @@ impl MemoryStore {
             shard.map.retain(|key, rec| {
                 let live = !rec.is_expired(now);
                 if !live {
-                    removed.push((*key, std::mem::take(&mut rec.user_id)));
+                    removed.push((*key, rec.user_id.clone()));
                 }
                 live
             });
@@ -302,10 +315,10 @@ impl SessionStore for MemoryStore {
                 Entry::Occupied(mut e) => {
                     // An expired record under the same key: replace it. Its
                     // index entry is for the same key, so it stays valid.
-                    e.insert(Box::new(record.clone()));
+                    e.insert(Arc::new(record.clone()));
                 }
                 Entry::Vacant(e) => {
-                    e.insert(Box::new(record.clone()));
+                    e.insert(Arc::new(record.clone()));
                 }
             }
             index(&mut users, &record.user_id, record.key);
@@ -318,13 +331,14 @@ impl SessionStore for MemoryStore {
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
-        let now = self.inner.clock.now();
-        let shard = self.inner.sessions[shard_of(key)].read();
-        Ok(shard
-            .map
-            .get(key)
-            .filter(|r| !r.is_expired(now))
-            .map(|r| SessionRecord::clone(r)))
+        Ok(self.get(key).map(|r| SessionRecord::clone(&r)))
+    }
+
+    async fn load_shared(
+        &self,
+        key: &SessionKey,
+    ) -> Result<Option<Arc<SessionRecord>>, StoreError> {
+        Ok(self.get(key))
     }
 
     async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
@@ -342,9 +356,11 @@ impl SessionStore for MemoryStore {
                 "update may not change a session's owner or id",
             ));
         }
-        **stored = record.clone();
-        stored.version += 1;
-        Ok(stored.version)
+        let mut record = record.clone();
+        record.version += 1;
+        let version = record.version;
+        *stored = Arc::new(record);
+        Ok(version)
     }
 
     async fn touch(
@@ -357,6 +373,7 @@ impl SessionStore for MemoryStore {
         let mut shard = self.inner.sessions[shard_of(key)].write();
         match shard.map.get_mut(key) {
             Some(stored) if !stored.is_expired(now) => {
+                let stored = Arc::make_mut(stored);
                 stored.idle_expires_at = idle_expires_at;
                 stored.last_refresh_at = last_refresh_at;
                 Ok(true)
@@ -415,7 +432,7 @@ impl SessionStore for MemoryStore {
         {
             return Err(StoreError::DuplicateKey);
         }
-        new_shard.map.insert(new.key, Box::new(new.clone()));
+        new_shard.map.insert(new.key, Arc::new(new.clone()));
         first.map.remove(old);
         unindex(&mut users, &new.user_id, old);
         index(&mut users, &new.user_id, new.key);

@@ -100,6 +100,19 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
     /// The live record under `key`, or `None` if there is none or it expired.
     async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError>;
 
+    /// What [`load`](Self::load) returns, shared: the authenticator reads
+    /// every request's session through this. The default wraps `load`'s
+    /// record in an `Arc`; a store that keeps its records in `Arc`s (the
+    /// [`MemoryStore`](crate::MemoryStore), the [`CachedStore`](crate::CachedStore))
+    /// hands out a reference instead of a copy. An override must answer
+    /// exactly as `load` does (the conformance suite checks it).
+    async fn load_shared(
+        &self,
+        key: &SessionKey,
+    ) -> Result<Option<Arc<SessionRecord>>, StoreError> {
+        Ok(self.load(key).await?.map(Arc::new))
+    }
+
     /// Replaces the record if the stored version equals `record.version`,
     /// storing it with `version + 1`, which it returns.
     /// [`StoreError::Conflict`] if the versions differ, [`StoreError::NotFound`]
@@ -186,6 +199,17 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
         Self: 'async_trait,
     {
         (**self).load(key)
+    }
+    fn load_shared<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 SessionKey,
+    ) -> Call<'async_trait, Option<Arc<SessionRecord>>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).load_shared(key)
     }
     fn update<'life0, 'life1, 'async_trait>(
         &'life0 self,
