@@ -103,9 +103,9 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
     /// What [`load`](Self::load) returns, shared: the authenticator reads
     /// every request's session through this. The default wraps `load`'s
     /// record in an `Arc`; a store that keeps its records in `Arc`s (the
-    /// [`MemoryStore`](crate::MemoryStore), the [`CachedStore`](crate::CachedStore))
-    /// hands out a reference instead of a copy. An override must answer
-    /// exactly as `load` does (the conformance suite checks it).
+    /// [`MemoryStore`], the [`CachedStore`]) hands out a reference instead
+    /// of a copy. An override must answer exactly as `load` does (the
+    /// conformance suite checks it).
     async fn load_shared(
         &self,
         key: &SessionKey,
