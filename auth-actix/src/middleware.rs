@@ -234,7 +234,7 @@ where
             }
             // Read after the authentication, so the capture is not held
             // while the store answers.
-            if let Some(csrf) = read_csrf(auth, &req)
+            if let Some(csrf) = csrf_capture(auth, &req)
                 && !handle
                     .enforce_csrf(&csrf, async |limit| read_form(&mut req, limit).await)
                     .await
@@ -307,21 +307,17 @@ fn read_credentials(config: &Config, req: &ServiceRequest) -> Credentials {
 }
 
 /// What the CSRF check needs from `req`, when it must run.
-fn read_csrf(auth: &Authenticator, req: &ServiceRequest) -> Option<CsrfCapture> {
-    let policy = auth.csrf()?;
-    if !auth_core::csrf::is_unsafe_method(req.method().as_str()) {
-        return None;
-    }
+fn csrf_capture(auth: &Authenticator, req: &ServiceRequest) -> Option<CsrfCapture> {
     let headers = req.headers();
-    let host = headers
-        .get(HOST)
-        .map(HeaderValue::as_bytes)
-        .or_else(|| req.uri().authority().map(|a| a.as_str().as_bytes()));
-    CsrfCapture::capture(
-        policy,
+    auth.csrf_capture(
         req.method().as_str(),
         req.uri().path(),
-        host,
+        || {
+            headers
+                .get(HOST)
+                .map(HeaderValue::as_bytes)
+                .or_else(|| req.uri().authority().map(|a| a.as_str().as_bytes()))
+        },
         |name| headers.get(name).map(HeaderValue::as_bytes),
     )
 }

@@ -732,6 +732,45 @@ impl Authenticator {
         self.inner.csrf.as_ref()
     }
 
+    /// What the CSRF check needs from a request, for adapters: `None`
+    /// without a [`CsrfPolicy`](crate::csrf::CsrfPolicy) or for a safe
+    /// method, and then nothing is read or copied. `host` (the `Host`
+    /// header or, on HTTP/2, the URI's authority) is asked only for an
+    /// unsafe method; `header` reads a header by lowercase name.
+    ///
+    /// ```
+    /// use auth_core::csrf::CsrfPolicy;
+    /// use auth_core::{Authenticator, MemoryStore};
+    ///
+    /// let auth = Authenticator::builder(MemoryStore::new())
+    ///     .with_csrf(CsrfPolicy::new(&[7; 32]).expect("a 32-byte key"))
+    ///     .build()?;
+    /// let no_host = || -> Option<&[u8]> { unreachable!("a GET needs no host") };
+    /// assert!(auth.csrf_capture("GET", "/", no_host, |_| None).is_none());
+    /// let capture = auth.csrf_capture("POST", "/logout", || Some(&b"example.com"[..]), |_| None);
+    /// assert_eq!(capture.unwrap().method(), "POST");
+    /// # Ok::<(), auth_core::ConfigError>(())
+    /// ```
+    pub fn csrf_capture<'a>(
+        &self,
+        method: &str,
+        path: &str,
+        host: impl FnOnce() -> Option<&'a [u8]>,
+        header: impl Fn(&str) -> Option<&'a [u8]>,
+    ) -> Option<crate::csrf::CsrfCapture> {
+        let policy = self.csrf()?;
+        if !crate::csrf::is_unsafe_method(method) {
+            return None;
+        }
+        Some(crate::csrf::CsrfCapture::read(
+            policy,
+            method,
+            path,
+            host(),
+            header,
+        ))
+    }
+
     /// The request headers the [custom authenticators](crate::custom) read,
     /// in order; adapters hand their values to
     /// [`Credentials::with_header`].

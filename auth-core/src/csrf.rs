@@ -369,6 +369,17 @@ impl CsrfCapture {
         if !is_unsafe_method(method) {
             return None;
         }
+        Some(Self::read(policy, method, path, host, header))
+    }
+
+    /// The capture of an unsafe request.
+    pub(crate) fn read<'a>(
+        policy: &CsrfPolicy,
+        method: &str,
+        path: &str,
+        host: Option<&[u8]>,
+        header: impl Fn(&str) -> Option<&'a [u8]>,
+    ) -> Self {
         let keep = |v: &[u8]| v[..v.len().min(MAX_CAPTURED)].to_vec();
         let form = header("content-type").is_some_and(|ct| {
             let essence = ct.split(|b| *b == b';').next().unwrap_or_default();
@@ -376,7 +387,7 @@ impl CsrfCapture {
                 .trim_ascii()
                 .eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
         });
-        Some(Self {
+        Self {
             method: method.to_owned(),
             path: path.to_owned(),
             sec_fetch_site: header("sec-fetch-site").map(keep),
@@ -385,7 +396,7 @@ impl CsrfCapture {
             host: host.map(keep),
             token: header(policy.header_name()).map(keep),
             form,
-        })
+        }
     }
 
     /// The captured request, for [`AuthHandle::check_csrf`](crate::AuthHandle::check_csrf).

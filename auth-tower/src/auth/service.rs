@@ -80,6 +80,22 @@ impl<S> AuthService<S> {
     }
 }
 
+/// What the CSRF check needs from `req`, when it must run.
+fn csrf_capture<B>(auth: &Authenticator, req: &Request<B>) -> Option<CsrfCapture> {
+    let headers = req.headers();
+    auth.csrf_capture(
+        req.method().as_str(),
+        req.uri().path(),
+        || {
+            headers
+                .get(HOST)
+                .map(HeaderValue::as_bytes)
+                .or_else(|| req.uri().authority().map(|a| a.as_str().as_bytes()))
+        },
+        |name| headers.get(name).map(HeaderValue::as_bytes),
+    )
+}
+
 /// Reads a form body of at most `limit` bytes for the CSRF token and puts
 /// it back for the handler. Only axum's `Body` can be read and rebuilt;
 /// other bodies read as empty (so the token must come in the header).
@@ -136,26 +152,6 @@ fn read_credentials<B>(auth: &Authenticator, req: &Request<B>) -> Credentials {
     })
 }
 
-/// What the CSRF check needs from `req`, when it must run.
-fn read_csrf<B>(auth: &Authenticator, req: &Request<B>) -> Option<CsrfCapture> {
-    let policy = auth.csrf()?;
-    if !auth_core::csrf::is_unsafe_method(req.method().as_str()) {
-        return None;
-    }
-    let headers = req.headers();
-    let host = headers
-        .get(HOST)
-        .map(HeaderValue::as_bytes)
-        .or_else(|| req.uri().authority().map(|a| a.as_str().as_bytes()));
-    CsrfCapture::capture(
-        policy,
-        req.method().as_str(),
-        req.uri().path(),
-        host,
-        |name| headers.get(name).map(HeaderValue::as_bytes),
-    )
-}
-
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuthService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -198,7 +194,7 @@ where
                 }
                 // Read after the authentication, so the capture is not
                 // held while the store answers.
-                if let Some(csrf) = read_csrf(&auth, &req)
+                if let Some(csrf) = csrf_capture(&auth, &req)
                     && !handle
                         .enforce_csrf(&csrf, async |limit| read_form(&mut req, limit).await)
                         .await
