@@ -235,7 +235,8 @@ impl ResponseError for AuthError {
             "request failed on a session operation"
         );
         let mut res = HttpResponse::build(self.status_code()).finish();
-        res.extensions_mut().insert(ErrorMarker(self.0.status()));
+        res.extensions_mut()
+            .insert(ErrorMarker(self.0.status(), self.0.code()));
         res
     }
 }
@@ -245,4 +246,4 @@ impl ResponseError for AuthError {
 /// [`AuthMiddleware`](crate::AuthMiddleware) swaps the response for the
 /// authenticator's own answer to that status.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ErrorMarker(pub(crate) u16);
+pub(crate) struct ErrorMarker(pub(crate) u16, pub(crate) &'static str);

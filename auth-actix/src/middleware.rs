@@ -6,16 +6,14 @@ use std::rc::Rc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::header::{
-    AUTHORIZATION, CACHE_CONTROL, COOKIE, HOST, HeaderValue, SET_COOKIE, USER_AGENT, VARY,
-};
+use actix_web::http::header::{AUTHORIZATION, COOKIE, HOST, HeaderValue, USER_AGENT};
 use actix_web::{Error, HttpMessage};
 use auth_core::csrf::CsrfCapture;
 use auth_core::{Authenticator, Credentials, Denial};
 use futures_util::StreamExt;
 
 use crate::extract::ErrorMarker;
-use crate::response::denial_response;
+use crate::response::{apply_edits, denial_response, vary_value};
 
 /// Authenticates every request, like `auth_tower::AuthLayer`:
 ///
@@ -25,8 +23,9 @@ use crate::response::denial_response;
 /// 3. puts the [`AuthHandle`](auth_core::AuthHandle) into the request's
 ///    extensions (its `identity()` is the caller, if any);
 /// 4. runs the inner service;
-/// 5. saves pending session data and adds the `Set-Cookie` the core decided
-///    on, with `Cache-Control: no-store`.
+/// 5. saves pending session data and applies what the core decided: the
+///    `Set-Cookie` values, `Vary` on the credential headers, and
+///    `Cache-Control`.
 ///
 /// A store failure answers 503 with `Retry-After`, never anonymous and
 /// never a logout. The identity and handle are `Send + Sync`: they can be
@@ -56,6 +55,8 @@ pub struct AuthMiddleware {
 #[derive(Debug)]
 struct Config {
     auth: Authenticator,
+    /// The authenticator's `Vary`, parsed once.
+    vary: HeaderValue,
     record_address: bool,
     #[cfg(feature = "jwt")]
     gateway: Option<Gateway>,
@@ -123,6 +124,7 @@ impl AuthMiddlewareBuilder {
     pub fn build(self) -> AuthMiddleware {
         AuthMiddleware {
             inner: Rc::new(Config {
+                vary: vary_value(&self.auth),
                 auth: self.auth,
                 record_address: self.record_address,
                 #[cfg(feature = "jwt")]
@@ -245,36 +247,17 @@ where
             // One extension (its `identity()` is the caller): each insert
             // costs an allocation.
             req.extensions_mut().insert(handle.clone());
-            let authenticated = handle.is_authenticated();
             let res = service.call(req).await?;
-            let failed = res
-                .response()
-                .extensions()
-                .get::<ErrorMarker>()
-                .map(|m| m.0);
-            if let Some(status) = failed {
+            let failed = res.response().extensions().get::<ErrorMarker>().copied();
+            if let Some(ErrorMarker(status, code)) = failed {
                 // A handler returned an `AuthError`: answer with this
                 // authenticator's configured headers.
-                let denial = denial_response(&auth.status_response(status));
+                let denial = denial_response(&auth.error_answer(status, code));
                 return Ok(res.into_response(denial).map_into_right_body());
             }
             let mut res = res;
-            if authenticated || handle.is_authenticated() {
-                // The answer depends on who asked: shared caches must not
-                // hand it to someone else.
-                res.headers_mut()
-                    .append(VARY, HeaderValue::from_static("Cookie, Authorization"));
-            }
             match handle.finish().await {
-                Ok(Some(cookie)) => match HeaderValue::try_from(cookie) {
-                    Ok(value) => {
-                        let headers = res.headers_mut();
-                        headers.append(SET_COOKIE, value);
-                        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                    }
-                    Err(_) => tracing::error!("session cookie is not a valid header value"),
-                },
-                Ok(None) => {}
+                Ok(edits) => apply_edits(res.headers_mut(), edits, &config.vary),
                 Err(err) => {
                     tracing::warn!(error = %err, "saving the session failed; answering with an error");
                     let denial = denial_response(&auth.error_response(&err));

@@ -76,7 +76,7 @@ async fn login_sets_every_cookie_attribute_and_me_reads_it() {
     let (pair, attrs) = set_cookie.split_once("; ").unwrap();
     assert_eq!(attrs, "Max-Age=1800; Path=/; HttpOnly; SameSite=Lax");
     let token = pair.strip_prefix("session=").unwrap();
-    assert_eq!(token.len(), 43);
+    assert_eq!(token.len(), auth_core::token::TOKEN_LEN);
 
     let req = TestRequest::get()
         .uri("/me")

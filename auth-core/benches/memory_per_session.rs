@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use auth_core::{
-    ClientMeta, ManualClock, MemoryStore, SessionData, SessionId, SessionKind, SessionLifetime,
-    SessionRecord, SessionStore, SessionToken,
+    ClientMeta, ManualClock, MemoryStore, SessionData, SessionKind, SessionLifetime, SessionRecord,
+    SessionStore, SessionToken,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -26,11 +26,15 @@ fn resident_bytes() -> usize {
 /// A typical browser session: a user id, one role, a user agent and an
 /// address, no data.
 fn record(i: usize, now: OffsetDateTime) -> SessionRecord {
+    let token = SessionToken::generate().unwrap();
     SessionRecord {
-        key: SessionToken::generate().unwrap().key(),
-        id: SessionId::generate().unwrap(),
+        id: token.key().id(),
         user_id: format!("user-{i:08}"),
         kind: SessionKind::Browser,
+        verifier: token.verifier(),
+        generation: 0,
+        rotated_at: now,
+        tokens_not_before: None,
         roles: vec!["user".into()],
         created_at: now,
         idle_expires_at: now + Duration::minutes(30),

@@ -9,9 +9,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::ConfigError;
 use crate::cookie::{CookieLookup, CookiePolicy};
 use crate::error::Error;
-use crate::handle::{AuthHandle, CookieAction, Current};
+use crate::handle::{AuthHandle, CookieAction, Current, Presented};
 use crate::identity::Identity;
 use crate::record::{ClientMeta, SessionKind, SessionLifetime};
+use crate::revocation::Revocations;
 use crate::store::SessionStore;
 use crate::token::{SessionToken, TokenError};
 
@@ -28,6 +29,11 @@ pub const DEFAULT_REMEMBER_IDLE: std::time::Duration =
 /// Default absolute timeout of remembered sessions: 30 days.
 pub const DEFAULT_REMEMBER_ABSOLUTE: std::time::Duration =
     std::time::Duration::from_secs(30 * 24 * 60 * 60);
+
+/// Default limit of live sessions per user (browser sessions and refresh
+/// families): 100, the oldest ending first. It bounds what one account
+/// keeps in the store, whatever its clients do.
+pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 100;
 
 /// What a login past [`AuthenticatorBuilder::with_max_sessions_per_user`]
 /// does.
@@ -319,7 +325,7 @@ pub(crate) struct Inner {
     #[cfg(feature = "jwt")]
     pub(crate) refresh: Option<crate::jwt::RefreshPolicy>,
     #[cfg(feature = "oidc")]
-    external: Vec<crate::jwt::oidc::ExternalIssuer>,
+    pub(crate) external: Vec<crate::jwt::oidc::ExternalIssuer>,
     pub(crate) csrf: Option<crate::csrf::CsrfPolicy>,
     pub(crate) throttle: Option<crate::throttle::LoginThrottle>,
     pub(crate) grants: crate::identity::RolePermissions,
@@ -327,8 +333,21 @@ pub(crate) struct Inner {
     custom_headers: Vec<&'static str>,
     /// The policy of the access-token cookie, when tokens may travel in one.
     access_cookie: Option<CookiePolicy>,
-    /// Delivery of other instances' revocations into the access tokens'
-    /// list; stops when the last clone of the authenticator goes.
+    /// Revoked sessions and users, when access tokens (own or external)
+    /// are accepted: shared with the own tokens' verifier.
+    pub(crate) revocations: Option<Revocations>,
+    /// How long a revocation is kept: the longest lifetime of a token it
+    /// may refuse.
+    pub(crate) revocation_keep: std::time::Duration,
+    /// How far behind the revocation feed may be before tokens are
+    /// checked against the store.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) max_staleness: std::time::Duration,
+    /// `Vary` for answers that depend on the credentials: every header
+    /// they are read from.
+    pub(crate) vary: Arc<str>,
+    /// Delivery of other instances' revocations into the list; stops when
+    /// the last clone of the authenticator goes.
     _subscription: Option<crate::revocation::Subscription>,
 }
 
@@ -383,6 +402,8 @@ pub struct AuthenticatorBuilder {
     grants: crate::identity::RolePermissions,
     custom: Vec<Arc<dyn crate::custom::CustomAuthenticator>>,
     access_cookie: Option<String>,
+    single_instance: bool,
+    max_staleness: std::time::Duration,
     #[cfg(feature = "jwt")]
     access_tokens: Option<crate::jwt::AccessTokens>,
     #[cfg(feature = "jwt")]
@@ -484,9 +505,9 @@ impl AuthenticatorBuilder {
         self
     }
 
-    /// Counts failed logins and refuses attempts past its limits (off by
+    /// Counts login attempts and refuses those past its limits (off by
     /// default); see [`throttle`](crate::throttle) and
-    /// [`AuthHandle::check_login_throttle`](crate::AuthHandle::check_login_throttle).
+    /// [`AuthHandle::reserve_login_attempt`](crate::AuthHandle::reserve_login_attempt).
     pub fn with_login_throttle(mut self, throttle: crate::throttle::LoginThrottle) -> Self {
         self.throttle = Some(throttle);
         self
@@ -543,17 +564,65 @@ impl AuthenticatorBuilder {
         self
     }
 
-    /// At most `limit` live sessions per user (browser and refresh
-    /// sessions alike). A login past it is refused
+    /// At most `limit` live sessions per user (browser sessions and
+    /// refresh families alike). A login past it is refused
     /// ([`Error::TooManySessions`], 409) or ends the user's oldest sessions,
-    /// as `on_exceed` says. Unlimited by default.
+    /// as `on_exceed` says. The limit holds however many logins race.
+    /// Default: [`DEFAULT_MAX_SESSIONS_PER_USER`], ending the oldest.
     pub fn with_max_sessions_per_user(mut self, limit: usize, on_exceed: SessionLimit) -> Self {
         self.session_limit = Some((limit.max(1), on_exceed));
         self
     }
 
+    /// No limit on a user's sessions: what one account keeps in the store
+    /// is then bounded only by expiry.
+    pub fn without_session_limit(mut self) -> Self {
+        self.session_limit = None;
+        self
+    }
+
+    /// Declares that this is the only instance using the store, so
+    /// revocations need not travel between processes. Without it, a store
+    /// that cannot deliver revocation announcements
+    /// ([`SessionStore::subscribe`] answers `None`) is refused when access
+    /// tokens are accepted ([`ConfigError::RevocationsNotShared`]): another
+    /// instance would go on accepting the tokens of a session ended here.
+    pub fn with_single_instance(mut self) -> Self {
+        self.single_instance = true;
+        self
+    }
+
+    /// How far behind the delivery of other instances' revocations may be
+    /// (default [`DEFAULT_MAX_STALENESS`](crate::revocation::DEFAULT_MAX_STALENESS),
+    /// 15 s). Past it (or while the delivery is disconnected), an access
+    /// token is accepted only after its session is checked in the store,
+    /// and one that names no session of this app is refused with 503.
+    pub fn with_revocation_staleness(mut self, staleness: std::time::Duration) -> Self {
+        self.max_staleness = staleness;
+        self
+    }
+
+    /// How long a revocation must be kept: the longest lifetime (with
+    /// leeway) of a token it may refuse.
+    fn revocation_keep(&self) -> std::time::Duration {
+        #[cfg(feature = "jwt")]
+        #[allow(unused_mut)]
+        let mut keep = self
+            .access_tokens
+            .as_ref()
+            .map_or(std::time::Duration::ZERO, |t| t.revocations().retention());
+        #[cfg(not(feature = "jwt"))]
+        let keep = std::time::Duration::ZERO;
+        #[cfg(feature = "oidc")]
+        for issuer in &self.external {
+            keep = keep.max(issuer.max_token_lifetime());
+        }
+        keep
+    }
+
     /// Checks the configuration and builds the authenticator.
     pub fn build(self) -> Result<Authenticator, ConfigError> {
+        let revocation_keep = self.revocation_keep();
         let idle = Duration::try_from(self.idle).map_err(|_| ConfigError::IdleTimeout)?;
         let absolute =
             Duration::try_from(self.absolute).map_err(|_| ConfigError::AbsoluteTimeout)?;
@@ -626,20 +695,45 @@ impl AuthenticatorBuilder {
             self.cookie.cookie_name()
         );
         #[cfg(feature = "jwt")]
-        let subscription = match &self.access_tokens {
-            Some(tokens) => self
-                .store
-                .subscribe(tokens.revocations())
-                .map_err(|e| ConfigError::Announcements(error_chain(&e)))?,
-            None => None,
+        let revocations = {
+            #[cfg(feature = "oidc")]
+            let external = !self.external.is_empty();
+            #[cfg(not(feature = "oidc"))]
+            let external = false;
+            match &self.access_tokens {
+                Some(tokens) => Some(tokens.revocations().clone()),
+                None if external => Some(Revocations::new(std::time::Duration::ZERO)),
+                None => None,
+            }
         };
         #[cfg(not(feature = "jwt"))]
-        let subscription = None;
+        let revocations: Option<Revocations> = None;
+        let subscription = match &revocations {
+            Some(revocations) => match self
+                .store
+                .subscribe(revocations)
+                .map_err(|e| ConfigError::Announcements(error_chain(&e)))?
+            {
+                Some(subscription) => Some(subscription),
+                None if self.single_instance => None,
+                None => return Err(ConfigError::RevocationsNotShared),
+            },
+            None => None,
+        };
+        let mut vary = String::from("Cookie, Authorization");
+        for header in &custom_headers {
+            vary.push_str(", ");
+            vary.push_str(header);
+        }
         let store_dyn: Arc<dyn SessionStore> =
             Arc::new(crate::telemetry::InstrumentedStore(Arc::clone(&self.store)));
         Ok(Authenticator {
             inner: Arc::new(Inner {
                 _subscription: subscription,
+                revocations,
+                revocation_keep,
+                max_staleness: self.max_staleness,
+                vary: vary.into(),
                 store: crate::telemetry::InstrumentedStore(self.store),
                 store_dyn,
                 csrf: self.csrf,
@@ -688,7 +782,7 @@ impl Authenticator {
             refresh_threshold: DEFAULT_REFRESH_THRESHOLD,
             remember_idle: DEFAULT_REMEMBER_IDLE,
             remember_absolute: DEFAULT_REMEMBER_ABSOLUTE,
-            session_limit: None,
+            session_limit: Some((DEFAULT_MAX_SESSIONS_PER_USER, SessionLimit::EndOldest)),
             cookie: CookiePolicy::default(),
             max_data_bytes: DEFAULT_MAX_DATA_BYTES,
             retry_after: std::time::Duration::from_secs(1),
@@ -698,6 +792,8 @@ impl Authenticator {
             grants: crate::identity::RolePermissions::new(),
             custom: Vec::new(),
             access_cookie: None,
+            single_instance: false,
+            max_staleness: crate::revocation::DEFAULT_MAX_STALENESS,
             #[cfg(feature = "jwt")]
             access_tokens: None,
             #[cfg(feature = "jwt")]
@@ -798,6 +894,15 @@ impl Authenticator {
             })
     }
 
+    /// The `Vary` value of an answer that depends on the request's
+    /// credentials: every header they are read from (`Cookie,
+    /// Authorization`, then the custom credential headers). Adapters build
+    /// the header value once and add it when
+    /// [`ResponseEdits::vary`](crate::ResponseEdits::vary) says so.
+    pub fn vary_header(&self) -> &str {
+        &self.inner.vary
+    }
+
     /// The role-to-permission mapping.
     pub fn role_permissions(&self) -> &crate::identity::RolePermissions {
         &self.inner.grants
@@ -816,17 +921,10 @@ impl Authenticator {
     }
 
     /// The `Set-Cookie` value that removes the access-token cookie, if one
-    /// is configured and the request's `Cookie` headers carry it (a logout
-    /// sends it).
-    pub fn access_token_cookie_removal<'a, I>(&self, cookie_headers: I) -> Option<String>
-    where
-        I: IntoIterator<Item = &'a [u8]>,
-    {
-        let policy = self.inner.access_cookie.as_ref()?;
-        match policy.find_session_cookie(cookie_headers) {
-            CookieLookup::Absent => None,
-            _ => Some(policy.removal_cookie()),
-        }
+    /// is configured. A login and a logout send it (through
+    /// [`AuthHandle::finish`]) when the request carried the cookie.
+    pub(crate) fn access_cookie_removal(&self) -> Option<String> {
+        Some(self.inner.access_cookie.as_ref()?.removal_cookie())
     }
 
     /// The access tokens accepted beside the session cookie, if configured.
@@ -889,9 +987,11 @@ impl Authenticator {
                 CookieLookup::Absent,
             ),
             Some(access) => {
+                // One past the limit: the lookup must know when some went
+                // unread.
                 let headers: Vec<&'a [u8]> = cookie_headers
                     .into_iter()
-                    .take(crate::cookie::MAX_COOKIE_HEADERS)
+                    .take(crate::cookie::MAX_COOKIE_HEADERS + 1)
                     .collect();
                 (
                     self.inner
@@ -991,41 +1091,29 @@ impl Authenticator {
             }
             #[cfg(feature = "jwt")]
             if self.accepts_bearer() {
-                // The `Authorization` header first, then the access cookie.
-                let (credential, method) = match credentials.bearer {
-                    BearerCredential::None => {
-                        (credentials.access_cookie, crate::AuthMethod::AccessCookie)
-                    }
-                    bearer => (bearer, crate::AuthMethod::Bearer),
-                };
-                match credential {
-                    BearerCredential::None => {}
-                    BearerCredential::Malformed => {
-                        tracing::debug!(reason = "malformed", %method, "access token rejected");
-                        let reason = Rejection::InvalidToken {
-                            reason: "malformed",
-                        };
-                        return Ok(AuthHandle::anonymous(
-                            self,
+                match (credentials.bearer, credentials.access_cookie) {
+                    (BearerCredential::None, BearerCredential::None) => {}
+                    // A browser: the access cookie, with the session
+                    // cookie beside it.
+                    (BearerCredential::None, access) => {
+                        return Box::pin(self.token_request(
+                            access,
+                            crate::AuthMethod::AccessCookie,
+                            credentials.session,
                             credentials.client,
-                            Some(reason),
-                        ));
+                        ))
+                        .await;
                     }
-                    BearerCredential::Token(token) => {
-                        return Ok(match self.verify_access_token(&token).await {
-                            Ok(claims) => {
-                                let identity =
-                                    Identity::from_claims(&claims, &self.inner.grants, method);
-                                AuthHandle::bearer(self, credentials.client, identity)
-                            }
-                            Err(err) => {
-                                tracing::debug!(reason = err.as_str(), %method, "access token rejected");
-                                let reason = Rejection::InvalidToken {
-                                    reason: err.as_str(),
-                                };
-                                AuthHandle::anonymous(self, credentials.client, Some(reason))
-                            }
-                        });
+                    // The `Authorization` header alone decides: a request
+                    // with a bearer token never falls back to a cookie.
+                    (bearer, _) => {
+                        return Box::pin(self.token_request(
+                            bearer,
+                            crate::AuthMethod::Bearer,
+                            SessionCredential::None,
+                            credentials.client,
+                        ))
+                        .await;
                     }
                 }
             }
@@ -1033,40 +1121,60 @@ impl Authenticator {
             let _ = (credentials.bearer, credentials.access_cookie);
             let token = match credentials.session {
                 SessionCredential::None => {
-                    return Ok(AuthHandle::anonymous(self, credentials.client, None));
+                    return Ok(AuthHandle::anonymous(
+                        self,
+                        credentials.client,
+                        Presented::default(),
+                        None,
+                    ));
                 }
                 SessionCredential::Conflicting => {
+                    // Not removed: the other copy may be a cookie tossed in
+                    // from a sibling domain, which a removal cannot reach.
                     tracing::info!(reason = "conflicting_cookies", "session cookie rejected");
                     return Ok(AuthHandle::anonymous(
                         self,
                         credentials.client,
+                        Presented::cookie(None),
                         Some(Rejection::ConflictingCookies),
                     ));
                 }
                 SessionCredential::Malformed(err) => {
                     tracing::debug!(reason = "malformed_cookie", error = %err, "session cookie rejected");
-                    let handle = AuthHandle::anonymous(
-                        self,
+                    return Ok(self.rejected(
                         credentials.client,
-                        Some(Rejection::MalformedCookie),
-                    );
-                    handle.set_cookie_action(CookieAction::Remove);
-                    return Ok(handle);
+                        Presented::cookie(None),
+                        Rejection::MalformedCookie,
+                    ));
                 }
                 SessionCredential::Token(token) => token,
             };
             let key = token.key();
             let now = self.now();
             let mut record = match self.inner.store.load_shared(&key).await {
-                Ok(Some(record)) if !record.is_expired(now) => record,
-                Ok(_) => return Ok(self.rejected(credentials.client, Rejection::UnknownSession)),
+                // The secret is checked only once a record was found: an
+                // unknown id costs no hashing.
+                Ok(Some(record)) if !record.is_expired(now) && token.matches(&record.verifier) => {
+                    record
+                }
+                Ok(_) => {
+                    return Ok(self.rejected(
+                        credentials.client,
+                        Presented::cookie(Some(token)),
+                        Rejection::UnknownSession,
+                    ));
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "session store failed during authentication");
                     return Err(err.into());
                 }
             };
             if record.kind != SessionKind::Browser {
-                return Ok(self.rejected(credentials.client, Rejection::WrongKind));
+                return Ok(self.rejected(
+                    credentials.client,
+                    Presented::cookie(Some(token)),
+                    Rejection::WrongKind,
+                ));
             }
             let mut cookie = CookieAction::None;
             let (idle, refresh_after) = self.inner.idle_of(record.lifetime);
@@ -1086,7 +1194,11 @@ impl Authenticator {
                             }
                         }
                         Ok(false) => {
-                            return Ok(self.rejected(credentials.client, Rejection::UnknownSession));
+                            return Ok(self.rejected(
+                                credentials.client,
+                                Presented::cookie(Some(token)),
+                                Rejection::UnknownSession,
+                            ));
                         }
                         Err(err) => {
                             tracing::warn!(error = %err, "session store failed during refresh");
@@ -1103,31 +1215,6 @@ impl Authenticator {
                 identity,
                 cookie,
             ))
-        }
-    }
-
-    /// Verifies an access token with the verifier of its issuer: this
-    /// app's [`AccessTokens`](crate::jwt::AccessTokens), or an external
-    /// issuer whose issuer the token's `iss` names. This app's tokens are
-    /// verified without a future; an external issuer's (which may wait for
-    /// its keys) in a boxed one.
-    #[cfg(feature = "jwt")]
-    async fn verify_access_token(
-        &self,
-        token: &[u8],
-    ) -> Result<crate::jwt::Claims<crate::jwt::NoClaims>, crate::jwt::JwtError> {
-        let own = self.inner.access_tokens.as_ref();
-        #[cfg(feature = "oidc")]
-        if !self.inner.external.is_empty()
-            && let Some(iss) = crate::jwt::peek_issuer(token)
-            && own.is_none_or(|t| t.issuer() != iss)
-            && let Some(external) = self.inner.external.iter().find(|e| e.issuer() == iss)
-        {
-            return Box::pin(external.verify(token)).await;
-        }
-        match own {
-            Some(tokens) => tokens.verify(token),
-            None => Err(crate::jwt::JwtError::Issuer),
         }
     }
 
@@ -1148,7 +1235,12 @@ impl Authenticator {
                 reason = "malformed",
                 "credential rejected"
             );
-            return Ok(AuthHandle::anonymous(self, client, Some(refused)));
+            return Ok(AuthHandle::anonymous(
+                self,
+                client,
+                Presented::default(),
+                Some(refused),
+            ));
         };
         match authenticator.authenticate(value).await {
             Ok(Some(identity)) => {
@@ -1161,11 +1253,21 @@ impl Authenticator {
                         .of_roles(identity.roles(), identity.permissions().to_vec());
                     identity.with_permissions(granted)
                 };
-                Ok(AuthHandle::bearer(self, client, identity))
+                Ok(AuthHandle::bearer(
+                    self,
+                    client,
+                    Presented::default(),
+                    identity,
+                ))
             }
             Ok(None) => {
                 tracing::info!(authenticator = name, "credential rejected");
-                Ok(AuthHandle::anonymous(self, client, Some(refused)))
+                Ok(AuthHandle::anonymous(
+                    self,
+                    client,
+                    Presented::default(),
+                    Some(refused),
+                ))
             }
             Err(err) => {
                 tracing::warn!(authenticator = name, error = %err, "credential check failed");
@@ -1174,80 +1276,17 @@ impl Authenticator {
         }
     }
 
-    fn rejected(&self, client: ClientMeta, reason: Rejection) -> AuthHandle {
+    /// Anonymous, with the session cookie (dead or garbage) removed.
+    pub(crate) fn rejected(
+        &self,
+        client: ClientMeta,
+        presented: Presented,
+        reason: Rejection,
+    ) -> AuthHandle {
         tracing::debug!(reason = reason.as_str(), "session cookie rejected");
-        let handle = AuthHandle::anonymous(self, client, Some(reason));
+        let handle = AuthHandle::anonymous(self, client, presented, Some(reason));
         handle.set_cookie_action(CookieAction::Remove);
         handle
-    }
-
-    /// Deletes every record of session `id` of `user` (for a refresh session:
-    /// the live token and its superseded predecessors) and announces the
-    /// end to access-token verifiers. Whether a live one existed.
-    pub(crate) async fn end_family(
-        &self,
-        user: &str,
-        id: &crate::SessionId,
-    ) -> Result<bool, Error> {
-        let store = &self.inner.store;
-        let family: Vec<_> = store
-            .list_user(user)
-            .await?
-            .into_iter()
-            .filter(|r| &r.id == id)
-            .collect();
-        if !family.is_empty() {
-            self.revoke_session_tokens(id).await?;
-        }
-        let mut live = false;
-        for record in family {
-            let deleted = store.delete(&record.key).await?;
-            live |= deleted && record.kind != SessionKind::Superseded;
-        }
-        Ok(live)
-    }
-
-    /// Refuses the access tokens of session `id` from now on, here and,
-    /// through the store, on every instance. The session itself is left
-    /// alone; logouts call this before they delete. A no-op without access
-    /// tokens.
-    pub async fn revoke_session_tokens(&self, id: &crate::SessionId) -> Result<(), Error> {
-        self.revoke_tokens(crate::revocation::Revocation::Session {
-            sid: id.as_str().to_owned(),
-        })
-        .await
-    }
-
-    /// Refuses every access token of `user` issued until now, here and on
-    /// every instance: call it on a password change. Sessions stay (end
-    /// them with [`AuthHandle::logout_everywhere`](crate::AuthHandle::logout_everywhere)
-    /// or [`AuthHandle::logout_others`](crate::AuthHandle::logout_others)).
-    /// A no-op without access tokens.
-    pub async fn revoke_user_tokens(&self, user: &str) -> Result<(), Error> {
-        self.revoke_tokens(crate::revocation::Revocation::UserBefore {
-            user: user.to_owned(),
-            not_before: self.now().unix_timestamp(),
-        })
-        .await
-    }
-
-    async fn revoke_tokens(&self, revocation: crate::revocation::Revocation) -> Result<(), Error> {
-        #[cfg(feature = "jwt")]
-        if let Some(tokens) = &self.inner.access_tokens {
-            crate::telemetry::revocation(match revocation {
-                crate::revocation::Revocation::Session { .. } => "session",
-                _ => "user",
-            });
-            let revocations = tokens.revocations();
-            revocations.apply(&revocation, revocations.retention());
-            self.inner
-                .store
-                .announce(&revocation, revocations.retention())
-                .await?;
-        }
-        #[cfg(not(feature = "jwt"))]
-        let _ = revocation;
-        Ok(())
     }
 
     /// What a [`Denial`] looks like on the wire. Adapters copy it verbatim,
@@ -1314,11 +1353,13 @@ impl Authenticator {
 
     /// The response for an [`Error`] that escaped a handler or the layer.
     pub fn error_response(&self, error: &Error) -> DenialResponse {
-        self.status_response(error.status())
+        self.error_answer(error.status(), error.code())
     }
 
-    /// The response for an error status from [`Error::status`].
-    pub fn status_response(&self, status: u16) -> DenialResponse {
+    /// The response for an error by its [`status`](Error::status) and
+    /// [`code`](Error::code), as adapters carry them from a handler's
+    /// error to the layer.
+    pub fn error_answer(&self, status: u16, code: &'static str) -> DenialResponse {
         match status {
             401 => self.denial(Denial::Unauthenticated),
             503 => self.denial(Denial::Unavailable),
@@ -1328,14 +1369,15 @@ impl Authenticator {
                     ("content-type", "application/json".to_owned()),
                     ("cache-control", "no-store".to_owned()),
                 ],
-                body: match status {
-                    413 => r#"{"error":"session_data_too_large"}"#,
-                    409 => r#"{"error":"too_many_sessions"}"#,
-                    _ => r#"{"error":"internal"}"#,
-                }
-                .into(),
+                body: format!(r#"{{"error":"{code}"}}"#).into(),
             },
         }
+    }
+
+    /// The response for a bare error status: 401 and 503 as configured,
+    /// anything else as `internal`.
+    pub fn status_response(&self, status: u16) -> DenialResponse {
+        self.error_answer(status, "internal")
     }
 
     /// The clock's time truncated to milliseconds, the precision every
@@ -1375,7 +1417,6 @@ impl Inner {
 }
 
 /// An error and its sources, for messages that outlive the error.
-#[cfg(feature = "jwt")]
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();

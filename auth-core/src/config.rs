@@ -41,4 +41,13 @@ pub enum ConfigError {
     /// but cannot start (no async runtime, no address to subscribe to).
     #[error("revocation announcements cannot start: {0}")]
     Announcements(String),
+    /// Access tokens are accepted but the store cannot deliver revocations
+    /// to other instances, which would go on accepting the tokens of a
+    /// session ended here. Use a store that announces, or declare the app
+    /// the store's only instance
+    /// ([`with_single_instance`](crate::AuthenticatorBuilder::with_single_instance)).
+    #[error(
+        "the store cannot tell other instances about revoked tokens; use a store that announces revocations, or with_single_instance() if this is the only instance"
+    )]
+    RevocationsNotShared,
 }

@@ -288,8 +288,11 @@ impl CookiePolicy {
     ///
     /// Tolerates other cookies, junk between them, missing spaces, quoted
     /// values and non-UTF-8 bytes. Only the first [`MAX_COOKIE_HEADER`]
-    /// bytes of each header are searched. Two different values for the
-    /// session cookie give [`CookieLookup::Conflicting`], never the first.
+    /// bytes of each of the first [`MAX_COOKIE_HEADERS`] headers are
+    /// searched. Two different values for the session cookie give
+    /// [`CookieLookup::Conflicting`], never the first; so does a value
+    /// found when part of the headers went unread, where a second one
+    /// could be.
     ///
     /// ```
     /// use auth_core::{CookiePolicy, cookie::CookieLookup};
@@ -306,7 +309,10 @@ impl CookiePolicy {
     {
         let name = self.full_name.as_bytes();
         let mut found: Option<&'a [u8]> = None;
-        for header in headers.into_iter().take(MAX_COOKIE_HEADERS) {
+        let mut unread = false;
+        let mut headers = headers.into_iter();
+        for header in headers.by_ref().take(MAX_COOKIE_HEADERS) {
+            unread |= header.len() > MAX_COOKIE_HEADER;
             let mut rest = &header[..header.len().min(MAX_COOKIE_HEADER)];
             loop {
                 // `memchr`: this runs on every request.
@@ -334,7 +340,12 @@ impl CookiePolicy {
                 }
             }
         }
-        found.map_or(CookieLookup::Absent, CookieLookup::Found)
+        unread |= headers.next().is_some();
+        match found {
+            Some(_) if unread => CookieLookup::Conflicting,
+            Some(value) => CookieLookup::Found(value),
+            None => CookieLookup::Absent,
+        }
     }
 }
 
@@ -347,6 +358,11 @@ mod tests {
     /// lookup must agree with.
     fn reference<'a>(name: &[u8], headers: &[&'a [u8]]) -> CookieLookup<'a> {
         let mut found: Option<&'a [u8]> = None;
+        let unread = headers.len() > MAX_COOKIE_HEADERS
+            || headers
+                .iter()
+                .take(MAX_COOKIE_HEADERS)
+                .any(|h| h.len() > MAX_COOKIE_HEADER);
         for header in headers.iter().take(MAX_COOKIE_HEADERS) {
             let header = &header[..header.len().min(MAX_COOKIE_HEADER)];
             for pair in header.split(|b| *b == b';') {
@@ -368,7 +384,35 @@ mod tests {
                 }
             }
         }
-        found.map_or(CookieLookup::Absent, CookieLookup::Found)
+        match found {
+            Some(_) if unread => CookieLookup::Conflicting,
+            Some(value) => CookieLookup::Found(value),
+            None => CookieLookup::Absent,
+        }
+    }
+
+    #[test]
+    fn a_value_found_beside_unread_bytes_is_a_conflict() {
+        let policy = CookiePolicy::default().with_secure(false);
+        // A second value past the size limit would be missed: the first
+        // is not believed.
+        let long = format!("session=abc; {}; session=evil", "x=1; ".repeat(2000));
+        assert!(long.len() > MAX_COOKIE_HEADER);
+        assert_eq!(
+            lookup(&policy, &[long.as_bytes()]),
+            CookieLookup::Conflicting
+        );
+        // So is one found when headers past the count limit go unread.
+        let mut many: Vec<&[u8]> = vec![b"a=1"; MAX_COOKIE_HEADERS];
+        many[0] = b"session=abc";
+        many.push(b"session=evil");
+        assert_eq!(lookup(&policy, &many), CookieLookup::Conflicting);
+        // Without the session cookie in the read part, it is absent.
+        let long = format!("{}; session=late", "x=1; ".repeat(2000));
+        assert_eq!(lookup(&policy, &[long.as_bytes()]), CookieLookup::Absent);
+        // Within the limits, found.
+        many.truncate(MAX_COOKIE_HEADERS);
+        assert_eq!(lookup(&policy, &many), CookieLookup::Found(b"abc"));
     }
 
     proptest::proptest! {

@@ -30,20 +30,48 @@ pub enum Error {
     /// set to refuse new ones ([`SessionLimit::Refuse`](crate::SessionLimit::Refuse)).
     #[error("the user has too many sessions")]
     TooManySessions,
+    /// The caller is an external issuer's subject that names no user of
+    /// this application ([`Identity::is_local`](crate::Identity::is_local)),
+    /// so it has no sessions to list or end here.
+    #[error("the caller is not a user of this application")]
+    NotLocalUser,
+    /// The session changed concurrently (another request rotated it) and
+    /// this request's view of it is out of date: answer 409, and the
+    /// client retries with its newest cookie.
+    #[error("the session was changed by another request")]
+    Conflict,
 }
 
 impl Error {
+    /// A short, stable code for the body of the answer: `unavailable`,
+    /// `unauthenticated`, `session_data_too_large`, `too_many_sessions`,
+    /// `conflict`, `not_local_user` or `internal`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Store(_) | Self::Random(_) => "unavailable",
+            Self::NoSession => "unauthenticated",
+            Self::Data(_) => "internal",
+            Self::DataTooLarge { .. } => "session_data_too_large",
+            Self::TooManySessions => "too_many_sessions",
+            Self::Conflict => "conflict",
+            Self::NotLocalUser => "not_local_user",
+        }
+    }
+
     /// The HTTP status an adapter answers with when a handler lets this
     /// error through: 503 for store and random-source failures, 401 for a
     /// missing session, 500 for data the application could not encode, 413
-    /// for oversized data, 409 for a login past the session limit.
+    /// for oversized data, 409 for a login past the session limit or a
+    /// session changed concurrently, 403 for a caller who is not a local
+    /// user.
     pub fn status(&self) -> u16 {
         match self {
             Self::Store(_) | Self::Random(_) => 503,
             Self::NoSession => 401,
             Self::Data(_) => 500,
             Self::DataTooLarge { .. } => 413,
-            Self::TooManySessions => 409,
+            Self::TooManySessions | Self::Conflict => 409,
+            Self::NotLocalUser => 403,
         }
     }
 }

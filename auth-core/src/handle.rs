@@ -18,7 +18,7 @@ use crate::identity::AuthMethod;
 use crate::identity::Identity;
 use crate::record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};
 use crate::store::StoreError;
-use crate::throttle::Throttled;
+use crate::throttle::{LoginAttempt, Throttled};
 use crate::token::{SessionId, SessionToken};
 
 /// How many times a data save re-reads and re-applies its changes after
@@ -136,10 +136,77 @@ pub(crate) struct Current {
     pub(crate) record: Arc<SessionRecord>,
 }
 
+/// The cookie credentials a request carried, whichever authenticated it:
+/// a login retires them all, a logout ends and removes them all.
+#[derive(Default)]
+pub(crate) struct Presented {
+    /// The session cookie's token, when it parsed, whether or not it
+    /// authenticated the request (it may be a stale one, or stand beside
+    /// an access cookie).
+    pub(crate) session: Option<SessionToken>,
+    /// Whether there was a session cookie at all.
+    pub(crate) session_cookie: bool,
+    /// Whether there was an access-token cookie.
+    pub(crate) access_cookie: bool,
+    /// The session of the access-token cookie, when it verified (even if
+    /// the request was then refused as carrying two sessions' cookies).
+    pub(crate) access_session: Option<SessionId>,
+}
+
+impl Presented {
+    /// A request that carried a session cookie: its token, if it parsed.
+    pub(crate) fn cookie(session: Option<SessionToken>) -> Self {
+        Self {
+            session,
+            session_cookie: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// `Cache-Control` as the core wants it after the handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CacheControl {
+    /// `no-store`, replacing whatever the app set: the answer sets or
+    /// removes a credential.
+    NoStore,
+    /// `private`, unless the app set its own: the answer depends on who
+    /// asked.
+    Private,
+}
+
+impl CacheControl {
+    /// The header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoStore => "no-store",
+            Self::Private => "private",
+        }
+    }
+}
+
+/// What an adapter does to the response once the handler has answered,
+/// as [`AuthHandle::finish`] decided it: the last step of a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResponseEdits {
+    /// `Set-Cookie` values to append, in order.
+    pub set_cookies: Vec<String>,
+    /// Whether the answer depends on the request's credentials: then the
+    /// adapter appends [`Authenticator::vary_header`] to `Vary` (every
+    /// header the credentials are read from).
+    pub vary: bool,
+    /// `Cache-Control` to set.
+    pub cache_control: Option<CacheControl>,
+}
+
 struct State {
     current: Option<Current>,
     identity: Option<Identity>,
+    presented: Presented,
     cookie: CookieAction,
+    remove_access_cookie: bool,
     /// Data keys changed by this request: `None` means removed.
     changes: BTreeMap<String, Option<Value>>,
     rejection: Option<Rejection>,
@@ -164,6 +231,8 @@ pub struct AuthHandle {
 /// What the clones of a handle share: one allocation per request.
 struct Shared {
     client: ClientMeta,
+    /// Whether the request arrived authenticated.
+    arrived_authenticated: bool,
     state: Mutex<State>,
 }
 
@@ -182,6 +251,7 @@ impl AuthHandle {
     fn new(
         auth: &Authenticator,
         client: ClientMeta,
+        presented: Presented,
         current: Option<Current>,
         identity: Option<Identity>,
         cookie: CookieAction,
@@ -191,10 +261,13 @@ impl AuthHandle {
             auth: auth.clone(),
             shared: Arc::new(Shared {
                 client,
+                arrived_authenticated: identity.is_some(),
                 state: Mutex::new(State {
                     current,
                     identity,
+                    presented,
                     cookie,
+                    remove_access_cookie: false,
                     changes: BTreeMap::new(),
                     rejection,
                 }),
@@ -205,9 +278,18 @@ impl AuthHandle {
     pub(crate) fn anonymous(
         auth: &Authenticator,
         client: ClientMeta,
+        presented: Presented,
         rejection: Option<Rejection>,
     ) -> Self {
-        Self::new(auth, client, None, None, CookieAction::None, rejection)
+        Self::new(
+            auth,
+            client,
+            presented,
+            None,
+            None,
+            CookieAction::None,
+            rejection,
+        )
     }
 
     pub(crate) fn authenticated(
@@ -217,13 +299,35 @@ impl AuthHandle {
         identity: Identity,
         cookie: CookieAction,
     ) -> Self {
-        Self::new(auth, client, Some(current), Some(identity), cookie, None)
+        let presented = Presented::cookie(Some(current.token.clone()));
+        Self::new(
+            auth,
+            client,
+            presented,
+            Some(current),
+            Some(identity),
+            cookie,
+            None,
+        )
     }
 
     /// A request authenticated by an access token or a custom credential:
-    /// no session record, no cookie.
-    pub(crate) fn bearer(auth: &Authenticator, client: ClientMeta, identity: Identity) -> Self {
-        Self::new(auth, client, None, Some(identity), CookieAction::None, None)
+    /// no session record, no cookie of its own.
+    pub(crate) fn bearer(
+        auth: &Authenticator,
+        client: ClientMeta,
+        presented: Presented,
+        identity: Identity,
+    ) -> Self {
+        Self::new(
+            auth,
+            client,
+            presented,
+            None,
+            Some(identity),
+            CookieAction::None,
+            None,
+        )
     }
 
     /// What a refusal of this request looks like: the authenticator's
@@ -273,6 +377,12 @@ impl AuthHandle {
 
     pub(crate) fn set_cookie_action(&self, action: CookieAction) {
         self.shared.state.lock().cookie = action;
+    }
+
+    /// Schedules the removal of the access-token cookie.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) fn remove_access_cookie(&self) {
+        self.shared.state.lock().remove_access_cookie = true;
     }
 
     /// What the client said about itself (user agent, address).
@@ -387,7 +497,9 @@ impl AuthHandle {
 
     fn csrf_denied(&self, method: &str, failure: CsrfFailure) -> CsrfVerdict {
         crate::telemetry::csrf_rejection(failure.as_str());
-        let user = self.identity().map(|i| i.user_id().to_owned());
+        let user = self
+            .identity()
+            .map(|i| i.user_id().escape_debug().to_string());
         tracing::info!(
             reason = failure.as_str(),
             method,
@@ -397,37 +509,21 @@ impl AuthHandle {
         CsrfVerdict::Deny(failure)
     }
 
-    /// Whether `username` may try a password now, from this request's
-    /// client address; call it before checking the password. `Ok` without
-    /// a throttle. Answer [`Throttled::Limited`](crate::throttle::Throttled)
-    /// with [`Denial::Throttled`] (429), a store error with 503.
-    pub async fn check_login_throttle(&self, username: &str) -> Result<(), Throttled> {
+    /// Reserves a login attempt of `username` from this request's client
+    /// address with the [login throttle](crate::throttle), if one is
+    /// configured; call it before checking the password, then say how it
+    /// went ([`LoginAttempt::failed`], [`LoginAttempt::succeeded`]).
+    /// Answer [`Throttled::Limited`] with [`Denial::Throttled`] (429), a
+    /// store error with 503.
+    pub async fn reserve_login_attempt(&self, username: &str) -> Result<LoginAttempt, Throttled> {
         match self.auth.login_throttle() {
             Some(throttle) => {
                 throttle
-                    .check(username, self.shared.client.address.as_deref())
+                    .reserve(username, self.shared.client.address.as_deref())
                     .await
             }
-            None => Ok(()),
+            None => Ok(LoginAttempt::unthrottled()),
         }
-    }
-
-    /// Counts a wrong password for `username` from this request's address.
-    pub async fn record_login_failure(&self, username: &str) -> Result<(), Error> {
-        if let Some(throttle) = self.auth.login_throttle() {
-            throttle
-                .record_failure(username, self.shared.client.address.as_deref())
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Clears `username`'s failure count after a right password.
-    pub async fn record_login_success(&self, username: &str) -> Result<(), Error> {
-        if let Some(throttle) = self.auth.login_throttle() {
-            throttle.record_success(username).await?;
-        }
-        Ok(())
     }
 
     /// Checks `requirement` against the caller, at the authenticator's
@@ -462,14 +558,19 @@ impl AuthHandle {
         self.shared.state.lock().rejection
     }
 
-    fn require_user(&self) -> Result<(String, Option<SessionRecord>), Error> {
+    /// The caller, who must be a local user, and the cookie session's
+    /// record, if any.
+    fn require_user(&self) -> Result<(Identity, Option<SessionRecord>), Error> {
         let state = self.shared.state.lock();
-        let identity = state.identity.as_ref().ok_or(Error::NoSession)?;
+        let identity = state.identity.clone().ok_or(Error::NoSession)?;
+        if !identity.is_local() {
+            return Err(Error::NotLocalUser);
+        }
         let record = state
             .current
             .as_ref()
             .map(|c| SessionRecord::clone(&c.record));
-        Ok((identity.user_id().to_owned(), record))
+        Ok((identity, record))
     }
 
     /// An access token for the cookie session of this request (its user,
@@ -492,13 +593,17 @@ impl AuthHandle {
             crate::jwt::Subject::new(current.record.user_id.clone())
                 .with_roles(current.record.roles.iter().cloned())
                 .with_session(current.record.id.clone())
+                .issued_after(current.record.tokens_not_before)
         };
         tokens.issue(&subject, &crate::jwt::NoClaims {}).map(Some)
     }
 
-    /// Logs a user in: creates a session with a fresh token, retires the
-    /// session the request came with (if any, whoever it belonged to: the
-    /// defence against session fixation) and schedules the cookie.
+    /// Logs a user in: creates a session with a fresh token and schedules
+    /// the cookie. Every credential the request came with is retired
+    /// first-come: its session cookie's session and its access cookie's
+    /// session end (whoever they belonged to: the defence against session
+    /// fixation), with their access tokens, and the access cookie is
+    /// removed. The new session counts toward the user's session limit.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -508,19 +613,12 @@ impl AuthHandle {
     /// let handle = auth.authenticate(auth.credentials([], None, None)).await.unwrap();
     /// let identity = handle.login(Login::new("alice").with_roles(["user"])).await.unwrap();
     /// assert_eq!(identity.user_id(), "alice");
-    /// let set_cookie = handle.finish().await.unwrap().unwrap();
-    /// assert!(set_cookie.starts_with("__Host-session="));
+    /// let edits = handle.finish().await.unwrap();
+    /// assert!(edits.set_cookies[0].starts_with("__Host-session="));
     /// # });
     /// ```
     pub async fn login(&self, login: Login) -> Result<Identity, Error> {
-        let old = self
-            .shared
-            .state
-            .lock()
-            .current
-            .as_ref()
-            .map(|c| c.record.key);
-        self.make_room(&login.user_id, old.as_ref()).await?;
+        let retiring = self.presented_sessions().await?;
         let token = SessionToken::generate()?;
         let now = self.auth.now();
         let inner = &self.auth.inner;
@@ -529,10 +627,13 @@ impl AuthHandle {
         let mut client = self.shared.client.clone();
         client.label = login.label;
         let record = SessionRecord {
-            key: token.key(),
-            id: SessionId::generate()?,
+            id: token.key().id(),
             user_id: login.user_id,
             kind: SessionKind::Browser,
+            verifier: token.verifier(),
+            generation: 0,
+            rotated_at: now,
+            tokens_not_before: None,
             roles: login.roles,
             created_at: now,
             idle_expires_at: (now + idle).min(absolute_expires_at),
@@ -545,16 +646,23 @@ impl AuthHandle {
         };
         check_size(&record.data, inner.max_data_bytes)?;
         inner.store.create(&record).await?;
-        if let Some(old) = old {
-            // The new session exists; if retiring the old one fails, the
-            // caller gets an error and no cookie, and the new session
-            // expires unused.
-            inner.store.delete(&old).await?;
+        let replacing = retiring
+            .iter()
+            .find(|r| r.user_id == record.user_id)
+            .map(SessionRecord::key);
+        self.auth
+            .enforce_session_limit(&record, replacing.as_ref())
+            .await?;
+        // The new session exists; if retiring an old one fails, the caller
+        // gets an error and no cookie, and the new session expires unused.
+        for old in &retiring {
+            self.auth.end_session(&old.key()).await?;
         }
         let identity = Identity::from_session(&record, &self.auth.inner.grants);
-        tracing::info!(session = %record.id, user = %record.user_id, "login");
+        tracing::info!(session = %record.id, user = %record.user_id.escape_debug(), "login");
         crate::telemetry::login("browser");
         let mut state = self.shared.state.lock();
+        state.remove_access_cookie |= state.presented.access_cookie;
         state.current = Some(Current {
             token,
             record: Arc::new(record),
@@ -566,96 +674,93 @@ impl AuthHandle {
         Ok(identity)
     }
 
-    /// Ends the request's session and schedules the cookie's removal.
-    /// Returns whether there was a session to end. For a bearer caller it
-    /// ends the session the token belongs to (`sid`), and with it the token.
-    pub async fn logout(&self) -> Result<bool, Error> {
-        let (current, bearer_sid) = {
+    /// The live sessions whose credentials this request carried: its
+    /// cookie session, the session of its access-token cookie, and a
+    /// session cookie that did not authenticate it but whose token still
+    /// matches its session (beside an access cookie, say). A token that
+    /// does not match is no proof of anything and retires nothing.
+    async fn presented_sessions(&self) -> Result<Vec<SessionRecord>, Error> {
+        let (current, unverified, access_sid) = {
             let state = self.shared.state.lock();
             let current = state
                 .current
                 .as_ref()
-                .map(|c| (c.record.key, c.record.id.clone()));
-            let bearer_sid = state
-                .identity
-                .as_ref()
-                .filter(|i| i.method().is_access_token())
-                .and_then(|i| i.session_id().cloned());
-            (current, bearer_sid)
+                .map(|c| SessionRecord::clone(&c.record));
+            let unverified = match &current {
+                Some(_) => None,
+                None => state.presented.session.clone(),
+            };
+            let access_sid = state.presented.access_session.clone();
+            (current, unverified, access_sid)
         };
-        if let Some(sid) = bearer_sid {
-            return self.revoke(&sid).await;
+        let store = &self.auth.inner.store;
+        let mut sessions: Vec<SessionRecord> = current.into_iter().collect();
+        if let Some(token) = unverified
+            && let Some(record) = store.load(&token.key()).await?
+            && record.kind == SessionKind::Browser
+            && token.matches(&record.verifier)
+        {
+            sessions.push(record);
         }
-        let existed = match current {
-            Some((key, id)) => {
-                self.auth.revoke_session_tokens(&id).await?;
-                self.auth.inner.store.delete(&key).await?
-            }
-            None => false,
-        };
-        self.clear_session();
-        Ok(existed)
+        if let Some(sid) = access_sid
+            && sessions.iter().all(|s| s.id != sid)
+            && let Some(record) = store.load(&sid.key()).await?
+        {
+            sessions.push(record);
+        }
+        Ok(sessions)
     }
 
+    /// Ends every session this request's credentials belong to (its
+    /// cookie session, its access cookie's session, a bearer token's
+    /// session) and removes every credential cookie it carried. Returns
+    /// whether there was a session to end.
+    pub async fn logout(&self) -> Result<bool, Error> {
+        let bearer_sid = {
+            let state = self.shared.state.lock();
+            state
+                .identity
+                .as_ref()
+                .filter(|i| i.method() == AuthMethod::Bearer)
+                .and_then(|i| i.session_id().cloned())
+        };
+        let mut ended = false;
+        if let Some(sid) = bearer_sid {
+            ended |= self.auth.end_session(&sid.key()).await?;
+        }
+        for session in self.presented_sessions().await? {
+            ended |= self.auth.end_session(&session.key()).await?;
+        }
+        self.clear_session();
+        Ok(ended)
+    }
+
+    /// After this request's sessions ended: no caller, and every
+    /// credential cookie it carried removed.
     fn clear_session(&self) {
         let mut state = self.shared.state.lock();
         if let Some(c) = state.current.take() {
-            tracing::info!(session = %c.record.id, user = %c.record.user_id, "logout");
+            tracing::info!(session = %c.record.id, user = %c.record.user_id.escape_debug(), "logout");
         }
         state.identity = None;
         state.changes.clear();
-        state.cookie = CookieAction::Remove;
+        if state.presented.session_cookie || state.cookie == CookieAction::Set {
+            state.cookie = CookieAction::Remove;
+        }
+        state.remove_access_cookie |= state.presented.access_cookie;
     }
 
-    /// Ends every session of the caller, this one included. Returns how
-    /// many ended.
+    /// Ends every session of the caller, this one included, and refuses
+    /// every access token issued to the caller until now. Returns how many
+    /// sessions ended.
     pub async fn logout_everywhere(&self) -> Result<usize, Error> {
-        let (user, _) = self.require_user()?;
-        if self.auth.accepts_bearer() {
-            for record in self.auth.inner.store.list_user(&user).await? {
-                self.auth.revoke_session_tokens(&record.id).await?;
-            }
-            self.auth.revoke_user_tokens(&user).await?;
-        }
-        let n = self.auth.inner.store.delete_user(&user, None).await?;
-        tracing::info!(user = %user, sessions = n, "logout everywhere");
+        let (identity, _) = self.require_user()?;
+        let user = identity.user_id();
+        self.auth.cut_off_user_tokens(user).await?;
+        let n = self.auth.end_user_sessions(user, None).await?;
+        tracing::info!(user = %user.escape_debug(), sessions = n, "logout everywhere");
         self.clear_session();
         Ok(n)
-    }
-
-    /// Before a login of `user`: if the session limit would be exceeded,
-    /// refuse or end the oldest sessions (not counting `replacing`, the
-    /// session the login retires).
-    async fn make_room(
-        &self,
-        user: &str,
-        replacing: Option<&crate::SessionKey>,
-    ) -> Result<(), Error> {
-        let Some((limit, on_exceed)) = self.auth.inner.session_limit else {
-            return Ok(());
-        };
-        let mut live: Vec<SessionRecord> = self
-            .auth
-            .inner
-            .store
-            .list_user(user)
-            .await?
-            .into_iter()
-            .filter(|r| r.kind != SessionKind::Superseded && Some(&r.key) != replacing)
-            .collect();
-        if live.len() < limit {
-            return Ok(());
-        }
-        if on_exceed == crate::SessionLimit::Refuse {
-            tracing::info!(user = %user, sessions = live.len(), "login refused: session limit");
-            return Err(Error::TooManySessions);
-        }
-        live.sort_by_key(|r| r.created_at);
-        for oldest in &live[..=live.len() - limit] {
-            tracing::info!(session = %oldest.id, user = %user, "session ended: session limit");
-            self.auth.end_family(user, &oldest.id).await?;
-        }
-        Ok(())
     }
 
     /// After the caller changed their password: ends every other session,
@@ -663,116 +768,131 @@ impl AuthHandle {
     /// a new token, so a thief holding any old credential is out while the
     /// user stays logged in here. Returns how many other sessions ended.
     pub async fn password_changed(&self) -> Result<usize, Error> {
-        let (user, record) = self.require_user()?;
-        let ended = self.logout_others().await?;
-        self.auth.revoke_user_tokens(&user).await?;
+        let (identity, record) = self.require_user()?;
+        let user = identity.user_id();
+        let cut_off = self.auth.cut_off_user_tokens(user).await?;
+        let keep = record.as_ref().map(SessionRecord::key);
+        let ended = self.auth.end_user_sessions(user, keep.as_ref()).await?;
         if record.is_some() {
-            self.rotate().await?;
+            self.rotate_with(|r| r.tokens_not_before = r.tokens_not_before.max(Some(cut_off)))
+                .await?;
         }
-        tracing::info!(user = %user, sessions = ended, "password changed: other sessions ended");
+        tracing::info!(user = %user.escape_debug(), sessions = ended, "password changed: other sessions ended");
         Ok(ended)
     }
 
     /// Ends every session of the caller except this one. Returns how many
     /// ended.
     pub async fn logout_others(&self) -> Result<usize, Error> {
-        let (user, record) = self.require_user()?;
-        if self.auth.accepts_bearer() {
-            for other in self.auth.inner.store.list_user(&user).await? {
-                if record.as_ref().is_none_or(|r| r.id != other.id) {
-                    self.auth.revoke_session_tokens(&other.id).await?;
-                }
-            }
-        }
-        let keep = record.map(|r| r.key);
-        let n = self
-            .auth
-            .inner
-            .store
-            .delete_user(&user, keep.as_ref())
-            .await?;
-        tracing::info!(user = %user, sessions = n, "logout of other sessions");
+        let (identity, record) = self.require_user()?;
+        let user = identity.user_id();
+        let keep = record
+            .map(|r| r.key())
+            .or_else(|| identity.session_id().map(SessionId::key));
+        let n = self.auth.end_user_sessions(user, keep.as_ref()).await?;
+        tracing::info!(user = %user.escape_debug(), sessions = n, "logout of other sessions");
         Ok(n)
     }
 
     /// The caller's live sessions, newest first.
     pub async fn sessions(&self) -> Result<Vec<SessionInfo>, Error> {
-        let (user, record) = self.require_user()?;
-        let current = record.map(|r| r.id);
-        let mut list: Vec<SessionInfo> = self
-            .auth
-            .inner
-            .store
-            .list_user(&user)
-            .await?
-            .into_iter()
-            .filter(|r| matches!(r.kind, SessionKind::Browser | SessionKind::Refresh))
-            .map(|r| SessionInfo {
-                kind: r.kind,
-                current: current.as_ref() == Some(&r.id),
-                expires_at: r.expires_at(),
-                id: r.id,
-                created_at: r.created_at,
-                last_seen_at: r.last_refresh_at,
-                user_agent: r.client.user_agent,
-                address: r.client.address,
-                label: r.client.label,
-            })
-            .collect();
-        list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
-        Ok(list)
+        let (identity, _) = self.require_user()?;
+        let records = self.auth.inner.store.list_user(identity.user_id()).await?;
+        Ok(crate::lifecycle::session_infos(
+            records,
+            identity.session_id(),
+        ))
     }
 
     /// Ends one of the caller's own sessions, by public id (a refresh
-    /// session with every token of its family). Returns `false` if the
-    /// caller has no such session (someone else's id included). Revoking
-    /// the current session is a logout.
+    /// family with every token of it). Returns `false` if the caller has
+    /// no such session (someone else's id included). Revoking the current
+    /// session is a logout.
     pub async fn revoke(&self, id: &SessionId) -> Result<bool, Error> {
-        let (user, record) = self.require_user()?;
-        let existed = self.auth.end_family(&user, id).await?;
-        if !existed {
+        let (identity, record) = self.require_user()?;
+        let user = identity.user_id();
+        let key = id.key();
+        match self.auth.inner.store.load(&key).await? {
+            Some(session) if session.user_id == user => {}
+            _ => return Ok(false),
+        }
+        if !self.auth.end_session(&key).await? {
             return Ok(false);
         }
-        tracing::info!(session = %id, user = %user, "session revoked");
-        if record.is_some_and(|r| r.id == *id) {
+        tracing::info!(session = %id, user = %user.escape_debug(), "session revoked");
+        if record.is_some_and(|r| r.id == *id) || identity.session_id() == Some(id) {
             self.clear_session();
         }
         Ok(true)
     }
 
     /// Gives the current session a new token and retires the old one
-    /// atomically; the public id, data and expiries stay. Do this on every
-    /// privilege change.
+    /// atomically (a compare-and-set of the session: of two rotations that
+    /// race, one succeeds and the other fails with [`Error::Conflict`]);
+    /// the public id, data and expiries stay. Do this on every privilege
+    /// change.
     pub async fn rotate(&self) -> Result<(), Error> {
-        self.rotate_with(|_| {}).await
+        self.rotate_with(|_| {}).await.map(|_| ())
     }
 
-    /// Changes the session's roles, rotating its token (a privilege change).
+    /// Changes the session's roles, rotating its token (a privilege
+    /// change) and refusing its access tokens issued until now, which
+    /// carry the old roles.
     pub async fn set_roles<I, R>(&self, roles: I) -> Result<Identity, Error>
     where
         I: IntoIterator<Item = R>,
         R: Into<String>,
     {
         let roles: Vec<String> = roles.into_iter().map(Into::into).collect();
-        self.rotate_with(move |r| r.roles = roles).await?;
+        let (id, user) = {
+            let state = self.shared.state.lock();
+            let current = state.current.as_ref().ok_or(Error::NoSession)?;
+            (current.record.id.clone(), current.record.user_id.clone())
+        };
+        // Refused first, everywhere; then the record says so too (for
+        // instances that check tokens against it).
+        let cut_off = self.auth.revoke_session_tokens_before(&id, &user).await?;
+        self.rotate_with(move |r| {
+            r.roles = roles;
+            r.tokens_not_before = Some(cut_off);
+        })
+        .await?;
         self.identity().ok_or(Error::NoSession)
     }
 
-    async fn rotate_with(&self, change: impl FnOnce(&mut SessionRecord)) -> Result<(), Error> {
-        let token = SessionToken::generate()?;
-        let (old_key, mut record) = {
+    /// Rotates the current session's token, applying `change` (and this
+    /// request's pending data) in the same compare-and-set. The session's
+    /// id.
+    async fn rotate_with(
+        &self,
+        change: impl FnOnce(&mut SessionRecord),
+    ) -> Result<SessionId, Error> {
+        let (token, mut record) = {
             let state = self.shared.state.lock();
             let current = state.current.as_ref().ok_or(Error::NoSession)?;
             let mut record = SessionRecord::clone(&current.record);
             apply_changes(&mut record.data, &state.changes);
-            (current.record.key, record)
+            (SessionToken::rotate(current.record.key())?, record)
         };
         check_size(&record.data, self.auth.inner.max_data_bytes)?;
-        record.key = token.key();
+        record.verifier = token.verifier();
+        record.generation += 1;
+        record.rotated_at = self.auth.now();
         change(&mut record);
-        self.auth.inner.store.rotate(&old_key, &record).await?;
-        tracing::info!(session = %record.id, user = %record.user_id, "session rotated");
+        record.version = match self.auth.inner.store.update(&record).await {
+            Ok(version) => version,
+            // Another request rotated or changed it first: this one's
+            // token is no longer the session's.
+            Err(StoreError::Conflict) => return Err(Error::Conflict),
+            Err(StoreError::NotFound) => {
+                self.clear_session();
+                return Err(Error::NoSession);
+            }
+            Err(err) => return Err(err.into()),
+        };
+        tracing::info!(session = %record.id, user = %record.user_id.escape_debug(), "session rotated");
         let identity = Identity::from_session(&record, &self.auth.inner.grants);
+        let id = record.id.clone();
         let mut state = self.shared.state.lock();
         state.current = Some(Current {
             token,
@@ -781,7 +901,7 @@ impl AuthHandle {
         state.identity = Some(identity);
         state.changes.clear();
         state.cookie = CookieAction::Set;
-        Ok(())
+        Ok(id)
     }
 
     /// Reads a value from the session's data.
@@ -842,14 +962,14 @@ impl AuthHandle {
                     record.version = version;
                     let mut state = self.shared.state.lock();
                     if let Some(current) = state.current.as_mut()
-                        && current.record.key == record.key
+                        && current.record.id == record.id
                     {
                         current.record = Arc::new(record);
                     }
                     state.changes.retain(|k, v| changes.get(k) != Some(v));
                     return Ok(());
                 }
-                Err(StoreError::Conflict) => match store.load(&record.key).await? {
+                Err(StoreError::Conflict) => match store.load(&record.key()).await? {
                     Some(fresh) => {
                         let mut state = self.shared.state.lock();
                         if let Some(current) = state.current.as_mut() {
@@ -876,28 +996,49 @@ impl AuthHandle {
         self.shared.state.lock().changes.clear();
     }
 
-    /// Step 5 of a request, for adapters: saves pending data and returns
-    /// the `Set-Cookie` value to send, if any.
-    pub async fn finish(&self) -> Result<Option<String>, Error> {
+    /// The last step of a request, for adapters: saves pending data and
+    /// says what to do to the response: the `Set-Cookie` values to send
+    /// (a new, refreshed or removed session cookie, a removed access-token
+    /// cookie), and the `Vary` and `Cache-Control` an answer that depends
+    /// on who asked needs.
+    pub async fn finish(&self) -> Result<ResponseEdits, Error> {
         if !self.shared.state.lock().changes.is_empty() {
             // Boxed: most requests save nothing, and every request's
             // future would otherwise be as large as a save's.
             Box::pin(self.save()).await?;
         }
         let state = self.shared.state.lock();
-        let policy = &self.auth.inner.cookie;
-        Ok(match state.cookie {
-            CookieAction::None => None,
-            CookieAction::Remove => Some(policy.removal_cookie()),
-            CookieAction::Set => state.current.as_ref().map(|c| {
-                policy.session_cookie_kept(
-                    &c.token.expose(),
-                    self.auth.now(),
-                    c.record.expires_at(),
-                    self.auth.inner.cookie_is_persistent(c.record.lifetime),
-                )
-            }),
-        })
+        let inner = &self.auth.inner;
+        let mut edits = ResponseEdits::default();
+        match state.cookie {
+            CookieAction::None => {}
+            CookieAction::Remove => edits.set_cookies.push(inner.cookie.removal_cookie()),
+            CookieAction::Set => {
+                if let Some(c) = &state.current {
+                    edits.set_cookies.push(inner.cookie.session_cookie_kept(
+                        &c.token.expose(),
+                        self.auth.now(),
+                        c.record.expires_at(),
+                        inner.cookie_is_persistent(c.record.lifetime),
+                    ));
+                }
+            }
+        }
+        if state.remove_access_cookie
+            && let Some(removal) = self.auth.access_cookie_removal()
+        {
+            edits.set_cookies.push(removal);
+        }
+        let personal = self.shared.arrived_authenticated || state.identity.is_some();
+        edits.vary = personal || !edits.set_cookies.is_empty();
+        edits.cache_control = if !edits.set_cookies.is_empty() {
+            Some(CacheControl::NoStore)
+        } else if personal {
+            Some(CacheControl::Private)
+        } else {
+            None
+        };
+        Ok(edits)
     }
 }
 
@@ -964,7 +1105,7 @@ mod tests {
                 .login(Login::new(user).with_roles(["user"]))
                 .await
                 .unwrap();
-            token_of(&handle.finish().await.unwrap().unwrap())
+            token_of(&handle.finish().await.unwrap().set_cookies[0].clone())
         }
     }
 
@@ -984,7 +1125,7 @@ mod tests {
         let handle = f.request(Some(&old)).await;
         let id = handle.identity().unwrap().session_id().cloned();
         handle.rotate().await.unwrap();
-        let new = token_of(&handle.finish().await.unwrap().unwrap());
+        let new = token_of(&handle.finish().await.unwrap().set_cookies[0].clone());
         assert_ne!(old, new);
         assert!(
             f.request(Some(&old)).await.identity().is_none(),
@@ -1006,7 +1147,7 @@ mod tests {
         let handle = f.request(Some(&old)).await;
         let identity = handle.set_roles(["user", "admin"]).await.unwrap();
         assert!(identity.has_role("admin"));
-        let new = token_of(&handle.finish().await.unwrap().unwrap());
+        let new = token_of(&handle.finish().await.unwrap().set_cookies[0].clone());
         assert!(
             f.request(Some(&new))
                 .await
@@ -1028,9 +1169,8 @@ mod tests {
         b.insert("theme", &"dark").unwrap();
         assert_eq!(a.get::<Vec<i32>>("cart").unwrap(), Some(vec![1, 2, 3]));
         f.store.take_calls();
-        assert_eq!(
-            a.finish().await.unwrap(),
-            None,
+        assert!(
+            a.finish().await.unwrap().set_cookies.is_empty(),
             "data changes need no cookie"
         );
         assert_eq!(f.store.take_calls().update, 1);
@@ -1086,7 +1226,7 @@ mod tests {
         let a = f.request(Some(&token)).await;
         a.insert("k", &1).unwrap();
         f.request(Some(&token)).await.logout().await.unwrap();
-        assert_eq!(a.finish().await.unwrap(), None);
+        assert!(a.finish().await.unwrap().set_cookies.is_empty());
         assert!(
             f.store.inner().inner().is_empty(),
             "the save did not resurrect it"
@@ -1116,7 +1256,7 @@ mod tests {
         let cases = [
             ("session=nope", Some(Rejection::MalformedCookie), true),
             (
-                &*format!("session={}", "A".repeat(43)),
+                &*format!("session={}.{}", "A".repeat(22), "A".repeat(43)),
                 Some(Rejection::UnknownSession),
                 true,
             ),
@@ -1136,8 +1276,8 @@ mod tests {
                 .unwrap();
             assert_eq!(handle.rejection(), reason, "{header}");
             assert!(handle.identity().is_none());
-            let cookie = handle.finish().await.unwrap();
-            assert_eq!(cookie.is_some(), clears, "{header}");
+            let cookies = handle.finish().await.unwrap().set_cookies;
+            assert_eq!(!cookies.is_empty(), clears, "{header}");
             let loads = f.store.take_calls().load;
             let expect_load = usize::from(reason == Some(Rejection::UnknownSession));
             assert_eq!(
@@ -1153,7 +1293,8 @@ mod tests {
         let token = SessionToken::generate().unwrap();
         let mut record =
             crate::testing::sample_record("alice", f.clock.now(), time::Duration::minutes(5));
-        record.key = token.key();
+        record.id = token.key().id();
+        record.verifier = token.verifier();
         record.kind = SessionKind::Refresh;
         f.store.create(&record).await.unwrap();
         let handle = f.request(Some(&token.expose())).await;
@@ -1249,7 +1390,7 @@ mod tests {
         let login = async |login: Login| {
             let handle = f.request(None).await;
             handle.login(login).await.unwrap();
-            handle.finish().await.unwrap().unwrap()
+            handle.finish().await.unwrap().set_cookies[0].clone()
         };
         let remembered = login(Login::new("alice").remember(true)).await;
         assert!(remembered.contains("Max-Age=604800"), "{remembered}");
@@ -1264,7 +1405,7 @@ mod tests {
         f.clock.advance(time::Duration::days(2));
         let handle = f.request(Some(&token_of(&remembered))).await;
         assert!(handle.identity().is_some());
-        let again = handle.finish().await.unwrap().unwrap();
+        let again = handle.finish().await.unwrap().set_cookies[0].clone();
         assert!(again.contains("Max-Age=604800"), "{again}");
         assert!(
             f.request(Some(&token_of(&forgotten)))
@@ -1287,8 +1428,9 @@ mod tests {
             .await
             .finish()
             .await
-            .unwrap();
-        assert!(refreshed.is_none_or(|c| !c.contains("Max-Age")));
+            .unwrap()
+            .set_cookies;
+        assert!(refreshed.iter().all(|c| !c.contains("Max-Age")));
     }
 
     #[tokio::test]
@@ -1328,7 +1470,7 @@ mod tests {
         let handle = f.request(Some(&here)).await;
         let id = handle.identity().unwrap().session_id().cloned();
         assert_eq!(handle.password_changed().await.unwrap(), 1);
-        let rotated = token_of(&handle.finish().await.unwrap().unwrap());
+        let rotated = token_of(&handle.finish().await.unwrap().set_cookies[0].clone());
         assert_ne!(rotated, here, "a new token");
         assert!(f.request(Some(&here)).await.identity().is_none());
         assert!(f.request(Some(&elsewhere)).await.identity().is_none());

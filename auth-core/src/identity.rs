@@ -69,9 +69,18 @@ struct Inner {
     permissions: Vec<String>,
     session_id: Option<SessionId>,
     method: AuthMethod,
+    /// Who vouches for the identity, when a token does: its `iss`.
+    issuer: Option<Arc<str>>,
+    /// Whether `user_id` names a user of this application (sessions, its
+    /// own tokens, custom credentials, and external identities the app
+    /// mapped to one of its users).
+    local: bool,
     created_at: OffsetDateTime,
     idle_expires_at: Option<OffsetDateTime>,
     expires_at: OffsetDateTime,
+    /// The session's cut-off for its access tokens: tokens made for this
+    /// identity are stamped past it.
+    tokens_not_before: Option<OffsetDateTime>,
 }
 
 impl Identity {
@@ -97,9 +106,12 @@ impl Identity {
             permissions: Vec::new(),
             session_id: None,
             method,
+            issuer: None,
+            local: true,
             created_at: now,
             idle_expires_at: None,
             expires_at: now + time::Duration::hours(1),
+            tokens_not_before: None,
         }))
     }
 
@@ -142,36 +154,112 @@ impl Identity {
             permissions: grants.of_roles(&record.roles, Vec::new()),
             session_id: Some(record.id.clone()),
             method: AuthMethod::Session,
+            issuer: None,
+            local: true,
             created_at: record.created_at,
             idle_expires_at: Some(record.idle_expires_at),
             expires_at: record.expires_at(),
+            tokens_not_before: record.tokens_not_before,
         }))
     }
 
+    /// The caller of one of this application's access tokens.
     #[cfg(feature = "jwt")]
     pub(crate) fn from_claims<C>(
         claims: &crate::jwt::Claims<C>,
         grants: &RolePermissions,
         method: AuthMethod,
+        issuer: &Arc<str>,
+    ) -> Self {
+        Self::from_token(
+            claims,
+            grants,
+            method,
+            Some(issuer.clone()),
+            claims.sub.clone(),
+            true,
+            claims.sid.as_deref().and_then(|s| s.parse().ok()),
+        )
+    }
+
+    /// The caller of an external issuer's access token: the local user
+    /// `local` (the app's mapping), or else the issuer's subject, which
+    /// names no local user.
+    #[cfg(feature = "oidc")]
+    pub(crate) fn from_external_claims<C>(
+        claims: &crate::jwt::Claims<C>,
+        grants: &RolePermissions,
+        method: AuthMethod,
+        local: Option<String>,
+    ) -> Self {
+        let issuer = Some(Arc::from(claims.iss.as_str()));
+        match local {
+            // The provider's session ids are not this app's sessions.
+            Some(user) => Self::from_token(claims, grants, method, issuer, user, true, None),
+            None => Self::from_token(
+                claims,
+                grants,
+                method,
+                issuer,
+                claims.sub.clone(),
+                false,
+                None,
+            ),
+        }
+    }
+
+    #[cfg(feature = "jwt")]
+    fn from_token<C>(
+        claims: &crate::jwt::Claims<C>,
+        grants: &RolePermissions,
+        method: AuthMethod,
+        issuer: Option<Arc<str>>,
+        user_id: String,
+        local: bool,
+        session_id: Option<SessionId>,
     ) -> Self {
         let at = |secs: i64| {
             OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
         };
         Self(Arc::new(Inner {
-            user_id: claims.sub.clone(),
+            user_id,
             roles: claims.roles.clone(),
             permissions: grants.of_roles(&claims.roles, claims.granted_permissions()),
-            session_id: claims.sid.as_deref().and_then(|s| s.parse().ok()),
+            session_id,
             method,
+            issuer,
+            local,
             created_at: at(claims.iat),
             idle_expires_at: None,
             expires_at: at(claims.exp),
+            tokens_not_before: None,
         }))
     }
 
-    /// The user's id.
+    /// The user's id: a user of this application when
+    /// [`is_local`](Self::is_local), otherwise the subject (`sub`) an
+    /// external issuer gave, which is only unique together with
+    /// [`issuer`](Self::issuer).
     pub fn user_id(&self) -> &str {
         &self.0.user_id
+    }
+
+    /// The issuer (`iss`) of the access token that authenticated the
+    /// request: this application's own, or an external provider's; `None`
+    /// for sessions and custom credentials.
+    pub fn issuer(&self) -> Option<&str> {
+        self.0.issuer.as_deref()
+    }
+
+    /// Whether [`user_id`](Self::user_id) names a user of this application:
+    /// `false` only for an external issuer's subject that the app did not
+    /// map to a local user
+    /// ([`ExternalIssuerBuilder::with_local_users`](crate::jwt::oidc::ExternalIssuerBuilder::with_local_users)).
+    /// Such an identity never matches a local user of the same name, and
+    /// the calls that manage a user's sessions refuse it
+    /// ([`Error::NotLocalUser`](crate::Error::NotLocalUser)).
+    pub fn is_local(&self) -> bool {
+        self.0.local
     }
 
     /// The user's roles.
@@ -224,6 +312,13 @@ impl Identity {
     pub fn expires_at(&self) -> OffsetDateTime {
         self.0.expires_at
     }
+
+    /// The session's cut-off for access tokens, which tokens made for it
+    /// must be stamped past.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) fn tokens_not_before(&self) -> Option<OffsetDateTime> {
+        self.0.tokens_not_before
+    }
 }
 
 impl fmt::Debug for Identity {
@@ -234,6 +329,8 @@ impl fmt::Debug for Identity {
             .field("permissions", &self.0.permissions)
             .field("session_id", &self.0.session_id)
             .field("method", &self.0.method)
+            .field("issuer", &self.0.issuer)
+            .field("local", &self.0.local)
             .field("expires_at", &self.0.expires_at)
             .finish()
     }

@@ -18,12 +18,15 @@ pub mod throttle;
 pub mod token;
 
 mod authenticator;
+#[cfg(feature = "jwt")]
+mod bearer;
 mod config;
 pub mod custom;
 mod error;
 mod guard;
 mod handle;
 mod identity;
+mod lifecycle;
 
 #[cfg(feature = "jwt")]
 pub mod jwt;
@@ -32,17 +35,17 @@ pub mod testing;
 
 pub use authenticator::{
     Authenticator, AuthenticatorBuilder, Credentials, DEFAULT_ABSOLUTE_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DATA_BYTES, DEFAULT_REFRESH_THRESHOLD,
-    DEFAULT_REMEMBER_ABSOLUTE, DEFAULT_REMEMBER_IDLE, Denial, DenialResponse,
-    MAX_AUTHORIZATION_BYTES, Rejection, SessionLimit,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DATA_BYTES, DEFAULT_MAX_SESSIONS_PER_USER,
+    DEFAULT_REFRESH_THRESHOLD, DEFAULT_REMEMBER_ABSOLUTE, DEFAULT_REMEMBER_IDLE, Denial,
+    DenialResponse, MAX_AUTHORIZATION_BYTES, Rejection, SessionLimit,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::ConfigError;
 pub use cookie::{CookiePolicy, SameSite};
 pub use error::Error;
 pub use guard::{Permission, Requirement};
-pub use handle::{AuthHandle, Login, SessionInfo};
+pub use handle::{AuthHandle, CacheControl, Login, ResponseEdits, SessionInfo};
 pub use identity::{AuthMethod, Identity, RolePermissions};
 pub use record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};
 pub use store::{CachedStore, MemoryStore, SessionStore, StoreError};
-pub use token::{SessionId, SessionKey, SessionToken};
+pub use token::{SessionId, SessionKey, SessionToken, Verifier};

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::token::{SessionId, SessionKey};
+use crate::token::{SessionId, SessionKey, Verifier};
 
 /// What a session is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -17,12 +17,9 @@ pub enum SessionKind {
     /// A browser session, carried by a cookie.
     #[default]
     Browser,
-    /// The session behind a refresh token.
+    /// The session behind a refresh token (a refresh family): one record
+    /// however often its token is rotated.
     Refresh,
-    /// A refresh token that was used and replaced: kept (without data) until
-    /// its family's absolute expiry, so presenting it again is recognised as
-    /// reuse.
-    Superseded,
 }
 
 /// How long a browser session lives and how its cookie is kept, chosen at
@@ -137,20 +134,38 @@ impl fmt::Debug for SessionData {
     }
 }
 
-/// One session as a store holds it.
+/// One session as a store holds it: one record, under one key, for the
+/// session's whole life.
 ///
-/// The record never contains the session token, only its [`SessionKey`].
+/// The record never contains a token, only what checks one (the
+/// [`Verifier`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
-    /// SHA-256 of the session token: the store key.
-    pub key: SessionKey,
-    /// The public id, stable across rotation.
+    /// The public id, stable across rotation; as bytes, the store key
+    /// ([`key`](Self::key)).
     pub id: SessionId,
     /// Whose session it is.
     pub user_id: String,
     /// What the session is for.
     #[serde(default)]
     pub kind: SessionKind,
+    /// What checks a presented token: SHA-256 of a browser session token's
+    /// secret, or the seed a refresh family's tokens are derived from.
+    pub verifier: Verifier,
+    /// How many times the token was replaced (a refresh token carries it).
+    #[serde(default)]
+    pub generation: u64,
+    /// When the current token was issued.
+    #[serde(with = "unix_millis")]
+    pub rotated_at: OffsetDateTime,
+    /// Access tokens of this session issued before this instant are
+    /// refused (a role change, a password change).
+    #[serde(
+        default,
+        with = "unix_millis::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tokens_not_before: Option<OffsetDateTime>,
     /// The user's roles, as granted at login or at the last privilege change.
     #[serde(default)]
     pub roles: Vec<String>,
@@ -181,6 +196,11 @@ pub struct SessionRecord {
 }
 
 impl SessionRecord {
+    /// The store key: the bytes of [`id`](Self::id).
+    pub fn key(&self) -> SessionKey {
+        self.id.key()
+    }
+
     /// When the session ends: the earlier of its idle and absolute expiries.
     pub fn expires_at(&self) -> OffsetDateTime {
         self.idle_expires_at.min(self.absolute_expires_at)
@@ -224,6 +244,35 @@ pub mod unix_millis {
         // `rem_euclid(1000)` is in 0..1000, so the conversion cannot fail.
         let millis = u16::try_from(ms.rem_euclid(1000)).ok()?;
         at.replace_millisecond(millis).ok()
+    }
+
+    /// The same, for an optional time (`null` when absent).
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+        use time::OffsetDateTime;
+
+        /// Serializes as milliseconds since the Unix epoch, or `null`.
+        pub fn serialize<S: Serializer>(
+            t: &Option<OffsetDateTime>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_some(&super::to_millis(*t)),
+                None => s.serialize_none(),
+            }
+        }
+
+        /// Deserializes from milliseconds since the Unix epoch, or `null`.
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<OffsetDateTime>, D::Error> {
+            Option::<i64>::deserialize(d)?
+                .map(|ms| {
+                    super::from_millis(ms)
+                        .ok_or_else(|| serde::de::Error::custom("time out of range"))
+                })
+                .transpose()
+        }
     }
 }
 

@@ -19,6 +19,12 @@
 //! | `auth_logins_total` | counter | `kind` (`browser`, `refresh`) | sessions begun |
 //! | `auth_revocations_total` | counter | `kind` (`session`, `user`) | access-token revocations announced |
 //! | `auth_login_throttled_total` | counter | `scope` (`user`, `address`) | logins refused by the throttle |
+//! | `auth_revocation_feed_lost_total` | counter | | times the delivery of other instances' revocations failed |
+//! | `auth_token_store_checks_total` | counter | | access tokens checked against the store because that delivery was not current |
+//!
+//! Strings that come from users (user ids, user agents) are logged
+//! escaped (`str::escape_debug`), so a newline in a username cannot forge
+//! a log line.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,6 +55,10 @@ pub const LOGINS: &str = "auth_logins_total";
 pub const REVOCATIONS: &str = "auth_revocations_total";
 /// `auth_login_throttled_total`.
 pub const THROTTLED: &str = "auth_login_throttled_total";
+/// `auth_revocation_feed_lost_total`.
+pub const FEED_LOST: &str = "auth_revocation_feed_lost_total";
+/// `auth_token_store_checks_total`.
+pub const TOKEN_STORE_CHECKS: &str = "auth_token_store_checks_total";
 
 /// A metric key built at compile time: no allocation and no hashing per
 /// call, unlike a key with labels chosen at run time.
@@ -121,6 +131,15 @@ pub(crate) fn revocation(kind: &'static str) {
 
 pub(crate) fn throttled(scope: &'static str) {
     metrics::counter!(THROTTLED, "scope" => scope).increment(1);
+}
+
+pub(crate) fn revocation_feed_lost() {
+    count(static_key!(FEED_LOST));
+}
+
+#[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+pub(crate) fn token_store_check() {
+    count(static_key!(TOKEN_STORE_CHECKS));
 }
 
 fn store_call(
@@ -199,13 +218,6 @@ impl InstrumentedStore {
     pub(crate) async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
         timed!("delete", self.0.delete(key))
     }
-    pub(crate) async fn rotate(
-        &self,
-        old: &SessionKey,
-        new: &SessionRecord,
-    ) -> Result<(), StoreError> {
-        timed!("rotate", self.0.rotate(old, new))
-    }
     pub(crate) async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
         timed!("list_user", self.0.list_user(user_id))
     }
@@ -213,7 +225,7 @@ impl InstrumentedStore {
         &self,
         user_id: &str,
         keep: Option<&SessionKey>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Vec<SessionKey>, StoreError> {
         timed!("delete_user", self.0.delete_user(user_id, keep))
     }
     pub(crate) async fn announce(
@@ -253,9 +265,6 @@ impl SessionStore for InstrumentedStore {
     async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
         InstrumentedStore::delete(self, key).await
     }
-    async fn rotate(&self, old: &SessionKey, new: &SessionRecord) -> Result<(), StoreError> {
-        InstrumentedStore::rotate(self, old, new).await
-    }
     async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
         InstrumentedStore::list_user(self, user_id).await
     }
@@ -263,7 +272,7 @@ impl SessionStore for InstrumentedStore {
         &self,
         user_id: &str,
         keep: Option<&SessionKey>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Vec<SessionKey>, StoreError> {
         InstrumentedStore::delete_user(self, user_id, keep).await
     }
     async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
@@ -335,7 +344,7 @@ mod tests {
                 };
                 let handle = auth.authenticate(request(None)).await.unwrap();
                 handle.login(Login::new("alice")).await.unwrap();
-                let cookie = handle.finish().await.unwrap().unwrap();
+                let cookie = handle.finish().await.unwrap().set_cookies[0].clone();
                 let cookie = cookie.split(';').next().unwrap().to_owned();
                 for _ in 0..2 {
                     auth.authenticate(request(Some(cookie.clone())))

@@ -1,16 +1,19 @@
 //! Test helpers for applications and store crates (feature `testing`).
 //!
 //! - [`conformance`]: the store contract as one async function. A custom
-//!   store crate proves itself with one test:
+//!   store crate proves itself with one test, on a multi-thread runtime
+//!   (the suite races operations against each other for real):
 //!
 //! ```
-//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! # tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(async {
 //! use std::sync::Arc;
 //! use auth_core::{MemoryStore, ManualClock, testing::conformance};
 //!
 //! conformance(|clock: ManualClock| async move { MemoryStore::with_clock(Arc::new(clock)) }).await;
 //! # });
 //! ```
+//!
+//! - [`counter_conformance`]: the same for a [`CounterStore`].
 //!
 //! - [`CountingStore`]: wraps any store and counts calls per operation, to
 //!   assert how many reads and writes a request costs.
@@ -24,15 +27,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
+use tokio::sync::Barrier;
 
 use crate::clock::{Clock, ManualClock};
 use crate::record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};
 use crate::revocation::{Revocation, Revocations, Subscription};
 use crate::store::{SessionStore, StoreError};
+use crate::throttle::CounterStore;
 use crate::token::{SessionId, SessionKey, SessionToken};
 
 /// Implements [`SessionStore`] for a wrapper `$ty<S>` with field `inner`,
-/// calling `self.$hook(index)?` (index 0..9 in trait order) before
+/// calling `self.$hook(index)?` (index 0..8 in trait order) before
 /// delegating each operation; `subscribe` is passed through.
 macro_rules! intercepting_store {
     ($ty:ident, $hook:ident) => {
@@ -65,24 +70,16 @@ macro_rules! intercepting_store {
                 self.$hook(4)?;
                 self.inner.delete(key).await
             }
-            async fn rotate(
-                &self,
-                old: &SessionKey,
-                new: &SessionRecord,
-            ) -> Result<(), StoreError> {
-                self.$hook(5)?;
-                self.inner.rotate(old, new).await
-            }
             async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
-                self.$hook(6)?;
+                self.$hook(5)?;
                 self.inner.list_user(user_id).await
             }
             async fn delete_user(
                 &self,
                 user_id: &str,
                 keep: Option<&SessionKey>,
-            ) -> Result<usize, StoreError> {
-                self.$hook(7)?;
+            ) -> Result<Vec<SessionKey>, StoreError> {
+                self.$hook(6)?;
                 self.inner.delete_user(user_id, keep).await
             }
             async fn announce(
@@ -90,7 +87,7 @@ macro_rules! intercepting_store {
                 revocation: &Revocation,
                 keep: std::time::Duration,
             ) -> Result<(), StoreError> {
-                self.$hook(8)?;
+                self.$hook(7)?;
                 self.inner.announce(revocation, keep).await
             }
             fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
@@ -111,15 +108,19 @@ impl<S: crate::throttle::CounterStore> crate::throttle::CounterStore for Failing
         key: &str,
         window: std::time::Duration,
     ) -> Result<(u64, std::time::Duration), StoreError> {
-        self.check(9)?;
+        self.check(8)?;
         self.inner.increment(key, window).await
     }
+    async fn decrement(&self, key: &str) -> Result<(), StoreError> {
+        self.check(8)?;
+        self.inner.decrement(key).await
+    }
     async fn count(&self, key: &str) -> Result<(u64, std::time::Duration), StoreError> {
-        self.check(9)?;
+        self.check(8)?;
         self.inner.count(key).await
     }
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
-        self.check(9)?;
+        self.check(8)?;
         self.inner.reset(key).await
     }
 }
@@ -137,8 +138,6 @@ pub struct StoreCalls {
     pub touch: usize,
     /// `delete` calls.
     pub delete: usize,
-    /// `rotate` calls.
-    pub rotate: usize,
     /// `list_user` calls.
     pub list_user: usize,
     /// `delete_user` calls.
@@ -156,12 +155,12 @@ impl StoreCalls {
 
     /// Calls that write.
     pub fn writes(&self) -> usize {
-        self.create + self.update + self.touch + self.delete + self.rotate + self.delete_user
+        self.create + self.update + self.touch + self.delete + self.delete_user
     }
 }
 
 #[derive(Default)]
-struct Counters([AtomicUsize; 9]);
+struct Counters([AtomicUsize; 8]);
 
 /// A store wrapper that counts calls. Clones share the counters.
 ///
@@ -222,7 +221,6 @@ impl<S> CountingStore<S> {
             update,
             touch,
             delete,
-            rotate,
             list_user,
             delete_user,
             announce,
@@ -233,7 +231,6 @@ impl<S> CountingStore<S> {
             update,
             touch,
             delete,
-            rotate,
             list_user,
             delete_user,
             announce,
@@ -318,10 +315,13 @@ pub fn sample_record(user: &str, now: OffsetDateTime, idle: Duration) -> Session
     let mut data = SessionData::new();
     data.set_value("n", Some(serde_json::json!(0)));
     SessionRecord {
-        key: token.key(),
-        id: SessionId::generate().expect("system random source"),
+        id: token.key().id(),
         user_id: user.to_owned(),
         kind: SessionKind::Browser,
+        verifier: token.verifier(),
+        generation: 0,
+        rotated_at: now,
+        tokens_not_before: None,
         roles: vec!["user".into()],
         created_at: now,
         idle_expires_at: now + idle,
@@ -334,37 +334,105 @@ pub fn sample_record(user: &str, now: OffsetDateTime, idle: Duration) -> Session
     }
 }
 
+/// `record` with a new token: what a rotation writes (with
+/// [`SessionStore::update`]).
+fn rotated(record: &SessionRecord) -> SessionRecord {
+    let token = SessionToken::rotate(record.key()).expect("system random source");
+    let mut next = record.clone();
+    next.verifier = token.verifier();
+    next.generation += 1;
+    next
+}
+
 fn unique_user(tag: &str) -> String {
     let id = SessionId::generate().expect("system random source");
     format!("conformance-{tag}-{id}")
 }
 
 fn keys(records: &[SessionRecord]) -> HashSet<SessionKey> {
-    records.iter().map(|r| r.key).collect()
+    records.iter().map(SessionRecord::key).collect()
 }
 
-/// Runs the whole store contract against stores built by `make`.
+/// How many times each race is run: enough for a store without the
+/// atomicity it needs to be caught.
+const TRIALS: usize = 40;
+
+/// Panics unless the current Tokio runtime runs tasks in parallel: the
+/// races below prove nothing on one thread.
+fn require_parallel_runtime(suite: &str) {
+    let flavor = tokio::runtime::Handle::try_current()
+        .map(|h| h.runtime_flavor())
+        .unwrap_or_else(|_| panic!("{suite} needs a Tokio runtime"));
+    assert!(
+        flavor == tokio::runtime::RuntimeFlavor::MultiThread,
+        "run {suite} on a multi-thread runtime, as \
+         #[tokio::test(flavor = \"multi_thread\", worker_threads = 2)]: \
+         its races need tasks that really run at the same time"
+    );
+}
+
+/// A task of a race.
+type Task<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Runs `tasks` together: each waits at one barrier before its work.
+async fn race<T: Send + 'static>(tasks: Vec<Task<T>>) -> Vec<T> {
+    let barrier = Arc::new(Barrier::new(tasks.len()));
+    let handles: Vec<_> = tasks
+        .into_iter()
+        .map(|task| {
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                task.await
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for handle in handles {
+        out.push(handle.await.expect("a racing task panicked"));
+    }
+    out
+}
+
+/// Runs the whole store contract against stores built by `make`, on a
+/// multi-thread Tokio runtime.
 ///
-/// `make` receives a [`ManualClock`] and returns a fresh store. Stores that
-/// judge expiry by the clock they are given (like [`MemoryStore`](crate::MemoryStore))
+/// `make` receives a [`ManualClock`] and returns a fresh store; clones of a
+/// store stand for other instances of the app on the same backend (the
+/// suite checks that announcements travel between them). Stores that judge
+/// expiry by the clock they are given (like [`MemoryStore`](crate::MemoryStore))
 /// are tested by moving it; stores that rely on their backend's own clock
 /// (Redis TTLs) should ignore it: the suite also waits out short real
 /// expiries, so both kinds pass. Users are unique per run, so a shared
 /// backend can be used. Panics with a description of the first broken rule.
+///
+/// Beyond each operation on its own, it races them: updates from one
+/// version (exactly one wins), rotations against the deletion of the
+/// user's sessions (nothing survives), creation against that deletion
+/// (what it reports is what it did), touches against deletes (no
+/// resurrection), and checks that a session rotated many times stays one
+/// record.
 pub async fn conformance<F, Fut, S>(make: F)
 where
     F: Fn(ManualClock) -> Fut,
     Fut: Future<Output = S>,
-    S: SessionStore,
+    S: SessionStore + Clone,
 {
+    require_parallel_runtime("the store conformance suite");
     create_load_duplicate(&make(ManualClock::starting_now()).await).await;
     versioned_update(&make(ManualClock::starting_now()).await).await;
     shared_loads(&make(ManualClock::starting_now()).await).await;
     touch_changes_expiry_only(&make(ManualClock::starting_now()).await).await;
     delete(&make(ManualClock::starting_now()).await).await;
-    rotate(&make(ManualClock::starting_now()).await).await;
+    rotation_keeps_one_record(&make(ManualClock::starting_now()).await).await;
     user_index(&make(ManualClock::starting_now()).await).await;
     concurrent_updates(&make(ManualClock::starting_now()).await).await;
+    let store = Arc::new(make(ManualClock::starting_now()).await);
+    one_update_wins(&store).await;
+    rotation_against_delete_user(&store).await;
+    creation_against_delete_user(&store).await;
+    touch_against_delete(&store).await;
+    announcements(&make(ManualClock::starting_now()).await).await;
     many_users(&make(ManualClock::starting_now()).await).await;
     let clock = ManualClock::starting_now();
     expiry(&make(clock.clone()).await, &clock).await;
@@ -372,20 +440,28 @@ where
 
 async fn create_load_duplicate<S: SessionStore>(store: &S) {
     let now = OffsetDateTime::now_utc();
-    let rec = sample_record(&unique_user("create"), now, Duration::minutes(30));
+    let mut rec = sample_record(&unique_user("create"), now, Duration::minutes(30));
+    rec.kind = SessionKind::Refresh;
+    rec.generation = 7;
+    rec.tokens_not_before = Some(now);
     assert!(
-        store.load(&rec.key).await.unwrap().is_none(),
+        store.load(&rec.key()).await.unwrap().is_none(),
         "load of an unknown key must be None"
     );
     store.create(&rec).await.expect("create");
     let loaded = store
-        .load(&rec.key)
+        .load(&rec.key())
         .await
         .unwrap()
         .expect("created record loads");
-    assert_eq!(loaded.key, rec.key);
     assert_eq!(loaded.id, rec.id);
     assert_eq!(loaded.user_id, rec.user_id);
+    assert_eq!(loaded.kind, rec.kind);
+    assert_eq!(
+        loaded.verifier, rec.verifier,
+        "the verifier is kept exactly"
+    );
+    assert_eq!(loaded.generation, rec.generation);
     assert_eq!(loaded.roles, rec.roles);
     assert_eq!(loaded.data, rec.data);
     assert_eq!(loaded.client, rec.client);
@@ -396,19 +472,27 @@ async fn create_load_duplicate<S: SessionStore>(store: &S) {
     // Times survive at millisecond precision at least.
     let ms = |t: OffsetDateTime| t.unix_timestamp_nanos() / 1_000_000;
     assert_eq!(ms(loaded.created_at), ms(rec.created_at));
+    assert_eq!(ms(loaded.rotated_at), ms(rec.rotated_at));
+    assert_eq!(
+        loaded.tokens_not_before.map(ms),
+        rec.tokens_not_before.map(ms)
+    );
     assert_eq!(ms(loaded.idle_expires_at), ms(rec.idle_expires_at));
     assert_eq!(ms(loaded.absolute_expires_at), ms(rec.absolute_expires_at));
 
-    let mut other = sample_record(&rec.user_id, now, Duration::minutes(30));
-    other.key = rec.key;
+    let mut other = rotated(&rec);
     other.roles = vec!["intruder".into()];
     match store.create(&other).await {
         Err(StoreError::DuplicateKey) => {}
         other => panic!("create on a taken key must be DuplicateKey, got {other:?}"),
     }
-    let still = store.load(&rec.key).await.unwrap().unwrap();
+    let still = store.load(&rec.key()).await.unwrap().unwrap();
     assert_eq!(
         still.roles, rec.roles,
+        "a duplicate create must not overwrite"
+    );
+    assert_eq!(
+        still.verifier, rec.verifier,
         "a duplicate create must not overwrite"
     );
     store.delete_user(&rec.user_id, None).await.unwrap();
@@ -419,7 +503,7 @@ async fn versioned_update<S: SessionStore>(store: &S) {
     let rec = sample_record(&unique_user("update"), now, Duration::minutes(30));
     store.create(&rec).await.unwrap();
 
-    let mut a = store.load(&rec.key).await.unwrap().unwrap();
+    let mut a = store.load(&rec.key()).await.unwrap().unwrap();
     let b = a.clone();
     a.data.set_value("n", Some(serde_json::json!(1)));
     let v = store
@@ -427,7 +511,7 @@ async fn versioned_update<S: SessionStore>(store: &S) {
         .await
         .expect("update at the stored version");
     assert_eq!(v, rec.version + 1, "update returns the new version");
-    let loaded = store.load(&rec.key).await.unwrap().unwrap();
+    let loaded = store.load(&rec.key()).await.unwrap().unwrap();
     assert_eq!(loaded.version, v);
     assert_eq!(loaded.data.get::<i64>("n").unwrap(), Some(1));
 
@@ -435,7 +519,7 @@ async fn versioned_update<S: SessionStore>(store: &S) {
         Err(StoreError::Conflict) => {}
         other => panic!("a stale update must be Conflict, got {other:?}"),
     }
-    let loaded = store.load(&rec.key).await.unwrap().unwrap();
+    let loaded = store.load(&rec.key()).await.unwrap().unwrap();
     assert_eq!(
         loaded.data.get::<i64>("n").unwrap(),
         Some(1),
@@ -448,7 +532,7 @@ async fn versioned_update<S: SessionStore>(store: &S) {
         other => panic!("update of a missing session must be NotFound, got {other:?}"),
     }
     assert!(
-        store.load(&ghost.key).await.unwrap().is_none(),
+        store.load(&ghost.key()).await.unwrap().is_none(),
         "update must not create"
     );
     store.delete_user(&rec.user_id, None).await.unwrap();
@@ -459,15 +543,16 @@ async fn versioned_update<S: SessionStore>(store: &S) {
 async fn shared_loads<S: SessionStore>(store: &S) {
     let now = OffsetDateTime::now_utc();
     let rec = sample_record(&unique_user("shared"), now, Duration::minutes(30));
+    let key = rec.key();
     store.create(&rec).await.unwrap();
     let shared = store
-        .load_shared(&rec.key)
+        .load_shared(&key)
         .await
         .unwrap()
         .expect("load_shared finds a live session");
     assert_eq!(
         Some(&*shared),
-        store.load(&rec.key).await.unwrap().as_ref(),
+        store.load(&key).await.unwrap().as_ref(),
         "load_shared answers as load does"
     );
     let read_version = shared.version;
@@ -479,7 +564,7 @@ async fn shared_loads<S: SessionStore>(store: &S) {
     let later = now + Duration::minutes(10);
     assert!(
         store
-            .touch(&rec.key, later + Duration::minutes(30), later)
+            .touch(&key, later + Duration::minutes(30), later)
             .await
             .unwrap()
     );
@@ -493,17 +578,17 @@ async fn shared_loads<S: SessionStore>(store: &S) {
         read_n,
         "a shared read is a snapshot"
     );
-    let again = store.load_shared(&rec.key).await.unwrap().unwrap();
+    let again = store.load_shared(&key).await.unwrap().unwrap();
     assert_eq!(again.version, version, "load_shared sees the update");
     assert_eq!(again.data.get::<i64>("n").unwrap(), Some(7));
     assert_eq!(
         Some(&*again),
-        store.load(&rec.key).await.unwrap().as_ref(),
+        store.load(&key).await.unwrap().as_ref(),
         "load_shared answers as load does after writes"
     );
-    store.delete(&rec.key).await.unwrap();
+    store.delete(&key).await.unwrap();
     assert!(
-        store.load_shared(&rec.key).await.unwrap().is_none(),
+        store.load_shared(&key).await.unwrap().is_none(),
         "load_shared finds no deleted session"
     );
     store.delete_user(&rec.user_id, None).await.unwrap();
@@ -516,10 +601,10 @@ async fn touch_changes_expiry_only<S: SessionStore>(store: &S) {
     let later = now + Duration::minutes(10);
     let new_idle = later + Duration::minutes(30);
     assert!(
-        store.touch(&rec.key, new_idle, later).await.unwrap(),
+        store.touch(&rec.key(), new_idle, later).await.unwrap(),
         "touch of a live session"
     );
-    let loaded = store.load(&rec.key).await.unwrap().unwrap();
+    let loaded = store.load(&rec.key()).await.unwrap().unwrap();
     let ms = |t: OffsetDateTime| t.unix_timestamp_nanos() / 1_000_000;
     assert_eq!(ms(loaded.idle_expires_at), ms(new_idle));
     assert_eq!(ms(loaded.last_refresh_at), ms(later));
@@ -528,13 +613,14 @@ async fn touch_changes_expiry_only<S: SessionStore>(store: &S) {
         "touch must not change the version"
     );
     assert_eq!(loaded.data, rec.data);
+    assert_eq!(loaded.verifier, rec.verifier);
     let missing = sample_record(&rec.user_id, now, Duration::minutes(30));
     assert!(
-        !store.touch(&missing.key, new_idle, later).await.unwrap(),
+        !store.touch(&missing.key(), new_idle, later).await.unwrap(),
         "touch of a missing session"
     );
     assert!(
-        store.load(&missing.key).await.unwrap().is_none(),
+        store.load(&missing.key()).await.unwrap().is_none(),
         "touch must not create"
     );
     store.delete_user(&rec.user_id, None).await.unwrap();
@@ -548,96 +634,42 @@ async fn delete<S: SessionStore>(store: &S) {
     store.create(&rec).await.unwrap();
     store.create(&other).await.unwrap();
     assert!(
-        store.delete(&rec.key).await.unwrap(),
+        store.delete(&rec.key()).await.unwrap(),
         "delete of a live session returns true"
     );
     assert!(
-        store.load(&rec.key).await.unwrap().is_none(),
+        store.load(&rec.key()).await.unwrap().is_none(),
         "deleted session must not load"
     );
     assert!(
-        !store.delete(&rec.key).await.unwrap(),
+        !store.delete(&rec.key()).await.unwrap(),
         "second delete returns false"
     );
     let listed = store.list_user(&user).await.unwrap();
     assert_eq!(
         keys(&listed),
-        HashSet::from([other.key]),
+        HashSet::from([other.key()]),
         "index after delete"
     );
     store.delete_user(&user, None).await.unwrap();
 }
 
-async fn rotate<S: SessionStore>(store: &S) {
+/// A rotation is an update of the one record: however many there are, the
+/// user has one session, and only the newest verifier is kept.
+async fn rotation_keeps_one_record<S: SessionStore>(store: &S) {
     let now = OffsetDateTime::now_utc();
     let user = unique_user("rotate");
-    let old = sample_record(&user, now, Duration::minutes(30));
-    store.create(&old).await.unwrap();
-    let mut new = old.clone();
-    new.key = SessionToken::generate().unwrap().key();
-    new.roles = vec!["admin".into()];
-    store.rotate(&old.key, &new).await.expect("rotate");
-    assert!(
-        store.load(&old.key).await.unwrap().is_none(),
-        "old key must be gone after rotate"
-    );
-    let loaded = store
-        .load(&new.key)
-        .await
-        .unwrap()
-        .expect("new key present after rotate");
-    assert_eq!(loaded.roles, new.roles);
-    assert_eq!(loaded.id, old.id);
-    assert_eq!(
-        keys(&store.list_user(&user).await.unwrap()),
-        HashSet::from([new.key]),
-        "index after rotate"
-    );
-
-    // Rotating from a key that no longer exists changes nothing.
-    let mut again = new.clone();
-    again.key = SessionToken::generate().unwrap().key();
-    match store.rotate(&old.key, &again).await {
-        Err(StoreError::NotFound) => {}
-        other => panic!("rotate from a missing key must be NotFound, got {other:?}"),
+    let mut record = sample_record(&user, now, Duration::minutes(30));
+    store.create(&record).await.unwrap();
+    for _ in 0..300 {
+        let mut next = rotated(&record);
+        next.version = store.update(&next).await.expect("a rotation");
+        record = next;
     }
-    assert!(
-        store.load(&again.key).await.unwrap().is_none(),
-        "failed rotate must not create"
-    );
-
-    // Rotating onto a taken key changes nothing.
-    let taken = sample_record(&user, now, Duration::minutes(30));
-    store.create(&taken).await.unwrap();
-    let mut clash = new.clone();
-    clash.key = taken.key;
-    match store.rotate(&new.key, &clash).await {
-        Err(StoreError::DuplicateKey) => {}
-        other => panic!("rotate onto a taken key must be DuplicateKey, got {other:?}"),
-    }
-    assert!(
-        store.load(&new.key).await.unwrap().is_some(),
-        "failed rotate must keep the old key"
-    );
-    assert_eq!(
-        store.load(&taken.key).await.unwrap().unwrap().roles,
-        taken.roles
-    );
-
-    // A chain of rotations leaves exactly the newest key.
-    let mut from = new.clone();
-    for _ in 0..10 {
-        let mut to = from.clone();
-        to.key = SessionToken::generate().unwrap().key();
-        store.rotate(&from.key, &to).await.unwrap();
-        assert!(store.load(&from.key).await.unwrap().is_none());
-        from = to;
-    }
-    assert_eq!(
-        keys(&store.list_user(&user).await.unwrap()),
-        HashSet::from([from.key, taken.key]),
-        "index after a chain of rotations"
-    );
+    let listed = store.list_user(&user).await.unwrap();
+    assert_eq!(listed.len(), 1, "300 rotations leave one record");
+    assert_eq!(listed[0].verifier, record.verifier);
+    assert_eq!(listed[0].generation, 300);
     store.delete_user(&user, None).await.unwrap();
 }
 
@@ -662,24 +694,33 @@ async fn user_index<S: SessionStore>(store: &S) {
             .is_empty()
     );
 
-    let n = store.delete_user(&user, Some(&recs[0].key)).await.unwrap();
-    assert_eq!(n, 3, "delete_user with keep deletes all others");
+    let deleted = store
+        .delete_user(&user, Some(&recs[0].key()))
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted.into_iter().collect::<HashSet<_>>(),
+        keys(&recs[1..]),
+        "delete_user with keep deletes all others and says which"
+    );
     assert_eq!(
         keys(&store.list_user(&user).await.unwrap()),
-        HashSet::from([recs[0].key])
+        HashSet::from([recs[0].key()])
     );
     for r in &recs[1..] {
-        assert!(store.load(&r.key).await.unwrap().is_none());
+        assert!(store.load(&r.key()).await.unwrap().is_none());
     }
-    assert!(store.load(&recs[0].key).await.unwrap().is_some());
+    assert!(store.load(&recs[0].key()).await.unwrap().is_some());
 
-    let n = store.delete_user(&user, None).await.unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(
+        store.delete_user(&user, None).await.unwrap(),
+        vec![recs[0].key()]
+    );
     assert!(store.list_user(&user).await.unwrap().is_empty());
-    assert!(store.load(&recs[0].key).await.unwrap().is_none());
-    assert_eq!(store.delete_user(&user, None).await.unwrap(), 0);
+    assert!(store.load(&recs[0].key()).await.unwrap().is_none());
+    assert!(store.delete_user(&user, None).await.unwrap().is_empty());
     assert!(
-        store.load(&theirs.key).await.unwrap().is_some(),
+        store.load(&theirs.key()).await.unwrap().is_some(),
         "other users untouched"
     );
     store.delete_user(&bystander, None).await.unwrap();
@@ -687,12 +728,12 @@ async fn user_index<S: SessionStore>(store: &S) {
 
 async fn concurrent_updates<S: SessionStore>(store: &S) {
     let now = OffsetDateTime::now_utc();
-    let rec = sample_record(&unique_user("race"), now, Duration::minutes(30));
+    let rec = sample_record(&unique_user("merge"), now, Duration::minutes(30));
     store.create(&rec).await.unwrap();
     // Eight writers each add their own key with read-modify-write and retry
     // on conflict: if the store reports every lost race, all eight survive.
     let writer = |i: usize| {
-        let key = rec.key;
+        let key = rec.key();
         async move {
             for _ in 0..200 {
                 let mut r = store.load(&key).await.unwrap().unwrap();
@@ -709,7 +750,7 @@ async fn concurrent_updates<S: SessionStore>(store: &S) {
         }
     };
     futures_join_all((0..8).map(writer)).await;
-    let loaded = store.load(&rec.key).await.unwrap().unwrap();
+    let loaded = store.load(&rec.key()).await.unwrap().unwrap();
     for i in 0..8 {
         assert_eq!(
             loaded.data.get::<usize>(&format!("w{i}")).unwrap(),
@@ -723,6 +764,278 @@ async fn concurrent_updates<S: SessionStore>(store: &S) {
         "one version per successful update"
     );
     store.delete_user(&rec.user_id, None).await.unwrap();
+}
+
+/// Compare-and-set under a real race: of several updates from one
+/// version, released together, exactly one succeeds and the others
+/// conflict; the winner's verifier is what the store holds.
+async fn one_update_wins<S: SessionStore>(store: &Arc<S>) {
+    let now = OffsetDateTime::now_utc();
+    let user = unique_user("cas");
+    for trial in 0..TRIALS {
+        let rec = sample_record(&user, now, Duration::minutes(30));
+        store.create(&rec).await.unwrap();
+        let attempts: Vec<SessionRecord> = (0..4).map(|_| rotated(&rec)).collect();
+        let tasks: Vec<Task<Result<u64, StoreError>>> = attempts
+            .iter()
+            .cloned()
+            .map(|next| {
+                let store = store.clone();
+                Box::pin(async move { store.update(&next).await }) as Task<_>
+            })
+            .collect();
+        let results = race(tasks).await;
+        let winners: Vec<usize> = results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "trial {trial}: updates from one version must have exactly one winner: {results:?}"
+        );
+        for (i, result) in results.iter().enumerate() {
+            if i != winners[0] {
+                assert!(
+                    matches!(result, Err(StoreError::Conflict)),
+                    "trial {trial}: a losing update must be Conflict, got {result:?}"
+                );
+            }
+        }
+        let stored = store.load(&rec.key()).await.unwrap().unwrap();
+        assert_eq!(
+            stored.verifier, attempts[winners[0]].verifier,
+            "trial {trial}: the store holds the winner's rotation"
+        );
+        store.delete(&rec.key()).await.unwrap();
+    }
+}
+
+/// A session rotated in a loop while the user's sessions are deleted:
+/// once the deletion has answered, the session is gone and no rotation
+/// brings it back.
+async fn rotation_against_delete_user<S: SessionStore>(store: &Arc<S>) {
+    let now = OffsetDateTime::now_utc();
+    for trial in 0..TRIALS {
+        let user = unique_user("rotate-vs-delete");
+        let rec = sample_record(&user, now, Duration::minutes(30));
+        store.create(&rec).await.unwrap();
+        let barrier = Arc::new(Barrier::new(2));
+        let rotator = tokio::spawn({
+            let (store, barrier, mut current) = (store.clone(), barrier.clone(), rec.clone());
+            async move {
+                barrier.wait().await;
+                for _ in 0..50 {
+                    let mut next = rotated(&current);
+                    match store.update(&next).await {
+                        Ok(version) => {
+                            next.version = version;
+                            current = next;
+                        }
+                        Err(StoreError::NotFound) => return,
+                        Err(e) => panic!("rotation failed: {e}"),
+                    }
+                }
+            }
+        });
+        let deleter = tokio::spawn({
+            let (store, barrier, user, key) =
+                (store.clone(), barrier.clone(), user.clone(), rec.key());
+            async move {
+                barrier.wait().await;
+                let deleted = store.delete_user(&user, None).await.unwrap();
+                // Once answered, no rotation may bring it back.
+                let after = store.load(&key).await.unwrap();
+                (deleted, after)
+            }
+        });
+        let (deleted, after) = deleter.await.expect("the deletion");
+        rotator.await.expect("the rotations");
+        assert!(
+            after.is_none(),
+            "trial {trial}: a session rotated while its user's sessions were deleted survived"
+        );
+        assert_eq!(
+            deleted,
+            vec![rec.key()],
+            "trial {trial}: delete_user reports the session"
+        );
+        assert!(
+            store.load(&rec.key()).await.unwrap().is_none(),
+            "trial {trial}: the session came back after the deletion answered"
+        );
+        assert!(store.list_user(&user).await.unwrap().is_empty());
+    }
+}
+
+/// Sessions created while the user's sessions are deleted: each one is
+/// either deleted (and reported) or live (and not reported), the index
+/// agrees, and every session that existed before is gone.
+async fn creation_against_delete_user<S: SessionStore>(store: &Arc<S>) {
+    let now = OffsetDateTime::now_utc();
+    for trial in 0..TRIALS / 4 {
+        let user = unique_user("create-vs-delete");
+        let before = sample_record(&user, now, Duration::minutes(30));
+        store.create(&before).await.unwrap();
+        let fresh: Vec<SessionRecord> = (0..3)
+            .map(|_| sample_record(&user, now, Duration::minutes(30)))
+            .collect();
+        let mut tasks: Vec<Task<Option<Vec<SessionKey>>>> = fresh
+            .iter()
+            .cloned()
+            .map(|r| {
+                let store = store.clone();
+                Box::pin(async move {
+                    store.create(&r).await.unwrap();
+                    None
+                }) as Task<_>
+            })
+            .collect();
+        tasks.push({
+            let store = store.clone();
+            let user = user.clone();
+            Box::pin(async move { Some(store.delete_user(&user, None).await.unwrap()) })
+        });
+        let deleted: HashSet<SessionKey> =
+            race(tasks).await.into_iter().flatten().flatten().collect();
+        assert!(
+            deleted.contains(&before.key()),
+            "trial {trial}: a session older than the deletion survived it"
+        );
+        let live = keys(&store.list_user(&user).await.unwrap());
+        for r in &fresh {
+            let exists = store.load(&r.key()).await.unwrap().is_some();
+            assert_eq!(
+                exists,
+                !deleted.contains(&r.key()),
+                "trial {trial}: delete_user's report disagrees with what it did"
+            );
+            assert_eq!(
+                exists,
+                live.contains(&r.key()),
+                "trial {trial}: the index disagrees with the sessions"
+            );
+        }
+        store.delete_user(&user, None).await.unwrap();
+    }
+}
+
+/// A touch racing a delete never brings the session back.
+async fn touch_against_delete<S: SessionStore>(store: &Arc<S>) {
+    let now = OffsetDateTime::now_utc();
+    let user = unique_user("touch-vs-delete");
+    for trial in 0..TRIALS {
+        let rec = sample_record(&user, now, Duration::minutes(30));
+        store.create(&rec).await.unwrap();
+        let key = rec.key();
+        let later = now + Duration::minutes(5);
+        let toucher = {
+            let store = store.clone();
+            Box::pin(async move {
+                for _ in 0..5 {
+                    store
+                        .touch(&key, later + Duration::minutes(30), later)
+                        .await
+                        .unwrap();
+                }
+            }) as Task<()>
+        };
+        let deleter = {
+            let store = store.clone();
+            Box::pin(async move {
+                store.delete(&key).await.unwrap();
+            }) as Task<()>
+        };
+        race(vec![toucher, deleter]).await;
+        assert!(
+            store.load(&key).await.unwrap().is_none(),
+            "trial {trial}: a touch brought a deleted session back"
+        );
+        assert!(store.list_user(&user).await.unwrap().is_empty());
+    }
+}
+
+/// What a store announces reaches the subscribers of every handle on the
+/// same backend, and a store that delivers says when its feed is current.
+async fn announcements<S: SessionStore + Clone>(store: &S) {
+    let other = store.clone();
+    let sink = Revocations::new(std::time::Duration::from_secs(60));
+    let Some(subscription) = other.subscribe(&sink).expect("subscribe") else {
+        // Says it cannot deliver: the authenticator then refuses it unless
+        // the app is its only instance. Announcing must still succeed.
+        store
+            .announce(
+                &Revocation::Session { sid: "x".into() },
+                std::time::Duration::from_secs(1),
+            )
+            .await
+            .expect("announce of a store without delivery");
+        return;
+    };
+    let staleness = crate::revocation::DEFAULT_MAX_STALENESS;
+    eventually("the feed to report itself current", || async {
+        sink.is_current(staleness)
+    })
+    .await;
+    let sid = SessionId::generate().unwrap();
+    let user = unique_user("announced");
+    let now_ms = crate::record::unix_millis::to_millis(OffsetDateTime::now_utc());
+    let keep = std::time::Duration::from_secs(30);
+    store
+        .announce(
+            &Revocation::Session {
+                sid: sid.as_str().into(),
+            },
+            keep,
+        )
+        .await
+        .expect("announce");
+    store
+        .announce(
+            &Revocation::UserBefore {
+                user: user.clone(),
+                issuer: Some("https://idp.example".into()),
+                not_before: now_ms,
+            },
+            keep,
+        )
+        .await
+        .expect("announce");
+    let iat = now_ms / 1000;
+    eventually(
+        "an announcement to reach another handle's subscriber",
+        || async {
+            sink.is_revoked(Some(sid.as_str()), "anyone", None, iat)
+                && sink.is_revoked(None, &user, Some("https://idp.example"), iat)
+        },
+    )
+    .await;
+    assert!(
+        !sink.is_revoked(None, &user, None, iat),
+        "an external identity's revocation must not reach the local user of that name"
+    );
+    assert!(
+        !sink.is_revoked(None, &user, Some("https://idp.example"), iat + 1),
+        "tokens issued after the revocation stay valid"
+    );
+    drop(subscription);
+}
+
+/// Polls `check` for up to ten seconds.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for _ in 0..1000 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("waited 10 s for {what}");
 }
 
 async fn futures_join_all<F: Future<Output = ()>>(futs: impl Iterator<Item = F>) {
@@ -766,7 +1079,7 @@ async fn many_users<S: SessionStore>(store: &S) {
     }
     for r in &all {
         assert_eq!(
-            store.load(&r.key).await.unwrap().unwrap().user_id,
+            store.load(&r.key()).await.unwrap().unwrap().user_id,
             r.user_id
         );
     }
@@ -797,12 +1110,12 @@ async fn expiry<S: SessionStore>(store: &S, clock: &ManualClock) {
 
     for (r, what) in [(&idle, "idle"), (&absolute, "absolute")] {
         assert!(
-            store.load(&r.key).await.unwrap().is_none(),
+            store.load(&r.key()).await.unwrap().is_none(),
             "{what}-expired record must not load"
         );
         assert!(
             !store
-                .touch(&r.key, start + Duration::hours(1), clock.now())
+                .touch(&r.key(), start + Duration::hours(1), clock.now())
                 .await
                 .unwrap(),
             "{what}-expired record must not be touched back to life"
@@ -816,10 +1129,10 @@ async fn expiry<S: SessionStore>(store: &S, clock: &ManualClock) {
     }
     assert_eq!(
         keys(&store.list_user(&user).await.unwrap()),
-        HashSet::from([live.key]),
+        HashSet::from([live.key()]),
         "expired records must not be listed"
     );
-    // An expired key can be rotated from: no. Created again: yes.
+    // An expired key is free again.
     let mut reborn = idle.clone();
     reborn.idle_expires_at = clock.now() + Duration::minutes(30);
     reborn.absolute_expires_at = clock.now() + Duration::hours(1);
@@ -827,6 +1140,76 @@ async fn expiry<S: SessionStore>(store: &S, clock: &ManualClock) {
         .create(&reborn)
         .await
         .expect("an expired key is free again");
-    assert_eq!(store.delete_user(&user, None).await.unwrap(), 2);
+    assert_eq!(store.delete_user(&user, None).await.unwrap().len(), 2);
     assert!(store.list_user(&user).await.unwrap().is_empty());
+}
+
+/// The [`CounterStore`] contract against a store built by `make`, on a
+/// multi-thread Tokio runtime: increments that race are each counted once,
+/// decrements and resets, and expiry with the window (by the clock given,
+/// or by waiting a second for stores on their backend's clock).
+pub async fn counter_conformance<F, Fut, S>(make: F)
+where
+    F: Fn(ManualClock) -> Fut,
+    Fut: Future<Output = S>,
+    S: CounterStore,
+{
+    require_parallel_runtime("the counter conformance suite");
+    let window = std::time::Duration::from_secs(60);
+    let store = Arc::new(make(ManualClock::starting_now()).await);
+    for trial in 0..TRIALS / 4 {
+        let key = format!("conformance:count:{}", SessionId::generate().unwrap());
+        let tasks = (0..16)
+            .map(|_| {
+                let store = store.clone();
+                let key = key.clone();
+                Box::pin(async move { store.increment(&key, window).await.unwrap().0 }) as Task<u64>
+            })
+            .collect();
+        let mut counts = race(tasks).await;
+        counts.sort_unstable();
+        assert_eq!(
+            counts,
+            (1..=16).collect::<Vec<u64>>(),
+            "trial {trial}: 16 racing increments must count 1..=16 once each"
+        );
+        let (count, left) = store.count(&key).await.unwrap();
+        assert_eq!(count, 16);
+        assert!(left > std::time::Duration::ZERO && left <= window);
+        store.decrement(&key).await.unwrap();
+        assert_eq!(
+            store.count(&key).await.unwrap().0,
+            15,
+            "decrement takes one back"
+        );
+        store.reset(&key).await.unwrap();
+        assert_eq!(
+            store.count(&key).await.unwrap(),
+            (0, std::time::Duration::ZERO)
+        );
+        store.decrement(&key).await.unwrap();
+        assert_eq!(
+            store.count(&key).await.unwrap().0,
+            0,
+            "a decrement of nothing stays at nothing"
+        );
+    }
+    let clock = ManualClock::starting_now();
+    let store = make(clock.clone()).await;
+    let key = format!("conformance:expiry:{}", SessionId::generate().unwrap());
+    let short = std::time::Duration::from_secs(1);
+    assert_eq!(store.increment(&key, short).await.unwrap().0, 1);
+    assert_eq!(store.increment(&key, short).await.unwrap().0, 2);
+    clock.advance(Duration::milliseconds(1500));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        store.count(&key).await.unwrap(),
+        (0, std::time::Duration::ZERO),
+        "a counter expires with its window"
+    );
+    assert_eq!(
+        store.increment(&key, short).await.unwrap().0,
+        1,
+        "an expired counter starts again"
+    );
 }

@@ -1,5 +1,12 @@
-//! Login throttling: failed logins counted per account and per client
+//! Login throttling: login attempts counted per account and per client
 //! address in a [`CounterStore`], with a limit and a lockout window.
+//!
+//! An attempt is **reserved before the password is checked**: the counters
+//! are incremented first and compared after, in one atomic store operation
+//! each, so however many attempts arrive at once, at most the limit of them
+//! get a password check in a window. A right password releases the
+//! reservation (the account's count is cleared, the address's decremented);
+//! a wrong one keeps it.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -11,23 +18,20 @@
 //!     .with_user_limit(3)
 //!     .with_window(Duration::from_secs(15 * 60));
 //! for _ in 0..3 {
-//!     throttle.check("alice", Some("198.51.100.7")).await?;
+//!     let attempt = throttle.reserve("alice", Some("198.51.100.7")).await?;
 //!     // … the password was wrong:
-//!     throttle.record_failure("alice", Some("198.51.100.7")).await?;
+//!     attempt.failed();
 //! }
-//! let err = throttle.check("alice", None).await.unwrap_err();
+//! let err = throttle.reserve("alice", None).await.unwrap_err();
 //! assert!(matches!(err, Throttled::Limited { retry_after, .. } if retry_after <= Duration::from_secs(900)));
 //! # Ok::<(), Throttled>(())
 //! # }).unwrap();
 //! ```
 //!
-//! Check before verifying the password (a locked account is refused
-//! without the work, and without telling whether the password was right);
-//! record a failure after a wrong one, a success after a right one (which
-//! clears the account's count, not the address's). Counter keys are SHA-256
-//! hashes of the user id and address, so hostile input cannot make them
-//! long. A store error is an error, never a pass: the login is refused
-//! with 503.
+//! A locked account is refused without the password being checked, and
+//! without telling whether it was right. Counter keys are SHA-256 hashes of
+//! the user id and address, so hostile input cannot make them long. A store
+//! error is an error, never a pass: the login is refused with 503.
 
 use std::fmt;
 use std::sync::Arc;
@@ -40,12 +44,20 @@ use crate::store::StoreError;
 
 /// Fixed-window counters with expiry: what [`LoginThrottle`] keeps its
 /// counts in. [`MemoryStore`](crate::MemoryStore) implements it, and so
-/// does `auth-redis`'s store.
+/// do `auth-redis`'s store and the PostgreSQL example.
+///
+/// Each operation is atomic on its key: `n` increments of a key, however
+/// they race, return the counts `1..=n` once each (the conformance suite,
+/// [`testing::counter_conformance`](crate::testing), checks it).
 #[async_trait]
 pub trait CounterStore: Send + Sync + fmt::Debug + 'static {
     /// Adds one to `key`, which expires `window` after its first increment.
     /// Returns the new count and how long until it expires.
     async fn increment(&self, key: &str, window: Duration) -> Result<(u64, Duration), StoreError>;
+
+    /// Takes one back from `key`, never below zero, keeping its expiry;
+    /// nothing if it is absent or expired.
+    async fn decrement(&self, key: &str) -> Result<(), StoreError>;
 
     /// The count of `key` and how long until it expires; `(0, ZERO)` when
     /// absent or expired.
@@ -60,6 +72,9 @@ impl<S: CounterStore + ?Sized> CounterStore for Arc<S> {
     async fn increment(&self, key: &str, window: Duration) -> Result<(u64, Duration), StoreError> {
         (**self).increment(key, window).await
     }
+    async fn decrement(&self, key: &str) -> Result<(), StoreError> {
+        (**self).decrement(key).await
+    }
     async fn count(&self, key: &str) -> Result<(u64, Duration), StoreError> {
         (**self).count(key).await
     }
@@ -68,9 +83,9 @@ impl<S: CounterStore + ?Sized> CounterStore for Arc<S> {
     }
 }
 
-/// Default failed logins per account in a window: 10.
+/// Default login attempts per account in a window: 10.
 pub const DEFAULT_USER_LIMIT: u64 = 10;
-/// Default failed logins per client address in a window: 100 (an office
+/// Default login attempts per client address in a window: 100 (an office
 /// behind one address has many users).
 pub const DEFAULT_ADDRESS_LIMIT: u64 = 100;
 /// Default window: 15 minutes.
@@ -80,7 +95,7 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(15 * 60);
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Throttled {
-    /// Too many failures: answer 429 with `Retry-After`.
+    /// Too many attempts: answer 429 with `Retry-After`.
     #[error("too many failed logins; retry in {}s", retry_after.as_secs())]
     Limited {
         /// Whether the account or the client address hit its limit.
@@ -113,7 +128,7 @@ impl ThrottleScope {
     }
 }
 
-/// Counts failed logins and refuses attempts past the limits; see the
+/// Counts login attempts and refuses those past the limits; see the
 /// [module docs](self). Cheap to clone.
 #[derive(Clone)]
 pub struct LoginThrottle {
@@ -158,14 +173,16 @@ impl LoginThrottle {
         }
     }
 
-    /// Failed logins allowed per account in a window.
+    /// Login attempts allowed per account in a window (that did not
+    /// succeed).
     #[must_use]
     pub fn with_user_limit(mut self, limit: u64) -> Self {
         self.user_limit = limit.max(1);
         self
     }
 
-    /// Failed logins allowed per client address in a window.
+    /// Login attempts allowed per client address in a window (that did
+    /// not succeed).
     #[must_use]
     pub fn with_address_limit(mut self, limit: u64) -> Self {
         self.address_limit = limit.max(1);
@@ -173,57 +190,96 @@ impl LoginThrottle {
     }
 
     /// The window, which is also the lockout: counts expire this long
-    /// after the first failure.
+    /// after the first attempt.
     #[must_use]
     pub fn with_window(mut self, window: Duration) -> Self {
         self.window = window.max(Duration::from_secs(1));
         self
     }
 
-    /// Whether `user` from `address` may try to log in now.
-    pub async fn check(&self, user: &str, address: Option<&str>) -> Result<(), Throttled> {
-        let (count, left) = self.store.count(&counter_key("u", user)).await?;
-        if count >= self.user_limit {
+    /// Reserves an attempt of `user` from `address`: counts it, and
+    /// refuses it if that takes either count past its limit. Call it
+    /// before checking the password, then [`LoginAttempt::failed`] or
+    /// [`LoginAttempt::succeeded`].
+    pub async fn reserve(
+        &self,
+        user: &str,
+        address: Option<&str>,
+    ) -> Result<LoginAttempt, Throttled> {
+        let user_key = counter_key("u", user);
+        let (count, left) = self.store.increment(&user_key, self.window).await?;
+        if count > self.user_limit {
             return Err(self.limited(ThrottleScope::User, left));
         }
-        if let Some(address) = address {
-            let (count, left) = self.store.count(&counter_key("a", address)).await?;
-            if count >= self.address_limit {
-                return Err(self.limited(ThrottleScope::Address, left));
+        let address_key = match address {
+            Some(address) => {
+                let key = counter_key("a", address);
+                let (count, left) = self.store.increment(&key, self.window).await?;
+                if count > self.address_limit {
+                    // This attempt is not made: it does not count against
+                    // the account.
+                    self.store.decrement(&user_key).await?;
+                    return Err(self.limited(ThrottleScope::Address, left));
+                }
+                Some(key)
             }
-        }
-        Ok(())
+            None => None,
+        };
+        Ok(LoginAttempt {
+            reserved: Some(Reserved {
+                throttle: self.clone(),
+                user_key,
+                address_key,
+            }),
+        })
     }
 
     fn limited(&self, scope: ThrottleScope, left: Duration) -> Throttled {
-        tracing::warn!(scope = scope.as_str(), "login refused: too many failures");
+        tracing::warn!(scope = scope.as_str(), "login refused: too many attempts");
         crate::telemetry::throttled(scope.as_str());
         Throttled::Limited {
             scope,
             retry_after: left.max(Duration::from_secs(1)),
         }
     }
+}
 
-    /// Counts a failed login of `user` from `address`.
-    pub async fn record_failure(
-        &self,
-        user: &str,
-        address: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.store
-            .increment(&counter_key("u", user), self.window)
-            .await?;
-        if let Some(address) = address {
-            self.store
-                .increment(&counter_key("a", address), self.window)
-                .await?;
-        }
-        Ok(())
+/// A login attempt counted by [`LoginThrottle::reserve`] (or, without a
+/// throttle, nothing): say how it went.
+#[derive(Debug)]
+#[must_use = "a reserved attempt counts as failed unless `succeeded` releases it"]
+pub struct LoginAttempt {
+    reserved: Option<Reserved>,
+}
+
+#[derive(Debug)]
+struct Reserved {
+    throttle: LoginThrottle,
+    user_key: String,
+    address_key: Option<String>,
+}
+
+impl LoginAttempt {
+    /// An attempt that no throttle counts.
+    pub fn unthrottled() -> Self {
+        Self { reserved: None }
     }
 
-    /// Clears the account's count after a successful login.
-    pub async fn record_success(&self, user: &str) -> Result<(), StoreError> {
-        self.store.reset(&counter_key("u", user)).await
+    /// The password was wrong: the attempt stays counted.
+    pub fn failed(self) {}
+
+    /// The password was right: the account's count is cleared and the
+    /// address's reservation released.
+    pub async fn succeeded(self) -> Result<(), StoreError> {
+        let Some(reserved) = self.reserved else {
+            return Ok(());
+        };
+        let store = &reserved.throttle.store;
+        store.reset(&reserved.user_key).await?;
+        if let Some(key) = &reserved.address_key {
+            store.decrement(key).await?;
+        }
+        Ok(())
     }
 }
 
@@ -234,6 +290,13 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::testing::FailingStore;
 
+    /// `n` wrong passwords of `user` from `address`.
+    async fn fail(throttle: &LoginThrottle, user: &str, address: Option<&str>, n: usize) {
+        for _ in 0..n {
+            throttle.reserve(user, address).await.unwrap().failed();
+        }
+    }
+
     #[tokio::test]
     async fn limits_per_user_and_address_with_a_window() {
         let clock = ManualClock::starting_now();
@@ -242,14 +305,8 @@ mod tests {
             .with_user_limit(3)
             .with_address_limit(5)
             .with_window(Duration::from_secs(600));
-        for _ in 0..3 {
-            throttle.check("alice", Some("10.0.0.1")).await.unwrap();
-            throttle
-                .record_failure("alice", Some("10.0.0.1"))
-                .await
-                .unwrap();
-        }
-        match throttle.check("alice", Some("10.0.0.2")).await {
+        fail(&throttle, "alice", Some("10.0.0.1"), 3).await;
+        match throttle.reserve("alice", Some("10.0.0.2")).await {
             Err(Throttled::Limited {
                 scope: ThrottleScope::User,
                 retry_after,
@@ -257,44 +314,85 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // Other accounts from the address go on, up to its own limit.
-        throttle.check("bob", Some("10.0.0.1")).await.unwrap();
-        throttle
-            .record_failure("bob", Some("10.0.0.1"))
-            .await
-            .unwrap();
-        throttle
-            .record_failure("carol", Some("10.0.0.1"))
-            .await
-            .unwrap();
+        fail(&throttle, "bob", Some("10.0.0.1"), 1).await;
+        fail(&throttle, "carol", Some("10.0.0.1"), 1).await;
         assert!(matches!(
-            throttle.check("dave", Some("10.0.0.1")).await,
+            throttle.reserve("dave", Some("10.0.0.1")).await,
             Err(Throttled::Limited {
                 scope: ThrottleScope::Address,
                 ..
             })
         ));
-        assert!(throttle.check("dave", Some("10.0.0.9")).await.is_ok());
+        // Refused for its address, dave's attempt does not count against him.
+        fail(&throttle, "dave", Some("10.0.0.9"), 3).await;
+        assert!(throttle.reserve("dave", Some("10.0.0.9")).await.is_err());
 
         // The window ends; the lockout with it.
         clock.advance(time::Duration::seconds(599));
-        assert!(throttle.check("alice", None).await.is_err());
+        assert!(throttle.reserve("alice", None).await.is_err());
         clock.advance(time::Duration::seconds(2));
-        assert!(throttle.check("alice", Some("10.0.0.1")).await.is_ok());
+        assert!(throttle.reserve("alice", Some("10.0.0.1")).await.is_ok());
     }
 
     #[tokio::test]
-    async fn success_clears_the_account_and_errors_fail_closed() {
+    async fn success_releases_its_reservation_and_errors_fail_closed() {
         let store = FailingStore::new(MemoryStore::new());
-        let throttle = LoginThrottle::new(store.clone()).with_user_limit(2);
-        throttle.record_failure("alice", None).await.unwrap();
-        throttle.record_success("alice").await.unwrap();
-        throttle.record_failure("alice", None).await.unwrap();
-        assert!(throttle.check("alice", None).await.is_ok());
+        let throttle = LoginThrottle::new(store.clone())
+            .with_user_limit(2)
+            .with_address_limit(2);
+        fail(&throttle, "alice", Some("10.0.0.1"), 1).await;
+        let attempt = throttle.reserve("alice", Some("10.0.0.1")).await.unwrap();
+        attempt.succeeded().await.unwrap();
+        // The account's count is cleared, the address's reservation given
+        // back: two more attempts for alice, one left for the address.
+        fail(&throttle, "alice", None, 2).await;
+        assert!(throttle.reserve("alice", None).await.is_err());
+        fail(&throttle, "bob", Some("10.0.0.1"), 1).await;
+        assert!(throttle.reserve("carol", Some("10.0.0.1")).await.is_err());
         store.set_failing(true);
         assert!(matches!(
-            throttle.check("alice", None).await,
+            throttle.reserve("zoe", None).await,
             Err(Throttled::Store(ref e)) if e.is_retryable()
         ));
+    }
+
+    /// A burst of attempts released together: however they interleave, at
+    /// most the limit get through to a password check.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_concurrent_burst_never_passes_the_limit() {
+        for trial in 0..20 {
+            let throttle = LoginThrottle::new(MemoryStore::new())
+                .with_user_limit(10)
+                .with_address_limit(1_000);
+            let barrier = Arc::new(tokio::sync::Barrier::new(40));
+            let tasks: Vec<_> = (0..40)
+                .map(|i| {
+                    let (throttle, barrier) = (throttle.clone(), barrier.clone());
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        let address = format!("10.0.0.{i}");
+                        match throttle.reserve("alice", Some(&address)).await {
+                            Ok(attempt) => {
+                                // The password check takes a while.
+                                tokio::task::yield_now().await;
+                                attempt.failed();
+                                true
+                            }
+                            Err(Throttled::Limited { .. }) => false,
+                            Err(err) => panic!("{err}"),
+                        }
+                    })
+                })
+                .collect();
+            let mut checked = 0;
+            for task in tasks {
+                checked += usize::from(task.await.unwrap());
+            }
+            assert_eq!(
+                checked, 10,
+                "trial {trial}: {checked} passwords checked, limit 10"
+            );
+        }
     }
 
     #[test]

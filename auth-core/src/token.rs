@@ -1,11 +1,13 @@
 //! Session tokens, the keys stores hold them under, and public session ids.
 //!
-//! A [`SessionToken`] is the credential: 256 bits from the operating system's
-//! CSPRNG, encoded as 43 characters of unpadded base64url. It lives only in
-//! the client's cookie. Stores see its [`SessionKey`], the SHA-256 of the
-//! token's bytes, so a dump of the store logs no one in. A [`SessionId`] is a
-//! separate random identifier that is safe to show (device lists, logs, the
-//! `sid` of access tokens); it reveals nothing about the token.
+//! A [`SessionToken`] is the credential: `<id>.<secret>`, the session's
+//! public [`SessionId`] (128 random bits) and a secret of 256 bits from the
+//! operating system's CSPRNG, each as unpadded base64url. It lives only in
+//! the client's cookie. The store finds the session by its id (the
+//! [`SessionKey`]) and keeps only the SHA-256 of the secret (the
+//! [`Verifier`]), so a dump of the store logs no one in. The id is safe to
+//! show (device lists, logs, the `sid` of access tokens): without the
+//! secret it authenticates no one.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,14 +17,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-/// Length in bytes of a session token's random part.
-pub const TOKEN_BYTES: usize = 32;
-/// Length in characters of an encoded session token.
-pub const TOKEN_LEN: usize = 43;
-/// Length in bytes of a public session id's random part.
-const ID_BYTES: usize = 16;
+/// Length in bytes of a session token's secret.
+pub const SECRET_BYTES: usize = 32;
+/// Length in characters of an encoded secret.
+const SECRET_LEN: usize = 43;
+/// Length in bytes of a public session id.
+pub const ID_BYTES: usize = 16;
 /// Length in characters of an encoded public session id.
-const ID_LEN: usize = 22;
+pub const ID_LEN: usize = 22;
+/// Length in characters of an encoded session token: `<id>.<secret>`.
+pub const TOKEN_LEN: usize = ID_LEN + 1 + SECRET_LEN;
 
 /// Why a presented token was refused. Cheap to produce: no store is consulted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -140,27 +144,49 @@ fn decode_into(input: &[u8], out: &mut [u8]) -> Result<(), TokenError> {
     Ok(())
 }
 
-/// A session credential: 256 random bits, shown to the client once, in its
-/// cookie. `Debug` prints `REDACTED`; there is no `Display`.
+/// A session credential: the session's public id and 256 secret random
+/// bits, as `<id>.<secret>` (22 + 1 + 43 characters of unpadded
+/// base64url). The id finds the session in the store (it is the
+/// [`SessionKey`]); the secret proves the caller holds the credential,
+/// checked against the record's [`Verifier`] in constant time. `Debug`
+/// prints `REDACTED`; there is no `Display`.
+///
+/// Because the id is in the token, rotating a session's token changes only
+/// its secret: the session keeps one store record for its whole life, and
+/// a rotation is a compare-and-set on it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionToken {
-    bytes: [u8; TOKEN_BYTES],
+    key: SessionKey,
+    secret: [u8; SECRET_BYTES],
 }
 
 impl SessionToken {
-    /// A fresh token from the operating system's CSPRNG.
+    /// A fresh token for a new session: a new id and secret from the
+    /// operating system's CSPRNG.
     ///
     /// ```
     /// let token = auth_core::SessionToken::generate()?;
-    /// assert_eq!(token.expose().len(), 43);
+    /// assert_eq!(token.expose().len(), 66);
     /// # Ok::<(), auth_core::token::RandomError>(())
     /// ```
     pub fn generate() -> Result<Self, RandomError> {
-        Ok(Self { bytes: random()? })
+        Ok(Self {
+            key: SessionKey(random()?),
+            secret: random()?,
+        })
     }
 
-    /// Parses a presented token. Anything but exactly 43 characters of
-    /// canonical unpadded base64url is refused, before any store is asked.
+    /// A fresh secret for the existing session `key`: its next token.
+    pub fn rotate(key: SessionKey) -> Result<Self, RandomError> {
+        Ok(Self {
+            key,
+            secret: random()?,
+        })
+    }
+
+    /// Parses a presented token. Anything but `<22 characters>.<43
+    /// characters>` of canonical unpadded base64url is refused, before any
+    /// store is asked.
     ///
     /// ```
     /// use auth_core::{SessionToken, token::TokenError};
@@ -170,29 +196,44 @@ impl SessionToken {
     /// # Ok::<(), auth_core::token::RandomError>(())
     /// ```
     pub fn parse(input: &[u8]) -> Result<Self, TokenError> {
-        decode_exact::<TOKEN_BYTES>(input, TOKEN_LEN).map(|bytes| Self { bytes })
-    }
-
-    /// A token from its 32 bytes (for deterministic derivations).
-    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
-    pub(crate) fn from_bytes(bytes: [u8; TOKEN_BYTES]) -> Self {
-        Self { bytes }
-    }
-
-    /// The token's bytes.
-    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
-    pub(crate) fn as_bytes(&self) -> &[u8; TOKEN_BYTES] {
-        &self.bytes
+        if input.len() != TOKEN_LEN {
+            return Err(TokenError::Length);
+        }
+        if input[ID_LEN] != b'.' {
+            return Err(TokenError::Encoding);
+        }
+        let key = decode_exact::<ID_BYTES>(&input[..ID_LEN], ID_LEN)?;
+        let secret = decode_exact::<SECRET_BYTES>(&input[ID_LEN + 1..], SECRET_LEN)?;
+        Ok(Self {
+            key: SessionKey(key),
+            secret,
+        })
     }
 
     /// The encoded token, for the `Set-Cookie` value. Never log it.
     pub fn expose(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.bytes)
+        let mut out = String::with_capacity(TOKEN_LEN);
+        URL_SAFE_NO_PAD.encode_string(self.key.0, &mut out);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(self.secret, &mut out);
+        out
     }
 
-    /// The store key of this token: SHA-256 of its bytes.
+    /// The store key of the token's session: its id's bytes.
     pub fn key(&self) -> SessionKey {
-        SessionKey(Sha256::digest(self.bytes).into())
+        self.key
+    }
+
+    /// What the store keeps to recognise this token: SHA-256 of its
+    /// secret.
+    pub fn verifier(&self) -> Verifier {
+        Verifier(Sha256::digest(self.secret).into())
+    }
+
+    /// Whether this token is the one `verifier` was made from, compared
+    /// in constant time.
+    pub fn matches(&self, verifier: &Verifier) -> bool {
+        self.verifier().ct_eq(verifier)
     }
 }
 
@@ -202,54 +243,141 @@ impl fmt::Debug for SessionToken {
     }
 }
 
-/// The key a store holds a session under: SHA-256 of the session token.
-///
-/// Knowing a key does not let anyone authenticate. It prints as lowercase
-/// hex (64 characters), which is also its serialized form; `Debug` shows
-/// only a prefix.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionKey([u8; 32]);
+/// What a store keeps to check a presented token without holding it: the
+/// SHA-256 of a session token's secret, or the random seed from which a
+/// refresh family's tokens are derived under the server's refresh secret.
+/// Knowing it does not let anyone authenticate. `Debug` prints
+/// `REDACTED`; it serializes as 64 hex characters.
+#[derive(Clone, Copy)]
+pub struct Verifier([u8; 32]);
 
-impl SessionKey {
-    /// Builds a key from its 32 raw bytes.
+impl Verifier {
+    /// A verifier from its 32 bytes.
     pub const fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
     }
 
-    /// The key's 32 raw bytes.
+    /// Its 32 bytes.
     pub const fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
 
-    /// The key as 64 lowercase hex characters.
-    pub fn to_hex(&self) -> String {
-        let mut out = [0u8; 64];
-        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = HEX[usize::from(b >> 4)];
-            pair[1] = HEX[usize::from(b & 0xf)];
-        }
-        String::from_utf8(out.to_vec()).expect("hex digits are ASCII")
+    /// 32 random bytes: the seed of a refresh family.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) fn random() -> Result<Self, RandomError> {
+        Ok(Self(random()?))
     }
 
-    /// Parses 64 hex characters.
-    pub fn from_hex(s: &str) -> Option<Self> {
-        let s = s.as_bytes();
-        if s.len() != 64 {
-            return None;
+    /// Equality in constant time: the words' differences are folded
+    /// together without a branch, and only the fold is compared.
+    pub fn ct_eq(&self, other: &Self) -> bool {
+        let mut difference = 0u64;
+        for (a, b) in self.0.chunks_exact(8).zip(other.0.chunks_exact(8)) {
+            let word = |w: &[u8]| u64::from_ne_bytes(w.try_into().expect("8 bytes"));
+            difference |= word(a) ^ word(b);
         }
-        let mut out = [0u8; 32];
-        // Invalid digits are 0xFF in the table: checked once at the end.
-        let mut invalid = 0;
-        for (byte, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
-            let (hi, lo) = (
-                HEX_VALUES[usize::from(pair[0])],
-                HEX_VALUES[usize::from(pair[1])],
-            );
-            invalid |= hi | lo;
-            *byte = (hi << 4) | (lo & 0xf);
-        }
-        (invalid <= 0xf).then_some(Self(out))
+        // The optimiser may not turn the fold into an early exit.
+        std::hint::black_box(difference) == 0
     }
+}
+
+impl PartialEq for Verifier {
+    /// In constant time.
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other)
+    }
+}
+
+impl Eq for Verifier {}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Verifier(REDACTED)")
+    }
+}
+
+impl Serialize for Verifier {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Verifier {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        from_hex::<32>(&s)
+            .map(Self)
+            .ok_or_else(|| serde::de::Error::custom("invalid verifier"))
+    }
+}
+
+/// The key a store holds a session under: the 16 bytes of its public
+/// [`SessionId`].
+///
+/// Knowing a key does not let anyone authenticate: a token also carries a
+/// secret that must match the record's [`Verifier`]. It prints as
+/// lowercase hex (32 characters), which is also its serialized form.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionKey([u8; ID_BYTES]);
+
+impl SessionKey {
+    /// Builds a key from its 16 raw bytes.
+    pub const fn from_bytes(bytes: [u8; ID_BYTES]) -> Self {
+        Self(bytes)
+    }
+
+    /// The key's 16 raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; ID_BYTES] {
+        &self.0
+    }
+
+    /// The key as 32 lowercase hex characters.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// Parses 32 hex characters (either case).
+    pub fn from_hex(s: &str) -> Option<Self> {
+        from_hex::<ID_BYTES>(s).map(Self)
+    }
+
+    /// The public id of the session stored under this key.
+    pub fn id(&self) -> SessionId {
+        SessionId {
+            key: *self,
+            text: URL_SAFE_NO_PAD.encode(self.0).into(),
+        }
+    }
+}
+
+/// `bytes` as lowercase hex.
+fn hex(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 0xf)]);
+    }
+    String::from_utf8(out).expect("hex digits are ASCII")
+}
+
+/// Exactly `N` bytes from `2 * N` hex digits of either case.
+fn from_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let s = s.as_bytes();
+    if s.len() != N * 2 {
+        return None;
+    }
+    let mut out = [0u8; N];
+    // Invalid digits are 0xFF in the table: checked once at the end.
+    let mut invalid = 0;
+    for (byte, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        let (hi, lo) = (
+            HEX_VALUES[usize::from(pair[0])],
+            HEX_VALUES[usize::from(pair[1])],
+        );
+        invalid |= hi | lo;
+        *byte = (hi << 4) | (lo & 0xf);
+    }
+    (invalid <= 0xf).then_some(out)
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -274,7 +402,7 @@ impl fmt::Display for SessionKey {
 
 impl fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SessionKey({}…)", &self.to_hex()[..8])
+        write!(f, "SessionKey({})", self.to_hex())
     }
 }
 
@@ -292,21 +420,56 @@ impl<'de> Deserialize<'de> for SessionKey {
 }
 
 /// The public identifier of a session: 128 random bits as 22 characters of
-/// base64url. Safe to show to its owner (device lists) and to put in logs.
-/// It stays the same when the session's token is rotated. Clones share
-/// the text (every request copies its session's id).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(std::sync::Arc<str>);
+/// base64url. Safe to show to its owner (device lists) and to put in logs;
+/// it is the first part of the session's token and, as bytes, its
+/// [`SessionKey`]. It stays the same when the token is rotated. Clones
+/// share the text (every request copies its session's id).
+#[derive(Clone)]
+pub struct SessionId {
+    key: SessionKey,
+    text: std::sync::Arc<str>,
+}
 
 impl SessionId {
     /// A fresh random id.
     pub fn generate() -> Result<Self, RandomError> {
-        Ok(Self(URL_SAFE_NO_PAD.encode(random::<ID_BYTES>()?).into()))
+        Ok(SessionKey(random()?).id())
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// The store key of this session.
+    pub fn key(&self) -> SessionKey {
+        self.key
+    }
+}
+
+impl PartialEq for SessionId {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for SessionId {}
+
+impl std::hash::Hash for SessionId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
+    }
+}
+
+impl PartialOrd for SessionId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SessionId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text.cmp(&other.text)
     }
 }
 
@@ -315,26 +478,29 @@ impl FromStr for SessionId {
 
     /// Parses an id as it appears in URLs; anything else is refused.
     fn from_str(s: &str) -> Result<Self, TokenError> {
-        decode_exact::<ID_BYTES>(s.as_bytes(), ID_LEN)?;
-        Ok(Self(s.into()))
+        let key = decode_exact::<ID_BYTES>(s.as_bytes(), ID_LEN)?;
+        Ok(Self {
+            key: SessionKey(key),
+            text: s.into(),
+        })
     }
 }
 
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
 impl fmt::Debug for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SessionId({})", self.0)
+        write!(f, "SessionId({})", self.text)
     }
 }
 
 impl Serialize for SessionId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(&self.text)
     }
 }
 
@@ -350,25 +516,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn generated_tokens_are_43_chars_unique_and_round_trip() {
+    fn generated_tokens_are_66_chars_unique_and_round_trip() {
         let a = SessionToken::generate().unwrap();
         let b = SessionToken::generate().unwrap();
         assert_ne!(a, b);
         let text = a.expose();
         assert_eq!(text.len(), TOKEN_LEN);
+        assert_eq!(&text[ID_LEN..=ID_LEN], ".");
         assert!(!text.contains('='));
         assert_eq!(SessionToken::parse(text.as_bytes()).unwrap(), a);
         assert_eq!(a.key(), SessionToken::parse(text.as_bytes()).unwrap().key());
         assert_ne!(a.key(), b.key());
+        // The id is the token's first part, and the key its bytes.
+        assert_eq!(text[..ID_LEN], *a.key().id().as_str());
+        assert_eq!(a.key().id().key(), a.key());
     }
 
     #[test]
-    fn key_is_sha256_of_token_bytes() {
-        let token = SessionToken::parse(&[b'A'; 43]).unwrap();
-        assert_eq!(token.bytes, [0u8; 32]);
+    fn a_rotated_token_keeps_the_session_and_changes_the_secret() {
+        let a = SessionToken::generate().unwrap();
+        let b = SessionToken::rotate(a.key()).unwrap();
+        assert_eq!(a.key(), b.key());
+        assert_ne!(a.expose(), b.expose());
+        assert!(a.matches(&a.verifier()));
+        assert!(
+            !b.matches(&a.verifier()),
+            "the old verifier refuses the new token"
+        );
+        assert!(
+            !a.matches(&b.verifier()),
+            "the new verifier refuses the old token"
+        );
+    }
+
+    #[test]
+    fn the_verifier_is_sha256_of_the_secret() {
+        let token =
+            SessionToken::parse(format!("{}.{}", "A".repeat(22), "A".repeat(43)).as_bytes())
+                .unwrap();
+        assert_eq!(token.secret, [0u8; 32]);
+        assert_eq!(token.key().as_bytes(), &[0u8; 16]);
         // SHA-256 of 32 zero bytes.
         assert_eq!(
-            token.key().to_hex(),
+            hex(token.verifier().as_bytes()),
             "66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925"
         );
     }
@@ -376,35 +566,47 @@ mod tests {
     #[test]
     fn bad_tokens_are_refused() {
         let good = SessionToken::generate().unwrap().expose();
+        let (id, secret) = good.split_at(ID_LEN);
+        let secret = &secret[1..];
         let cases: Vec<(Vec<u8>, TokenError)> = vec![
             (vec![], TokenError::Length),
-            (good.as_bytes()[..42].to_vec(), TokenError::Length),
+            (good.as_bytes()[..65].to_vec(), TokenError::Length),
             ([good.as_bytes(), b"A"].concat(), TokenError::Length),
+            // The separator must be a dot, where it belongs.
+            (format!("{id}:{secret}").into_bytes(), TokenError::Encoding),
+            (format!("{id}{secret}.").into_bytes(), TokenError::Encoding),
+            // A 43-character token of the old format.
+            (secret.as_bytes().to_vec(), TokenError::Length),
             (
-                format!("{}=", &good[..42]).into_bytes(),
+                format!("{id}.{}=", &secret[..42]).into_bytes(),
                 TokenError::Encoding,
             ),
             (
-                format!("{}+", &good[..42]).into_bytes(),
+                format!("{id}.{}+", &secret[..42]).into_bytes(),
                 TokenError::Encoding,
             ),
             (
-                format!("{}/", &good[..42]).into_bytes(),
+                format!("{}/.{secret}", &id[..21]).into_bytes(),
                 TokenError::Encoding,
             ),
             (
-                format!("{} ", &good[..42]).into_bytes(),
+                format!("{id}.{} ", &secret[..42]).into_bytes(),
                 TokenError::Encoding,
             ),
             (
-                [&good.as_bytes()[..41], &[0xc3, 0xa9]].concat(),
+                [&good.as_bytes()[..64], &[0xc3, 0xa9]].concat(),
                 TokenError::Encoding,
             ),
-            (vec![0u8; 43], TokenError::Encoding),
+            (vec![0u8; TOKEN_LEN], TokenError::Encoding),
             (vec![b'A'; 1 << 20], TokenError::Length),
         ];
         for (input, want) in cases {
-            assert_eq!(SessionToken::parse(&input).unwrap_err(), want, "{input:?}");
+            assert_eq!(
+                SessionToken::parse(&input).unwrap_err(),
+                want,
+                "{}",
+                String::from_utf8_lossy(&input)
+            );
         }
     }
 
@@ -412,25 +614,25 @@ mod tests {
     fn decoding_agrees_with_the_base64_crate() {
         let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         for _ in 0..2000 {
-            let bytes = random::<TOKEN_BYTES>().unwrap();
+            let bytes = random::<SECRET_BYTES>().unwrap();
             let encoded = URL_SAFE_NO_PAD.encode(bytes);
             assert_eq!(
-                SessionToken::parse(encoded.as_bytes()).unwrap().bytes,
+                decode_exact::<SECRET_BYTES>(encoded.as_bytes(), SECRET_LEN).unwrap(),
                 bytes
             );
             // Any 43 characters of the alphabet: accepted exactly when the
             // strict engine accepts them, with the same bytes.
-            let noise = random::<TOKEN_LEN>().unwrap();
+            let noise = random::<SECRET_LEN>().unwrap();
             let text: Vec<u8> = noise
                 .iter()
                 .map(|b| alphabet[usize::from(b % 64)])
                 .collect();
-            let mut expected = [0u8; TOKEN_BYTES];
+            let mut expected = [0u8; SECRET_BYTES];
             let strict = URL_SAFE_NO_PAD
                 .decode_slice(&text, &mut expected)
                 .map(|_| expected);
             assert_eq!(
-                SessionToken::parse(&text).map(|t| t.bytes).ok(),
+                decode_exact::<SECRET_BYTES>(&text, SECRET_LEN).ok(),
                 strict.ok(),
                 "{}",
                 String::from_utf8_lossy(&text)
@@ -467,32 +669,39 @@ mod tests {
     #[test]
     fn non_canonical_trailing_bits_are_refused() {
         // 43 chars carry 258 bits; the last char's low 2 bits must be zero.
-        let mut s = [b'A'; 43];
-        s[42] = b'B';
+        let mut s = format!("{}.{}", "A".repeat(22), "A".repeat(43)).into_bytes();
+        s[TOKEN_LEN - 1] = b'B';
+        assert_eq!(SessionToken::parse(&s).unwrap_err(), TokenError::Encoding);
+        // 22 chars carry 132 bits; the last char's low 4 bits must be zero.
+        let mut s = format!("{}.{}", "A".repeat(22), "A".repeat(43)).into_bytes();
+        s[ID_LEN - 1] = b'B';
         assert_eq!(SessionToken::parse(&s).unwrap_err(), TokenError::Encoding);
     }
 
     #[test]
-    fn debug_never_shows_the_token() {
+    fn debug_never_shows_the_token_or_the_verifier() {
         let token = SessionToken::generate().unwrap();
-        let shown = format!("{token:?}");
+        let shown = format!("{token:?} {:?}", token.verifier());
         assert!(!shown.contains(&token.expose()));
+        assert!(!shown.contains(&hex(token.verifier().as_bytes())));
         assert!(shown.contains("REDACTED"));
     }
 
     #[test]
-    fn key_hex_round_trips_and_serializes() {
-        let key = SessionToken::generate().unwrap().key();
+    fn keys_and_verifiers_round_trip_as_hex() {
+        let token = SessionToken::generate().unwrap();
+        let key = token.key();
         assert_eq!(SessionKey::from_hex(&key.to_hex()), Some(key));
         assert_eq!(SessionKey::from_hex("zz"), None);
         let hex = key.to_hex();
+        assert_eq!(hex.len(), 32);
         assert!(
             hex.bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         );
         assert_eq!(SessionKey::from_hex(&hex.to_ascii_uppercase()), Some(key));
         // One wrong character anywhere, in either digit of a pair.
-        for at in [0, 1, 31, 62, 63] {
+        for at in [0, 1, 15, 30, 31] {
             for bad in [b'g', b'G', b' ', b'/', b':', b'@', 0xC3] {
                 let mut bytes = hex.clone().into_bytes();
                 bytes[at] = bad;
@@ -502,6 +711,11 @@ mod tests {
         }
         let json = serde_json::to_string(&key).unwrap();
         assert_eq!(serde_json::from_str::<SessionKey>(&json).unwrap(), key);
+        let verifier = token.verifier();
+        let json = serde_json::to_string(&verifier).unwrap();
+        assert_eq!(json.len(), 66);
+        assert_eq!(serde_json::from_str::<Verifier>(&json).unwrap(), verifier);
+        assert!(serde_json::from_str::<Verifier>("\"00\"").is_err());
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::sync::OnceLock;
 
 use auth_core::csrf::{CsrfPolicy, CsrfRequest, CsrfVerdict};
 use auth_core::jwt::{AccessTokens, Algorithm, Key, NoClaims, Subject};
-use auth_core::{AuthHandle, Authenticator, CookiePolicy, Login, MemoryStore, SessionToken};
+use auth_core::{
+    AuthHandle, Authenticator, CookiePolicy, Login, MemoryStore, Rejection, SessionToken,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
@@ -44,7 +46,7 @@ fn world() -> &'static World {
                 .await
                 .unwrap();
             handle.login(Login::new("alice")).await.unwrap();
-            let set = handle.finish().await.unwrap().unwrap();
+            let set = handle.finish().await.unwrap().set_cookies[0].clone();
             set.split(';').next().unwrap().to_owned()
         });
         let access = tokens
@@ -105,6 +107,69 @@ proptest! {
     fn near_miss_cookies_never_authenticate(cookie in mutated(&world().cookie)) {
         let handle = authenticate(&[cookie], &[]);
         prop_assert!(handle.identity().is_none());
+    }
+
+    /// A real session cookie with its token changed, not only cut: a token
+    /// that still parses is an unknown session, one that does not is
+    /// malformed; either way the dead cookie is removed, and no one is
+    /// authenticated.
+    #[test]
+    fn mutated_session_tokens_are_refused_for_the_right_reason(
+        changes in proptest::collection::vec((0..auth_core::token::TOKEN_LEN, any::<u8>()), 1..4),
+        extra in proptest::collection::vec(any::<u8>(), 0..3),
+        cut in 0..auth_core::token::TOKEN_LEN + 3,
+    ) {
+        let w = world();
+        let valid = &w.cookie["session=".len()..];
+        let mut token = valid.as_bytes().to_vec();
+        for (i, b) in changes {
+            token[i] = b;
+        }
+        token.extend_from_slice(&extra);
+        token.truncate(cut.max(1));
+        prop_assume!(token != valid.as_bytes());
+        prop_assume!(!token.contains(&b';') && !token.contains(&b'"') && token.trim_ascii() == &token[..]);
+        let mut header = b"session=".to_vec();
+        header.extend_from_slice(&token);
+        let handle = authenticate(&[header], &[]);
+        prop_assert!(handle.identity().is_none());
+        let expected = match SessionToken::parse(&token) {
+            Ok(_) => Rejection::UnknownSession,
+            Err(_) => Rejection::MalformedCookie,
+        };
+        prop_assert_eq!(handle.rejection(), Some(expected));
+        let edits = w.runtime.block_on(handle.finish()).unwrap();
+        prop_assert!(edits.set_cookies.iter().any(|c| c.starts_with("session=;")));
+    }
+
+    /// Tokens made from any bytes survive the trip through their text, and
+    /// the id they carry is the session id's.
+    #[test]
+    fn tokens_and_ids_round_trip(id in any::<[u8; 16]>(), secret in any::<[u8; 32]>()) {
+        let text = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(id),
+            URL_SAFE_NO_PAD.encode(secret)
+        );
+        let token = SessionToken::parse(text.as_bytes()).unwrap();
+        prop_assert_eq!(token.expose(), text.clone());
+        prop_assert_eq!(*token.key().as_bytes(), id);
+        let sid = token.key().id();
+        prop_assert_eq!(sid.as_str(), &text[..22]);
+        prop_assert_eq!(sid.as_str().parse::<auth_core::SessionId>().unwrap(), sid);
+    }
+
+    /// A bad bearer token beside a valid session cookie: refused as an
+    /// invalid token, never answered from the cookie.
+    #[test]
+    fn a_bad_bearer_beside_a_valid_cookie_is_refused(token in mutated(&world().access)) {
+        let w = world();
+        let mut header = b"Bearer ".to_vec();
+        header.extend_from_slice(&token);
+        let handle = authenticate(&[w.cookie.clone().into_bytes()], &[header]);
+        prop_assert!(handle.identity().is_none());
+        let refused = matches!(handle.rejection(), Some(Rejection::InvalidToken { .. }));
+        prop_assert!(refused, "refused as {:?}", handle.rejection());
     }
 
     #[test]

@@ -340,3 +340,227 @@ async fn an_oversized_key_set_is_refused() {
         .unwrap();
     assert!(!bounded(issuer.ready()).await);
 }
+
+/// A signer that sets the header's `typ` itself, as providers that do not
+/// follow RFC 9068 do (`JWT`, or none), with any claims.
+struct RawSigner {
+    issuer: String,
+    kid: String,
+    encoding: jsonwebtoken::EncodingKey,
+    /// The same key, for the provider's JWKS.
+    published: AccessTokens,
+}
+
+impl RawSigner {
+    fn new(issuer: &str, kid: &str) -> Self {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let key = Key::from_private_der(kid, Algorithm::ES256, pkcs8.as_ref()).unwrap();
+        Self {
+            issuer: issuer.to_owned(),
+            kid: kid.to_owned(),
+            encoding: jsonwebtoken::EncodingKey::from_ec_der(pkcs8.as_ref()),
+            published: AccessTokens::builder(issuer)
+                .with_audience("api")
+                .with_signing_key(key)
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn sign(&self, typ: Option<&str>, sub: &str, extra: serde_json::Value) -> String {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut claims = serde_json::json!({
+            "iss": self.issuer, "sub": sub, "aud": "api",
+            "iat": now, "exp": now + 300,
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.typ = typ.map(str::to_owned);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding).unwrap()
+    }
+}
+
+async fn identity_of(
+    auth: &Authenticator,
+    token: &str,
+) -> Result<auth_core::AuthHandle, auth_core::Error> {
+    let header = format!("Bearer {token}");
+    auth.authenticate(
+        auth.credentials([], None, None)
+            .with_authorization([header.as_bytes()]),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn id_tokens_are_refused_and_untyped_tokens_only_when_allowed() {
+    let provider = Provider::start().await;
+    let signer = RawSigner::new(&provider.issuer, "raw-1");
+    provider.publish(&[&signer.published]);
+    let strict = ExternalIssuer::builder(provider.issuer.clone(), "api")
+        .build()
+        .unwrap();
+    let lenient = ExternalIssuer::builder(provider.issuer.clone(), "api")
+        .accept_untyped()
+        .build()
+        .unwrap();
+    assert!(bounded(strict.ready()).await && bounded(lenient.ready()).await);
+    let none = serde_json::json!({});
+    let cases = [
+        // (typ, extra claims, accepted by strict, by lenient)
+        (Some("at+jwt"), none.clone(), true, true),
+        (Some("JWT"), none.clone(), false, true),
+        (None, none.clone(), false, true),
+        (Some("JWT"), serde_json::json!({"nonce": "n"}), false, false),
+        (
+            Some("at+jwt"),
+            serde_json::json!({"nonce": "n"}),
+            false,
+            false,
+        ),
+        (
+            Some("JWT"),
+            serde_json::json!({"at_hash": "h"}),
+            false,
+            false,
+        ),
+        (Some("JWT"), serde_json::json!({"typ": "ID"}), false, false),
+        (
+            Some("JWT"),
+            serde_json::json!({"typ": "Bearer"}),
+            false,
+            true,
+        ),
+    ];
+    for (typ, extra, by_strict, by_lenient) in cases {
+        let token = signer.sign(typ, "carol", extra.clone());
+        for (issuer, wanted) in [(&strict, by_strict), (&lenient, by_lenient)] {
+            let verdict = bounded(issuer.verify(token.as_bytes())).await;
+            assert_eq!(verdict.is_ok(), wanted, "{typ:?} {extra}: {verdict:?}");
+            if !wanted {
+                assert_eq!(verdict.unwrap_err(), JwtError::WrongType, "{typ:?} {extra}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_providers_subjects_are_not_local_users_unless_mapped() {
+    let provider = Provider::start().await;
+    let signer = RawSigner::new(&provider.issuer, "raw-2");
+    provider.publish(&[&signer.published]);
+    let unmapped = ExternalIssuer::builder(provider.issuer.clone(), "api")
+        .build()
+        .unwrap();
+    assert!(bounded(unmapped.ready()).await);
+    let auth = Authenticator::builder(MemoryStore::new())
+        .with_external_issuer(unmapped)
+        .build()
+        .unwrap();
+    // The local alice has a session.
+    let handle = auth
+        .authenticate(auth.credentials([], None, None))
+        .await
+        .unwrap();
+    handle.login(auth_core::Login::new("alice")).await.unwrap();
+    let cookie = handle.finish().await.unwrap().set_cookies[0].clone();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+
+    // The provider's alice is not her.
+    let external = signer.sign(Some("at+jwt"), "alice", serde_json::json!({}));
+    let handle = identity_of(&auth, &external).await.unwrap();
+    let identity = handle.identity().unwrap();
+    assert_eq!(identity.user_id(), "alice");
+    assert!(!identity.is_local());
+    assert_eq!(identity.issuer(), Some(provider.issuer.as_str()));
+    assert_eq!(identity.session_id(), None);
+    for result in [
+        handle.sessions().await.map(|_| ()),
+        handle.logout_everywhere().await.map(|_| ()),
+        handle.logout_others().await.map(|_| ()),
+        handle.password_changed().await.map(|_| ()),
+    ] {
+        let err = result.unwrap_err();
+        assert!(matches!(err, auth_core::Error::NotLocalUser), "{err}");
+        assert_eq!(err.status(), 403);
+    }
+    let still = auth
+        .authenticate(auth.credentials([cookie.as_bytes()], None, None))
+        .await
+        .unwrap();
+    assert!(still.identity().is_some(), "the local alice is untouched");
+
+    // Revocations stay in their namespace: the local alice's do not reach
+    // the provider's, and the provider's reach only it.
+    auth.revoke_user_tokens("alice").await.unwrap();
+    assert!(
+        identity_of(&auth, &external)
+            .await
+            .unwrap()
+            .identity()
+            .is_some()
+    );
+    auth.revoke_external_user_tokens(&provider.issuer, "alice")
+        .await
+        .unwrap();
+    let handle = identity_of(&auth, &external).await.unwrap();
+    assert!(handle.identity().is_none());
+    assert_eq!(
+        handle.rejection(),
+        Some(Rejection::InvalidToken { reason: "revoked" })
+    );
+    // A token it issues later is accepted again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let later = signer.sign(Some("at+jwt"), "alice", serde_json::json!({}));
+    assert!(
+        identity_of(&auth, &later)
+            .await
+            .unwrap()
+            .identity()
+            .is_some()
+    );
+
+    // Mapped by the app (here, by a verified e-mail claim), the provider's
+    // subject is the local user, revocations and all.
+    let mapped = ExternalIssuer::builder(provider.issuer.clone(), "api")
+        .with_local_users(|claims| {
+            claims
+                .custom
+                .get("email")
+                .and_then(|e| e.as_str())
+                .filter(|e| *e == "bob@example.com")
+                .map(|_| "bob".to_owned())
+        })
+        .build()
+        .unwrap();
+    assert!(bounded(mapped.ready()).await);
+    let auth = Authenticator::builder(MemoryStore::new())
+        .with_external_issuer(mapped)
+        .build()
+        .unwrap();
+    let token = signer.sign(
+        Some("at+jwt"),
+        "f3b2-provider-id",
+        serde_json::json!({"email": "bob@example.com"}),
+    );
+    let identity = identity_of(&auth, &token)
+        .await
+        .unwrap()
+        .identity()
+        .unwrap();
+    assert_eq!(identity.user_id(), "bob");
+    assert!(identity.is_local());
+    auth.revoke_user_tokens("bob").await.unwrap();
+    assert!(
+        identity_of(&auth, &token)
+            .await
+            .unwrap()
+            .identity()
+            .is_none()
+    );
+}

@@ -49,7 +49,7 @@ fn main() {
         for i in 0..rounds {
             let handle = a.authenticate(a.credentials([], None, None)).await.unwrap();
             handle.login(Login::new(format!("user-{i}"))).await.unwrap();
-            let set_cookie = handle.finish().await.unwrap().unwrap();
+            let set_cookie = handle.finish().await.unwrap().set_cookies[0].clone();
             let cookie = set_cookie.split(';').next().unwrap().to_owned();
             assert!(who(&b, &cookie).await, "b sees the session");
             assert!(who(&b, &cookie).await, "from its cache");

@@ -11,8 +11,9 @@ use futures_util::StreamExt;
 
 use crate::{RedisStore, map_redis, with_timeout};
 
-/// How often a quiet subscription checks its connection.
-const KEEPALIVE: Duration = Duration::from_secs(15);
+/// How often a quiet subscription checks its connection, and so proves its
+/// feed current: well within auth-core's default staleness of 15 s.
+const KEEPALIVE: Duration = Duration::from_secs(5);
 /// The longest wait between two attempts to resubscribe.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -94,6 +95,9 @@ impl RedisStore {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             StoreError::backend("revocation announcements need a running Tokio runtime")
         })?;
+        // Until the listener has subscribed and caught up, the list may be
+        // missing revocations: tokens are checked against the store.
+        sink.feed_connecting();
         let task = runtime.spawn(listen(self.clone(), sink.downgrade()));
         Ok(Some(Subscription::new(AbortOnDrop(task))))
     }
@@ -120,6 +124,10 @@ async fn listen(store: RedisStore, sink: WeakRevocations) {
                     error = %error,
                     "revocation subscription to Redis lost; resubscribing"
                 );
+                match sink.upgrade() {
+                    Some(list) => list.feed_lost(),
+                    None => return,
+                }
             }
         }
         let pause = Duration::from_millis(50)
@@ -157,6 +165,7 @@ async fn listen_once(
         return Ok(());
     };
     let applied = store.catch_up(&list).await?;
+    list.feed_live();
     drop(list);
     tracing::debug!(applied, "revocation subscription ready");
     *failures = 0;
@@ -172,13 +181,17 @@ async fn listen_once(
                     Some((revocation, keep)) => list.apply(&revocation, keep),
                     None => tracing::warn!("unreadable revocation announcement ignored"),
                 }
+                list.feed_live();
             }
             Ok(None) => return Err(StoreError::unavailable("the subscription closed")),
             Err(_) => {
+                // Messages arrive in order: once the ping is answered,
+                // everything published before it has been applied.
                 with_timeout(store.timeout, async {
                     control.ping::<redis::Value>().await.map_err(map_redis)
                 })
                 .await?;
+                list.feed_live();
             }
         }
     }

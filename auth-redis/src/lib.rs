@@ -12,11 +12,12 @@
 //! ```
 //!
 //! # Layout
-//! - `{prefix}s:{key}`: one hash per session, under the hex SHA-256 of its
-//!   token. Fields: `f` format version, `u` user id, `d` the record as
-//!   JSON, `i` idle expiry, `l` last refresh, `a` absolute expiry (Unix
-//!   milliseconds), `n` version. The raw token is never written: a dump of
-//!   Redis logs no one in.
+//! - `{prefix}s:{key}`: one hash per session (a browser session or a
+//!   refresh-token family), under the hex of its id, for its whole life.
+//!   Fields: `f` format version (2), `u` user id, `d` the record as JSON,
+//!   `i` idle expiry, `l` last refresh, `a` absolute expiry (Unix
+//!   milliseconds), `n` version. The record keeps the SHA-256 of the
+//!   token's secret, never the token: a dump of Redis logs no one in.
 //! - `{prefix}u:{user}`: a sorted set per user of their session keys (score:
 //!   creation time), the index behind the device list and logout-everywhere.
 //!
@@ -26,27 +27,30 @@
 //!
 //! Every write is a Lua script on one key, so it is atomic: `create` never
 //! overwrites (it checks and writes in one step), `update` compares the
-//! version and writes in one step, `touch` refuses a missing session.
-//! Reading a session is one `HMGET`: one command per request.
+//! version and writes in one step (a token rotation, a refresh, a role
+//! change, a data save: of racing writers exactly one wins), `touch` and
+//! `update` refuse a missing session and never recreate it. Reading a
+//! session is one `HMGET`: one command per request.
 //!
 //! # The user index on Cluster
 //! A session is found by its token alone, so its key cannot carry the
 //! user's hash tag, and the index of a user lives on another slot than
 //! that user's sessions. No command here ever touches two slots; instead
-//! **the index is repaired on read**: it is written before a session is
-//! created and cleaned after it is deleted, so it may hold keys of sessions
-//! that are gone, never miss one that exists. `list_user` and `delete_user`
+//! **the index is repaired on read**: an entry is written once its session
+//! exists and cleaned after it is deleted, so it may name a session that
+//! is gone (for good: keys are never reused), and misses a session only
+//! while its login has not yet answered. `list_user` and `delete_user`
 //! check every listed key and drop the dangling ones. The same code runs on
-//! a standalone server, except `rotate`.
+//! a standalone server.
 //!
-//! # Rotation
-//! On a standalone server `rotate` is one script: the old key goes and the
-//! new one appears in one step. On Cluster the two keys live on different
-//! slots, so it is two steps: the new session is created (if its key is
-//! free), then the old one deleted; if the old one had vanished meanwhile,
-//! the new one is removed again and the call answers `NotFound`. For a
-//! moment both tokens are valid, never neither.
-//!
+//! # A user's sessions
+//! `list_user` and `delete_user` read the index once, then send every
+//! session's read or delete at once (128 at a time) on the multiplexed
+//! connection, and clean the index with one `ZREM`. A session keeps its
+//! key when its token rotates, so a deletion of the user's sessions never
+//! chases a session from key to key: what it read from the index is what
+//! it deletes, and a rotation racing it finds the session gone.
+
 //! # Revocation announcements
 //! With access tokens, an ended session's tokens must stop working on every
 //! instance, not just the one that saw the logout. [`SessionStore::announce`]
@@ -58,7 +62,10 @@
 //! subscribes, then reads the set to catch up on what it missed, then
 //! applies messages as they come; when the connection fails it subscribes
 //! again (to the next URL given, after a pause growing to 5 s) and catches
-//! up again, and a quiet connection is pinged every 15 s. On Cluster a
+//! up again, and a quiet connection is pinged every 5 s. The listener
+//! reports to the list whether it is current (subscribed, caught up, and
+//! answering), so that while it is not, the authenticator checks tokens
+//! against the sessions instead of trusting the list. On Cluster a
 //! classic `PUBLISH` reaches every node, so subscribing to any node
 //! suffices; the script touches one key. Announcing happens before the
 //! session's records are deleted: if Redis is down, the logout fails
@@ -99,13 +106,19 @@ use auth_core::revocation::{Revocation, Revocations, Subscription};
 use auth_core::{SessionKey, SessionRecord, SessionStore, StoreError};
 use deadpool_redis::redis::aio::ConnectionLike;
 use deadpool_redis::redis::{self, Cmd, Pipeline, RedisError, RedisFuture, Script, Value};
+use futures_util::future::try_join_all;
 use time::OffsetDateTime;
 
-/// The format version written into every record.
-const FORMAT: &str = "1";
+/// The format version written into every record: 2 since sessions keep
+/// one key for life (key: the session id; the record holds the token's
+/// verifier).
+const FORMAT: &str = "2";
 
 /// Default bound on every store call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How many sessions of a user are read or deleted at once.
+const BATCH: usize = 128;
 
 /// Why a [`RedisStore`] could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -194,10 +207,10 @@ struct Scripts {
     touch: Script,
     delete: Script,
     index_add: Script,
-    rotate_local: Script,
     announce: Script,
     recent_revocations: Script,
     increment: Script,
+    decrement: Script,
 }
 
 /// A [`SessionStore`] on Redis or Redis Cluster. See the [crate docs](crate)
@@ -269,10 +282,10 @@ impl RedisStore {
                 touch: scripts::touch(),
                 delete: scripts::delete(),
                 index_add: scripts::index_add(),
-                rotate_local: scripts::rotate_local(),
                 announce: scripts::announce(),
                 recent_revocations: scripts::recent_revocations(),
                 increment: scripts::increment(),
+                decrement: scripts::decrement(),
             }),
             subscribe_urls: Arc::new([]),
         }
@@ -357,10 +370,6 @@ impl RedisStore {
         format!("{}u:{}", self.prefix, user_id)
     }
 
-    fn is_cluster(&self) -> bool {
-        !matches!(self.pool, Pool::Single(_))
-    }
-
     /// Checks that Redis answers (`PING`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.run(async |conn| {
@@ -426,7 +435,7 @@ impl RedisStore {
             .index_add
             .key(self.index_key(&record.user_id))
             .arg(to_millis(record.created_at))
-            .arg(record.key.to_hex())
+            .arg(record.key().to_hex())
             .arg(to_millis(record.absolute_expires_at))
             .invoke_async::<i64>(conn)
             .await
@@ -468,22 +477,24 @@ impl RedisStore {
     }
 
     async fn create_with(&self, conn: &mut Conn, record: &SessionRecord) -> Result<(), StoreError> {
-        // The index first: it may point at a session that failed to be
-        // created (repaired on read), but never misses one that exists.
-        self.index_add(conn, record).await?;
+        // The record first, then its index entry: an entry then always
+        // names a session that existed, so one whose session is missing is
+        // dangling for good and safe to drop. (Index first, a listing
+        // between the two steps would drop the entry of a session about to
+        // exist.) A record whose entry failed belongs to a login that fails
+        // and hands out no token.
         let created: i64 = self
             .scripts
             .create
-            .key(self.session_key(&record.key))
+            .key(self.session_key(&record.key()))
             .arg(&Self::record_args(record)?[..])
             .invoke_async(conn)
             .await
             .map_err(map_redis)?;
-        if created == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::DuplicateKey)
+        if created != 1 {
+            return Err(StoreError::DuplicateKey);
         }
+        self.index_add(conn, record).await
     }
 
     /// Deletes one session; the owner's id if it existed.
@@ -566,7 +577,7 @@ fn decode(
         .ok()
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| corrupt("version"))?;
-    if record.key != *key {
+    if record.key() != *key {
         return Err(corrupt("key mismatch"));
     }
     Ok(Some(record))
@@ -589,7 +600,7 @@ impl SessionStore for RedisStore {
             let n: i64 = self
                 .scripts
                 .update
-                .key(self.session_key(&record.key))
+                .key(self.session_key(&record.key()))
                 .arg(record.version.to_string())
                 .arg(&record.user_id)
                 .arg(&json)
@@ -642,73 +653,29 @@ impl SessionStore for RedisStore {
         .await
     }
 
-    async fn rotate(&self, old: &SessionKey, new: &SessionRecord) -> Result<(), StoreError> {
-        self.run(async |conn| {
-            if !self.is_cluster() {
-                let args = Self::record_args(new)?;
-                let n: i64 = self
-                    .scripts
-                    .rotate_local
-                    .key(self.session_key(old))
-                    .key(self.session_key(&new.key))
-                    .key(self.index_key(&new.user_id))
-                    .arg(&args[..])
-                    .arg(old.to_hex())
-                    .arg(new.key.to_hex())
-                    .arg(to_millis(new.created_at))
-                    .invoke_async(conn)
-                    .await
-                    .map_err(map_redis)?;
-                return match n {
-                    1 => Ok(()),
-                    -1 => Err(StoreError::NotFound),
-                    -2 => Err(StoreError::DuplicateKey),
-                    _ => Err(StoreError::backend(
-                        "rotate may not change a session's owner",
-                    )),
-                };
-            }
-            // Cluster: two single-slot steps, new first (see the crate docs).
-            let owner: Option<String> = redis::cmd("HGET")
-                .arg(self.session_key(old))
-                .arg("u")
-                .query_async(conn)
-                .await
-                .map_err(map_redis)?;
-            match owner {
-                None => return Err(StoreError::NotFound),
-                Some(u) if u != new.user_id => {
-                    return Err(StoreError::backend(
-                        "rotate may not change a session's owner",
-                    ));
-                }
-                Some(_) => {}
-            }
-            self.create_with(conn, new).await?;
-            if self.delete_with(conn, old).await?.is_none() {
-                self.delete_with(conn, &new.key).await?;
-                self.index_remove(conn, &new.user_id, &[new.key.to_hex()])
-                    .await?;
-                return Err(StoreError::NotFound);
-            }
-            self.index_remove(conn, &new.user_id, &[old.to_hex()]).await
-        })
-        .await
-    }
-
+    /// One `ZRANGE`, then every listed session's `HMGET` at once (in
+    /// batches, on the multiplexed connection), then one `ZREM` of the
+    /// dangling entries.
     async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
         self.run(async |conn| {
             let members = self.index_members(conn, user_id).await?;
             let mut out = Vec::with_capacity(members.len());
             let mut dangling = Vec::new();
-            for member in members {
-                let Some(key) = SessionKey::from_hex(&member) else {
-                    dangling.push(member);
-                    continue;
-                };
-                match self.load_with(conn, &key).await? {
-                    Some(record) if record.user_id == user_id => out.push(record),
-                    _ => dangling.push(member),
+            for batch in members.chunks(BATCH) {
+                let loads = batch.iter().map(|member| {
+                    let mut conn = conn.share();
+                    async move {
+                        Ok::<_, StoreError>(match SessionKey::from_hex(member) {
+                            Some(key) => self.load_with(&mut conn, &key).await?,
+                            None => None,
+                        })
+                    }
+                });
+                for (member, record) in batch.iter().zip(try_join_all(loads).await?) {
+                    match record {
+                        Some(record) if record.user_id == user_id => out.push(record),
+                        _ => dangling.push(member.clone()),
+                    }
                 }
             }
             self.index_remove(conn, user_id, &dangling).await?;
@@ -717,32 +684,45 @@ impl SessionStore for RedisStore {
         .await
     }
 
+    /// One `ZRANGE`, then every listed session's delete at once (in
+    /// batches), then one `ZREM`.
     async fn delete_user(
         &self,
         user_id: &str,
         keep: Option<&SessionKey>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Vec<SessionKey>, StoreError> {
         let keep = keep.map(SessionKey::to_hex);
         self.run(async |conn| {
-            let members = self.index_members(conn, user_id).await?;
-            let mut deleted = 0;
-            let mut removed = Vec::new();
-            for member in members {
-                if Some(&member) == keep.as_ref() {
-                    continue;
-                }
-                if let Some(key) = SessionKey::from_hex(&member)
-                    && self.delete_with(conn, &key).await?.is_some()
-                {
-                    deleted += 1;
-                }
-                removed.push(member);
+            let members: Vec<String> = self
+                .index_members(conn, user_id)
+                .await?
+                .into_iter()
+                .filter(|m| Some(m) != keep.as_ref())
+                .collect();
+            let mut deleted = Vec::new();
+            for batch in members.chunks(BATCH) {
+                let deletes = batch.iter().map(|member| {
+                    let mut conn = conn.share();
+                    async move {
+                        let Some(key) = SessionKey::from_hex(member) else {
+                            return Ok(None);
+                        };
+                        Ok::<_, StoreError>(
+                            self.delete_with(&mut conn, &key)
+                                .await?
+                                .filter(|owner| owner == user_id)
+                                .map(|_| key),
+                        )
+                    }
+                });
+                deleted.extend(try_join_all(deletes).await?.into_iter().flatten());
             }
-            self.index_remove(conn, user_id, &removed).await?;
+            self.index_remove(conn, user_id, &members).await?;
             Ok(deleted)
         })
         .await
     }
+
     /// Adds the revocation to a sorted set (kept for `keep`) and publishes
     /// it on a channel, in one script.
     async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
@@ -792,6 +772,19 @@ impl auth_core::throttle::CounterStore for RedisStore {
             Some(n) if left > 0 => (n, Duration::from_millis(left.cast_unsigned())),
             _ => (0, Duration::ZERO),
         })
+    }
+
+    async fn decrement(&self, key: &str) -> Result<(), StoreError> {
+        self.run(async |conn| {
+            self.scripts
+                .decrement
+                .key(format!("{}{key}", self.prefix))
+                .invoke_async::<i64>(conn)
+                .await
+                .map_err(map_redis)
+                .map(|_| ())
+        })
+        .await
     }
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {

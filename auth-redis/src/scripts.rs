@@ -1,5 +1,5 @@
-//! The Lua scripts. Each touches the keys it is given and nothing else, so
-//! every script but `ROTATE_LOCAL` stays on one slot of a cluster.
+//! The Lua scripts. Each touches the one key it is given and nothing else,
+//! so every script stays on one slot of a cluster.
 //!
 //! A record is a hash: `f` format version, `u` user id, `d` the record as
 //! JSON, `i` idle expiry (ms), `l` last refresh (ms), `a` absolute expiry
@@ -80,30 +80,6 @@ return 1
     )
 }
 
-/// Standalone only (three keys). KEYS: old, new, index.
-/// ARGV: f u d i l a n old-member new-member score.
-/// 1 done, -1 old missing, -2 new taken, -3 other owner.
-pub(crate) fn rotate_local() -> Script {
-    Script::new(
-        r"
-local u = redis.call('HGET', KEYS[1], 'u')
-if not u then return -1 end
-if u ~= ARGV[2] then return -3 end
-if redis.call('EXISTS', KEYS[2]) == 1 then return -2 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[2], 'f', ARGV[1], 'u', ARGV[2], 'd', ARGV[3], 'i', ARGV[4], 'l', ARGV[5], 'a', ARGV[6], 'n', ARGV[7])
-local e = math.min(tonumber(ARGV[4]), tonumber(ARGV[6]))
-redis.call('PEXPIREAT', KEYS[2], string.format('%d', e))
-redis.call('ZREM', KEYS[3], ARGV[8])
-redis.call('ZADD', KEYS[3], ARGV[10], ARGV[9])
-if redis.call('PEXPIRETIME', KEYS[3]) < tonumber(ARGV[6]) then
-  redis.call('PEXPIREAT', KEYS[3], ARGV[6])
-end
-return 1
-",
-    )
-}
-
 /// KEYS: the revocation set. ARGV: revocation, keep (ms), channel.
 /// Adds the revocation (score: when to forget it, by the server's clock),
 /// drops forgotten ones, extends the set's life and publishes
@@ -155,6 +131,18 @@ if left < 0 then
   left = tonumber(ARGV[1])
 end
 return { n, left }
+",
+    )
+}
+
+/// KEYS: the counter. Takes one back, never below zero, keeping the
+/// expiry; nothing if it is gone.
+pub(crate) fn decrement() -> Script {
+    Script::new(
+        r"
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then redis.call('DECR', KEYS[1]) end
+return 1
 ",
     )
 }

@@ -8,11 +8,20 @@ use auth_core::{Authenticator, CachedStore, Login};
 use auth_redis::RedisStore;
 use auth_redis::testing::RedisServer;
 
-fn instance(url: &str) -> (Authenticator, CountingStore<RedisStore>) {
+/// An instance with a cache, once its cache hears the others.
+async fn instance(url: &str) -> (Authenticator, CountingStore<RedisStore>) {
     let redis = CountingStore::new(RedisStore::from_url(url).unwrap());
     let cached = CachedStore::new(redis.clone())
         .unwrap()
         .with_ttl(Duration::from_secs(60));
+    let start = Instant::now();
+    while !cached.is_current() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the cache's subscription never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     (Authenticator::builder(cached).build().unwrap(), redis)
 }
 
@@ -22,7 +31,7 @@ async fn login(auth: &Authenticator, user: &str) -> String {
         .await
         .unwrap();
     handle.login(Login::new(user)).await.unwrap();
-    let set_cookie = handle.finish().await.unwrap().unwrap();
+    let set_cookie = handle.finish().await.unwrap().set_cookies[0].clone();
     set_cookie.split(';').next().unwrap().to_owned()
 }
 
@@ -37,8 +46,8 @@ async fn who(auth: &Authenticator, cookie: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_elsewhere_empties_this_cache() {
     let server = RedisServer::start().await;
-    let (a, _) = instance(&server.url());
-    let (b, b_redis) = instance(&server.url());
+    let (a, _) = instance(&server.url()).await;
+    let (b, b_redis) = instance(&server.url()).await;
     let cookie = login(&a, "alice").await;
     let other = login(&a, "bob").await;
 
@@ -110,7 +119,7 @@ async fn an_authenticated_request_costs_one_redis_command() {
     assert_eq!(commands(&server), [("hmget".to_owned(), 50)]);
 
     // With the local cache in front, none at all.
-    let (cached, _) = instance(&server.url());
+    let (cached, _) = instance(&server.url()).await;
     assert_eq!(who(&cached, &cookie).await.as_deref(), Some("alice"));
     server.cli(&["CONFIG", "RESETSTAT"]).unwrap();
     for _ in 0..50 {

@@ -3,40 +3,20 @@
 
 use std::time::Duration;
 
+use auth_core::testing::counter_conformance;
 use auth_core::throttle::CounterStore;
 use auth_redis::RedisStore;
 use auth_redis::testing::{RedisCluster, RedisServer};
 
-async fn counts_within_a_window(store: &RedisStore) {
-    let window = Duration::from_millis(400);
-    assert_eq!(store.count("k").await.unwrap(), (0, Duration::ZERO));
-    for n in 1..=3 {
-        let (count, left) = store.increment("k", window).await.unwrap();
-        assert_eq!(count, n);
-        assert!(left <= window && left > Duration::ZERO, "{left:?}");
-    }
-    let (count, left) = store.count("k").await.unwrap();
-    assert_eq!(count, 3);
-    assert!(left <= window);
-    store.reset("k").await.unwrap();
-    assert_eq!(store.count("k").await.unwrap().0, 0);
-
-    // The window starts at the first increment and is not extended.
-    store.increment("w", window).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    store.increment("w", window).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    assert_eq!(store.count("w").await.unwrap(), (0, Duration::ZERO));
-    assert_eq!(store.increment("w", window).await.unwrap().0, 1);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn standalone_counters() {
+async fn standalone_counters_pass_the_counter_conformance_suite() {
     let server = RedisServer::start().await;
-    let store = RedisStore::from_url(&server.url())
-        .unwrap()
-        .with_prefix("c1:");
-    counts_within_a_window(&store).await;
+    let url = server.url();
+    counter_conformance(|_clock| {
+        let url = url.clone();
+        async move { RedisStore::from_url(&url).unwrap().with_prefix("c1:") }
+    })
+    .await;
     let keys = server.cli(&["KEYS", "*"]).unwrap();
     assert!(
         keys.lines().all(|k| k.is_empty() || k.starts_with("c1:")),
@@ -45,10 +25,14 @@ async fn standalone_counters() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_counters() {
+async fn cluster_counters_pass_the_counter_conformance_suite() {
     let cluster = RedisCluster::start().await;
-    let store = RedisStore::cluster(&cluster.urls()).unwrap();
-    counts_within_a_window(&store).await;
+    let urls = cluster.urls();
+    counter_conformance(|_clock| {
+        let urls = urls.clone();
+        async move { RedisStore::cluster(&urls).unwrap() }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

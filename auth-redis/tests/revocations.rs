@@ -224,3 +224,107 @@ fn subscribing_outside_a_runtime_is_refused() {
         "{err}"
     );
 }
+
+/// Authenticates a bearer request on `instance`: its identity's user, or
+/// the error (a store error is a 503).
+async fn bearer(instance: &Instance, access: &str) -> Result<Option<String>, auth_core::Error> {
+    let header = format!("Bearer {access}");
+    let credentials = instance
+        .auth
+        .credentials([], None, None)
+        .with_authorization([header.as_bytes()]);
+    let handle = instance.auth.authenticate(credentials).await?;
+    Ok(handle.identity().map(|i| i.user_id().to_owned()))
+}
+
+async fn until(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < Duration::from_secs(30), "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_feed_is_down_tokens_are_checked_against_the_store() {
+    let mut server = RedisServer::start().await;
+    let key = key();
+    let a = instance(
+        RedisStore::from_url(&server.url())
+            .unwrap()
+            .with_timeout(Duration::from_millis(300)),
+        &key,
+    );
+    let staleness = auth_core::revocation::DEFAULT_MAX_STALENESS;
+    let revocations = a.tokens.revocations().clone();
+    until("the feed is current", || revocations.is_current(staleness)).await;
+    let pair = a.pair("alice").await;
+    assert_eq!(
+        bearer(&a, &pair.access_token).await.unwrap().as_deref(),
+        Some("alice")
+    );
+
+    // Redis goes away: the listener notices, and a token can no longer be
+    // taken on the list's word. Its session cannot be read either: 503,
+    // never a pass.
+    server.stop().await;
+    until("the feed is reported lost", || {
+        !revocations.is_current(staleness)
+    })
+    .await;
+    let err = bearer(&a, &pair.access_token).await.unwrap_err();
+    assert_eq!(err.status(), 503, "{err}");
+
+    // Back: the listener resubscribes and catches up, and the token works
+    // again, because its session still exists.
+    server.start_again().await;
+    until("the feed is current again", || {
+        revocations.is_current(staleness)
+    })
+    .await;
+    let start = Instant::now();
+    loop {
+        match bearer(&a, &pair.access_token).await {
+            Ok(user) => {
+                assert_eq!(user.as_deref(), Some("alice"));
+                break;
+            }
+            Err(err) => {
+                assert!(
+                    err.status() == 503 && start.elapsed() < Duration::from_secs(30),
+                    "{err}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_feed_refuses_a_token_whose_session_ended() {
+    let server = RedisServer::start().await;
+    let key = key();
+    let a = instance(RedisStore::from_url(&server.url()).unwrap(), &key);
+    let staleness = auth_core::revocation::DEFAULT_MAX_STALENESS;
+    let revocations = a.tokens.revocations().clone();
+    until("the feed is current", || revocations.is_current(staleness)).await;
+    let pair = a.pair("alice").await;
+    // The session ends where this instance's list does not hear of it
+    // (the delete goes straight to Redis), and the feed is lost.
+    let family = pair.refresh_token.split('.').next().unwrap();
+    let record_key = format!(
+        "auth:s:{}",
+        family
+            .parse::<auth_core::SessionId>()
+            .unwrap()
+            .key()
+            .to_hex()
+    );
+    assert_eq!(server.cli(&["DEL", &record_key]).as_deref(), Some("1"));
+    revocations.feed_lost();
+    assert_eq!(
+        bearer(&a, &pair.access_token).await.unwrap(),
+        None,
+        "the store says the session is gone: refused"
+    );
+}

@@ -1,10 +1,10 @@
 //! Letting handlers return auth-core errors.
 
-/// Put into a response's extensions by [`AuthError`]'s `IntoResponse`;
-/// [`AuthService`](crate::AuthService) swaps the response for the
-/// authenticator's own answer to that status.
+/// Put into a response's extensions by [`AuthError`]'s `IntoResponse`:
+/// the error's status and code. [`AuthService`](crate::AuthService) swaps
+/// the response for the authenticator's own answer to it.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ErrorMarker(pub(crate) u16);
+pub(crate) struct ErrorMarker(pub(crate) u16, pub(crate) &'static str);
 
 /// An [`auth_core::Error`] as a handler's error: `?` converts into it, and
 /// it answers as the [`AuthLayer`](crate::AuthLayer) is configured to (503
@@ -37,7 +37,8 @@ impl axum::response::IntoResponse for AuthError {
         let mut res = axum::response::Response::new(axum::body::Body::empty());
         *res.status_mut() =
             http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        res.extensions_mut().insert(ErrorMarker(status));
+        res.extensions_mut()
+            .insert(ErrorMarker(status, self.0.code()));
         res
     }
 }

@@ -1,7 +1,8 @@
 //! Turning auth-core's wire-level answers into `http` responses.
 
-use auth_core::DenialResponse;
-use http::{HeaderName, HeaderValue, Response, StatusCode};
+use auth_core::{CacheControl, DenialResponse, ResponseEdits};
+use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 
 use crate::body::ResponseBody;
 
@@ -38,4 +39,39 @@ pub(crate) fn missing_layer_response<B>(what: &str) -> Response<ResponseBody<B>>
         HeaderValue::from_static("application/json"),
     );
     res
+}
+
+/// Applies what the core decided after the handler: `Set-Cookie` values,
+/// `Vary` (`vary`, the authenticator's, built once), `Cache-Control`.
+pub(crate) fn apply_edits(headers: &mut HeaderMap, edits: ResponseEdits, vary: &HeaderValue) {
+    for cookie in edits.set_cookies {
+        match HeaderValue::try_from(cookie) {
+            Ok(value) => {
+                headers.append(SET_COOKIE, value);
+            }
+            Err(_) => tracing::error!("a cookie is not a valid header value"),
+        }
+    }
+    if edits.vary {
+        headers.append(VARY, vary.clone());
+    }
+    match edits.cache_control {
+        Some(CacheControl::NoStore) => {
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        Some(CacheControl::Private) => {
+            // Unless the app set its own.
+            headers
+                .entry(CACHE_CONTROL)
+                .or_insert(HeaderValue::from_static("private"));
+        }
+        _ => {}
+    }
+}
+
+/// The authenticator's `Vary` value as a header value, built once per
+/// service rather than per request.
+pub(crate) fn vary_value(auth: &auth_core::Authenticator) -> HeaderValue {
+    HeaderValue::from_str(auth.vary_header())
+        .expect("the authenticator checks its credential header names")
 }

@@ -166,16 +166,97 @@ pub fn remember_secret(secret: &str) {
     }
 }
 
-/// Fails if any remembered credential appears in what the apps logged.
+/// The part of a credential that must never be logged, in any form: the
+/// secret of a session token (its id is public and logged), the proof of
+/// a refresh token, the signature of a JWT; anything else whole.
+fn secret_part(credential: &str) -> &str {
+    let parts: Vec<&str> = credential.split('.').collect();
+    let b64 = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    match parts.as_slice() {
+        [id, secret] if id.len() == 22 && secret.len() == 43 && b64(id) && b64(secret) => secret,
+        [id, generation, proof]
+            if id.len() == 22
+                && proof.len() == 43
+                && generation.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            proof
+        }
+        [header, payload, signature]
+            if header.starts_with("eyJ") && b64(payload) && b64(signature) =>
+        {
+            signature
+        }
+        _ => credential,
+    }
+}
+
+/// The forms in which a leaked `secret` would show: whole, any 16
+/// characters of it, base64 (standard and URL-safe, padded or not) and
+/// percent-encoded.
+fn leaked_forms(secret: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let mut forms = vec![secret.to_owned()];
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() > 16 {
+        forms.extend(chars.windows(16).map(|w| w.iter().collect::<String>()));
+    }
+    for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
+        let encoded = engine.encode(secret);
+        // The first characters of an encoding depend on the secret alone.
+        forms.push(encoded.chars().take(16.min(encoded.len())).collect());
+    }
+    let percent: String = secret
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    if percent != secret {
+        forms.push(percent);
+    }
+    forms
+}
+
+/// Fails if any remembered credential appears in what the apps logged:
+/// whole, truncated (16 characters of its secret part) or encoded. Every
+/// form of every credential is looked for in one pass over the log.
 pub fn assert_no_secret_logged() {
-    let log = String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned();
-    for secret in secrets().lock().unwrap().iter() {
-        assert!(
-            !log.contains(secret.as_str()),
-            "a credential ({}…) appears in the log",
-            &secret[..4]
+    let log = log_buffer().lock().unwrap().clone();
+    let forms: Vec<(String, String)> = secrets()
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|credential| {
+            let secret = secret_part(credential).to_owned();
+            leaked_forms(&secret)
+                .into_iter()
+                .map(move |form| (form, secret.clone()))
+        })
+        .collect();
+    let finder = aho_corasick::AhoCorasick::new(forms.iter().map(|(form, _)| form))
+        .expect("the credentials' forms");
+    if let Some(found) = finder.find(&log) {
+        let (form, secret) = &forms[found.pattern().as_usize()];
+        panic!(
+            "a credential ({}…) appears in the log as {}…",
+            &secret[..4],
+            &form[..4.min(form.len())]
         );
     }
+}
+
+/// What the apps have logged so far, as text.
+pub fn logged_text() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
 }
 
 /// How many bytes the apps have logged so far (to show the capture works).
@@ -459,6 +540,7 @@ impl TestProvider {
             issuer: self.issuer.clone(),
             audience: Self::AUDIENCE.to_owned(),
             jwks_url: None,
+            accept_untyped: false,
         }
     }
 
@@ -471,6 +553,22 @@ impl TestProvider {
         let token = self
             .signer
             .issue(&subject, &NoClaims {})
+            .expect("signed")
+            .token;
+        remember_secret(&token);
+        token
+    }
+
+    /// A token shaped like an ID token for `user`: what a client got at
+    /// sign-in, with a `nonce`, for the client's audience.
+    pub fn id_token(&self, user: &str) -> String {
+        use auth_core::jwt::Subject;
+        let token = self
+            .signer
+            .issue(
+                &Subject::new(user),
+                &serde_json::json!({ "nonce": "n-0S6_WzA2Mj", "auth_time": 1 }),
+            )
             .expect("signed")
             .token;
         remember_secret(&token);
@@ -547,6 +645,10 @@ impl Client {
         Self {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // Well within the servers' keep-alive (5 s for actix-web):
+                // a pooled connection is never reused just as the server
+                // closes it, however slow a loaded machine runs the test.
+                .pool_idle_timeout(Duration::from_secs(1))
                 .user_agent(user_agent)
                 .build()
                 .expect("client"),
@@ -697,6 +799,34 @@ impl Client {
     /// `DELETE path`.
     pub async fn delete(&self, path: &str) -> Res {
         self.send("DELETE", path, &[], None).await
+    }
+
+    /// `POST /token` as a demo account: the token pair's JSON.
+    pub async fn token_pair(&self, user: &str) -> serde_json::Value {
+        let res = self
+            .post_json(
+                "/token",
+                serde_json::json!({ "username": user, "password": password_of(user) }),
+            )
+            .await;
+        assert_eq!(res.status, 200, "token login as {user}: {}", res.body);
+        res.json()
+    }
+
+    /// `POST /token/refresh` with `refresh_token`.
+    pub async fn refresh(&self, refresh_token: &str) -> Res {
+        self.post_json(
+            "/token/refresh",
+            serde_json::json!({ "refresh_token": refresh_token }),
+        )
+        .await
+    }
+
+    /// `GET path` with `Authorization: Bearer access_token`.
+    pub async fn get_bearer(&self, path: &str, access_token: &str) -> Res {
+        let header = format!("Bearer {access_token}");
+        self.get_with(path, &[("authorization", header.as_bytes())])
+            .await
     }
 
     /// Logs in with JSON as a demo account.

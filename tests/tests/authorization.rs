@@ -12,6 +12,8 @@ scenarios!(
     an_invalid_api_key_never_falls_through,
     access_tokens_travel_in_an_http_only_cookie,
     tokens_of_a_trusted_provider_carry_its_scopes,
+    a_providers_subject_is_not_the_local_user_of_that_name,
+    id_tokens_are_not_access_tokens,
 );
 
 fn assert_insufficient_scope(res: &Res, missing: &str) {
@@ -210,6 +212,96 @@ async fn access_tokens_travel_in_an_http_only_cookie(env: Env) {
         .get_with("/me", &[("cookie", cookie.as_bytes())])
         .await;
     assert_eq!(res.status, 401);
+}
+
+async fn a_providers_subject_is_not_the_local_user_of_that_name(env: Env) {
+    let provider = TestProvider::start().await;
+    let app = TestApp::start_with(
+        env,
+        Options {
+            oidc: Some(provider.settings()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let local = app.logged_in("alice").await;
+    let client = app.client();
+    let token = format!("Bearer {}", provider.token("alice", &["user"], &[]));
+    let auth = [("authorization", token.as_bytes())];
+    let me = client.get_with("/me", &auth).await.json();
+    assert_eq!(me["user_id"], "alice");
+    assert_eq!(me["issuer"], json!(provider.issuer));
+    assert_eq!(me["local"], false);
+    // None of the local alice's sessions are the provider's alice's.
+    for (method, path) in [
+        ("GET", "/sessions"),
+        ("POST", "/logout-all"),
+        (
+            "DELETE",
+            &*format!(
+                "/sessions/{}",
+                local.get("/me").await.json()["session"]["id"]
+                    .as_str()
+                    .unwrap()
+            ),
+        ),
+    ] {
+        let res = client.send(method, path, &auth, None).await;
+        assert_eq!(res.status, 403, "{method} {path}: {}", res.body);
+        assert_eq!(
+            res.json(),
+            json!({"error": "not_local_user"}),
+            "{method} {path}"
+        );
+    }
+    assert_eq!(
+        local.get("/me").await.status,
+        200,
+        "the local alice is untouched"
+    );
+    assert_eq!(
+        local
+            .get("/sessions")
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // The demo's own tokens are local, and say who issued them.
+    let own = client.token_pair("alice").await;
+    let me = client
+        .get_bearer("/me", own["access_token"].as_str().unwrap())
+        .await
+        .json();
+    assert_eq!(
+        (me["local"].clone(), me["issuer"].clone()),
+        (json!(true), json!(example_shared::TOKEN_ISSUER))
+    );
+}
+
+async fn id_tokens_are_not_access_tokens(env: Env) {
+    let provider = TestProvider::start().await;
+    let app = TestApp::start_with(
+        env,
+        Options {
+            oidc: Some(provider.settings()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let res = app
+        .client()
+        .get_bearer("/me", &provider.id_token("carol"))
+        .await;
+    assert_eq!(res.status, 401, "{}", res.body);
+    assert!(
+        res.header("www-authenticate")
+            .is_some_and(|c| c.contains("invalid_token")),
+        "{:?}",
+        res.header("www-authenticate")
+    );
 }
 
 async fn tokens_of_a_trusted_provider_carry_its_scopes(env: Env) {

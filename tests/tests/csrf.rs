@@ -251,10 +251,13 @@ async fn authenticated_answers_vary_on_credentials(env: Env) {
             .iter()
             .map(|v| v.to_str().unwrap().to_owned())
             .collect();
+        // Every header a credential is read from: the demo also takes
+        // `X-API-Key`.
         assert!(
-            vary.iter().any(|v| v == "Cookie, Authorization"),
+            vary.iter().any(|v| v == "Cookie, Authorization, x-api-key"),
             "{path}: {vary:?}"
         );
+        assert_eq!(res.header("cache-control"), Some("private"), "{path}");
     }
     let res = client.login_json("alice").await;
     assert!(res.header("vary").is_some(), "a login answer varies too");

@@ -4,7 +4,8 @@
 //! really captured.)
 
 use auth_behaviour_tests::{
-    Env, TestApp, assert_no_secret_logged, logged_bytes, password_of, remember_secret, scenarios,
+    Env, TestApp, assert_no_secret_logged, logged_bytes, logged_text, password_of, remember_secret,
+    scenarios,
 };
 use serde_json::json;
 
@@ -58,6 +59,30 @@ async fn decisions_are_logged_and_credentials_are_not(env: Env) {
     stranger.set_token(Some(format!("{token}x")));
     assert_eq!(stranger.get("/me").await.status, 401);
 
+    // A username that tries to write a line of its own into the log.
+    let forged = json!({"username": "mallory\n2030-01-01T00:00:00Z  INFO forged: admin logged in", "password": "x"});
+    assert_eq!(client.post_json("/login", forged).await.status, 401);
+
     assert!(logged_bytes() > before, "the capture works");
+    let log = logged_text();
+    for decision in [
+        "request refused as cross-site",
+        "login failed: wrong credentials",
+        "refresh token reuse detected",
+        "access token rejected",
+        "session cookie rejected",
+        "token login",
+        "login",
+    ] {
+        assert!(log.contains(decision), "the log records {decision:?}");
+    }
+    assert!(
+        !log.contains("\n2030-01-01T00:00:00Z  INFO forged"),
+        "a username forged a log line"
+    );
+    assert!(
+        log.contains("mallory\\n2030"),
+        "the username is logged escaped"
+    );
     assert_no_secret_logged();
 }

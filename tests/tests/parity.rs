@@ -1,11 +1,14 @@
 //! The axum and actix demos answer the same conversation the same way:
-//! status codes, the headers that matter, cookie attributes, and bodies
-//! (with session ids, tokens and times masked).
+//! status codes, the headers that matter (every value of them), cookie
+//! attributes, and bodies (with session ids, tokens and times masked):
+//! sessions, bearer and refresh tokens, CSRF refusals, API keys and the
+//! throttle.
 
-use auth_behaviour_tests::{Backend, Client, Env, Framework, Res, TestApp, password_of};
+use auth_behaviour_tests::{
+    Backend, Client, Env, Framework, Res, TEST_API_KEY, TestApp, password_of,
+};
 
-/// A response reduced to what must match across frameworks (`vary` by
-/// its first value: frameworks may add their own after it).
+/// A response reduced to what must match across frameworks.
 fn normalise(res: &Res, client: &Client) -> String {
     let mut out = format!("{}\n", res.status);
     for name in [
@@ -16,8 +19,14 @@ fn normalise(res: &Res, client: &Client) -> String {
         "location",
         "vary",
     ] {
-        if let Some(v) = res.header(name) {
-            out.push_str(&format!("{name}: {v}\n"));
+        let values: Vec<&str> = res
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap_or("?"))
+            .collect();
+        if !values.is_empty() {
+            out.push_str(&format!("{name}: {}\n", values.join(" | ")));
         }
     }
     for cookie in res.set_cookies() {
@@ -30,6 +39,14 @@ fn normalise(res: &Res, client: &Client) -> String {
     let mut body = res.body.clone();
     if let Some(csrf) = client.csrf_token() {
         body = body.replace(&csrf, "CSRF");
+    }
+    if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str(&body) {
+        for field in ["access_token", "refresh_token"] {
+            if map.contains_key(field) {
+                map.insert(field.into(), "TOKEN".into());
+            }
+        }
+        body = serde_json::Value::Object(map).to_string();
     }
     out.push_str(&mask(&body));
     out
@@ -133,6 +150,74 @@ async fn conversation(framework: Framework) -> Vec<String> {
     step!(b, b.get("/admin"));
     step!(b, b.post("/logout-all"));
     step!(b, b.get("/me"));
+    // Bearer and refresh tokens.
+    let c = app.client();
+    let res = c
+        .post_json(
+            "/token",
+            serde_json::json!({"username": "alice", "password": password_of("alice")}),
+        )
+        .await;
+    log.push(normalise(&res, &c));
+    let pair = res.json();
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+    step!(c, c.get_bearer("/me", &access));
+    step!(c, c.get_bearer("/admin", &access));
+    step!(c, c.get_bearer("/me", &format!("{access}x")));
+    let refreshed = c.refresh(pair["refresh_token"].as_str().unwrap()).await;
+    log.push(normalise(&refreshed, &c));
+    step!(c, c.refresh("not-a-refresh-token"));
+    step!(
+        c,
+        c.post_json(
+            "/token/revoke",
+            serde_json::json!({"refresh_token": refreshed.json()["refresh_token"]})
+        )
+    );
+    step!(c, c.get_bearer("/me", &access));
+    // API keys.
+    step!(
+        c,
+        c.get_with("/reports", &[("x-api-key", TEST_API_KEY.as_bytes())])
+    );
+    step!(
+        c,
+        c.get_with("/reports", &[("x-api-key", b"wrong-key-000000")])
+    );
+    // CSRF: a cross-site post, and one without the token.
+    let d = app.client();
+    step!(d, d.login_json("alice"));
+    step!(
+        d,
+        d.send(
+            "POST",
+            "/logout",
+            &[("sec-fetch-site", b"cross-site")],
+            None
+        )
+    );
+    step!(
+        d,
+        d.send("POST", "/logout", &[("x-csrf-token", b"wrong")], None)
+    );
+    // The throttle: the eleventh wrong password is refused unchecked.
+    let e = app.client();
+    for _ in 0..example_shared::THROTTLE_USER_LIMIT {
+        let res = e
+            .post_json(
+                "/login",
+                serde_json::json!({"username": "admin", "password": "nope"}),
+            )
+            .await;
+        assert_eq!(res.status, 401);
+    }
+    step!(
+        e,
+        e.post_json(
+            "/login",
+            serde_json::json!({"username": "admin", "password": "nope"})
+        )
+    );
     app.store.inner().set_failing(true);
     step!(a, a.login_json("alice"));
     step!(a, a.get("/"));

@@ -167,12 +167,16 @@ async fn cookie_attributes_on_plain_http(env: Env) {
     let res = client.login_json("alice").await;
     let cookies = res.set_cookies();
     let token = client.token().unwrap();
-    assert_eq!(token.len(), 43);
-    assert!(
-        token
-            .bytes()
+    // `<session id>.<secret>`: the id the device list shows, then 256
+    // secret bits.
+    let (id, secret) = token.split_once('.').unwrap();
+    assert_eq!((id.len(), secret.len()), (22, 43));
+    assert!([id, secret].iter().all(|part| {
+        part.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    );
+    }));
+    let me = client.get("/me").await.json();
+    assert_eq!(me["session"]["id"], id);
     assert_eq!(
         cookies,
         [format!(
@@ -557,7 +561,7 @@ async fn hostile_cookies_get_401_never_500(env: Env) {
     let app = TestApp::start(env).await;
     let alice = app.logged_in("alice").await;
     let valid = alice.token().unwrap();
-    let unknown = "A".repeat(43);
+    let unknown = format!("{}.{}", "A".repeat(22), "A".repeat(43));
     let big = "x".repeat(6000);
     let other_valid = app.logged_in("admin").await.token().unwrap();
     let cases: Vec<(String, Vec<Vec<u8>>)> = vec![

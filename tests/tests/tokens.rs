@@ -48,7 +48,11 @@ async fn token_login_then_bearer_requests(env: Env) {
     let pair = tokens(&client, "alice").await;
     assert_eq!(pair["token_type"], "Bearer");
     assert_eq!(pair["expires_in"], 300);
-    assert_eq!(pair["refresh_token"].as_str().unwrap().len(), 43);
+    // `<family id>.<generation>.<proof>`.
+    let refresh = pair["refresh_token"].as_str().unwrap();
+    let parts: Vec<&str> = refresh.split('.').collect();
+    assert_eq!(parts.len(), 3, "{refresh}");
+    assert_eq!((parts[0].len(), parts[1], parts[2].len()), (22, "0", 43));
     let me = bearer(&client, "/me", &pair["access_token"]).await;
     assert_eq!(me.status, 200);
     let body = me.json();

@@ -138,7 +138,9 @@ impl GatewayTokens {
         if let Some(hit) = inner.cache.read().get(&cache_key).filter(|c| fits(c)) {
             return Ok(hit.value.clone());
         }
-        let mut subject = Subject::new(identity.user_id()).with_roles(identity.roles());
+        let mut subject = Subject::new(identity.user_id())
+            .with_roles(identity.roles())
+            .issued_after(identity.tokens_not_before());
         if let Some(sid) = identity.session_id() {
             subject = subject.with_session(sid.clone());
         }

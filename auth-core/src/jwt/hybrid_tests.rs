@@ -6,6 +6,7 @@ use super::*;
 use crate::clock::ManualClock;
 use crate::{
     AuthMethod, Authenticator, ClientMeta, CookiePolicy, Denial, Login, MemoryStore, Rejection,
+    SessionStore as _,
 };
 
 struct Fixture {
@@ -14,6 +15,7 @@ struct Fixture {
     clock: ManualClock,
     store: MemoryStore,
     key: Key,
+    refresh: RefreshPolicy,
 }
 
 fn fixture() -> Fixture {
@@ -25,11 +27,15 @@ fn fixture() -> Fixture {
         .with_clock(Arc::new(clock.clone()))
         .build()
         .unwrap();
+    let refresh = RefreshPolicy::new()
+        .unwrap()
+        .with_secret(&[42; 32])
+        .unwrap();
     let auth = Authenticator::builder(store.clone())
         .with_clock(Arc::new(clock.clone()))
         .with_cookie(CookiePolicy::default().with_secure(false))
         .with_access_tokens(tokens.clone())
-        .with_refresh_tokens(RefreshPolicy::new().unwrap())
+        .with_refresh_tokens(refresh.clone())
         .build()
         .unwrap();
     Fixture {
@@ -38,6 +44,7 @@ fn fixture() -> Fixture {
         clock,
         store,
         key,
+        refresh,
     }
 }
 
@@ -61,7 +68,7 @@ impl Fixture {
     async fn cookie_login(&self, user: &str) -> String {
         let handle = self.request(None, &[]).await;
         handle.login(Login::new(user)).await.unwrap();
-        let c = handle.finish().await.unwrap().unwrap();
+        let c = handle.finish().await.unwrap().set_cookies[0].clone();
         c.split(';')
             .next()
             .unwrap()
@@ -172,7 +179,16 @@ async fn cookies_and_refresh_tokens_do_not_mix() {
     ));
     let pair = f.pair("alice").await;
     let handle = f.request(Some(&pair.refresh_token), &[]).await;
-    assert_eq!(handle.rejection(), Some(Rejection::WrongKind));
+    assert_eq!(
+        handle.rejection(),
+        Some(Rejection::MalformedCookie),
+        "a refresh token is not shaped like a session token"
+    );
+    // A session token made up for the family's id does not match it.
+    let family = pair.refresh_token.split('.').next().unwrap();
+    let forged = format!("{family}.{}", "A".repeat(43));
+    let handle = f.request(Some(&forged), &[]).await;
+    assert_eq!(handle.rejection(), Some(Rejection::UnknownSession));
     assert!(matches!(
         f.auth.refresh_tokens("short").await,
         Err(RefreshError::Invalid)
@@ -320,6 +336,7 @@ fn second_instance(f: &Fixture, store: impl crate::SessionStore) -> (Authenticat
     let auth = Authenticator::builder(store)
         .with_clock(Arc::new(f.clock.clone()))
         .with_access_tokens(tokens.clone())
+        .with_refresh_tokens(f.refresh.clone())
         .build()
         .unwrap();
     (auth, tokens)
@@ -505,4 +522,296 @@ fn gateway_configuration_is_checked() {
     );
     let gateway = GatewayTokens::new("x-user-token", f.tokens.clone()).unwrap();
     assert!(!format!("{gateway:?}").contains("ey"), "no token in Debug");
+}
+
+/// A cookie session's access token (what `/token/cookie` hands out).
+async fn access_of(f: &Fixture, cookie: &str) -> String {
+    f.request(Some(cookie), &[])
+        .await
+        .issue_access_token()
+        .unwrap()
+        .unwrap()
+        .token
+}
+
+#[tokio::test]
+async fn every_end_refuses_tokens_issued_in_the_same_second() {
+    // No clock moves between issuing and revoking: a token of the very
+    // same second must not survive, and one issued right after must.
+    let f = fixture();
+    let cookie = f.cookie_login("alice").await;
+    let before = access_of(&f, &cookie).await;
+    f.auth.revoke_user_tokens("alice").await.unwrap();
+    assert_eq!(f.verify(&before).unwrap_err(), JwtError::Revoked);
+    let after = access_of(&f, &cookie).await;
+    assert!(f.verify(&after).is_ok(), "issued after the revocation");
+
+    let before = access_of(&f, &cookie).await;
+    let handle = f.request(Some(&cookie), &[]).await;
+    handle.password_changed().await.unwrap();
+    assert_eq!(f.verify(&before).unwrap_err(), JwtError::Revoked);
+    let cookie = handle.finish().await.unwrap().set_cookies[0].clone();
+    let cookie = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("session=")
+        .to_owned();
+    let after = access_of(&f, &cookie).await;
+    assert!(f.verify(&after).is_ok(), "the kept session's new token");
+
+    let app = f.pair("alice").await;
+    f.request(Some(&cookie), &[])
+        .await
+        .logout_everywhere()
+        .await
+        .unwrap();
+    assert_eq!(f.verify(&after).unwrap_err(), JwtError::Revoked);
+    assert_eq!(f.verify(&app.access_token).unwrap_err(), JwtError::Revoked);
+    assert!(matches!(
+        f.auth.refresh_tokens(&app.refresh_token).await,
+        Err(RefreshError::Invalid)
+    ));
+}
+
+#[tokio::test]
+async fn a_role_change_reaches_tokens() {
+    let f = fixture();
+    // The session's own role change: its older tokens carry the old roles.
+    let cookie = f.cookie_login("alice").await;
+    let old = access_of(&f, &cookie).await;
+    let handle = f.request(Some(&cookie), &[]).await;
+    handle.set_roles(["user", "editor"]).await.unwrap();
+    assert_eq!(f.verify(&old).unwrap_err(), JwtError::Revoked);
+    let cookie = handle.finish().await.unwrap().set_cookies[0].clone();
+    let cookie = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("session=")
+        .to_owned();
+    let new = access_of(&f, &cookie).await;
+    assert_eq!(f.verify(&new).unwrap().roles, ["user", "editor"]);
+
+    // The app changes a user's roles everywhere: sessions and refresh
+    // families take them, tokens with the old ones are refused, and the
+    // next refresh carries the new ones.
+    let app = f
+        .auth
+        .issue_tokens(
+            Login::new("bob").with_roles(["user"]),
+            ClientMeta::default(),
+        )
+        .await
+        .unwrap();
+    let browser = f.cookie_login("bob").await;
+    assert_eq!(f.auth.set_user_roles("bob", ["auditor"]).await.unwrap(), 2);
+    assert_eq!(f.verify(&app.access_token).unwrap_err(), JwtError::Revoked);
+    let refreshed = f.auth.refresh_tokens(&app.refresh_token).await.unwrap();
+    assert_eq!(
+        f.verify(&refreshed.access_token).unwrap().roles,
+        ["auditor"]
+    );
+    let identity = f.request(Some(&browser), &[]).await.identity().unwrap();
+    assert_eq!(identity.roles(), ["auditor"]);
+    assert!(f.verify(&new).is_ok(), "other users' tokens are untouched");
+}
+
+#[tokio::test]
+async fn an_administrator_ends_another_users_sessions() {
+    let f = fixture();
+    let cookie = f.cookie_login("mallory").await;
+    let app = f.pair("mallory").await;
+    let access = access_of(&f, &cookie).await;
+    assert_eq!(f.auth.sessions_of("mallory").await.unwrap().len(), 2);
+    assert_eq!(f.auth.end_all_sessions_of("mallory").await.unwrap(), 2);
+    assert!(f.request(Some(&cookie), &[]).await.identity().is_none());
+    assert_eq!(f.verify(&access).unwrap_err(), JwtError::Revoked);
+    assert_eq!(f.verify(&app.access_token).unwrap_err(), JwtError::Revoked);
+    assert!(f.auth.refresh_tokens(&app.refresh_token).await.is_err());
+    assert!(f.auth.sessions_of("mallory").await.unwrap().is_empty());
+}
+
+/// A family rotated ten thousand times is one record, and everything
+/// about it still works: the device list, reuse detection, revocation.
+#[tokio::test]
+async fn a_family_stays_one_record_however_often_it_rotates() {
+    let f = fixture();
+    let first = f.pair("alice").await;
+    let mut newest = first.clone();
+    let mut old = None;
+    for i in 0..10_000 {
+        if i == 5_000 {
+            old = Some(newest.refresh_token.clone());
+        }
+        newest = f.auth.refresh_tokens(&newest.refresh_token).await.unwrap();
+    }
+    assert_eq!(
+        f.store.stored_len(),
+        1,
+        "one record, whatever the rotations"
+    );
+    assert_eq!(f.auth.sessions_of("alice").await.unwrap().len(), 1);
+    // Reuse of an old generation is recognised, and ends the family.
+    f.clock.advance(time::Duration::seconds(10));
+    assert!(matches!(
+        f.auth.refresh_tokens(&old.unwrap()).await,
+        Err(RefreshError::Reused)
+    ));
+    assert!(f.auth.refresh_tokens(&newest.refresh_token).await.is_err());
+    assert_eq!(
+        f.verify(&newest.access_token).unwrap_err(),
+        JwtError::Revoked
+    );
+    assert_eq!(f.store.stored_len(), 0);
+}
+
+#[tokio::test]
+async fn a_forged_token_naming_a_family_revokes_nothing() {
+    let f = fixture();
+    let pair = f.pair("alice").await;
+    // Knowing a family's public id and generation is not knowing its
+    // proof: invalid, and the family lives on.
+    let (id, rest) = pair.refresh_token.split_once('.').unwrap();
+    let generation = rest.split('.').next().unwrap();
+    let forged = format!("{id}.{generation}.{}", "A".repeat(43));
+    let older = format!("{id}.0.{}", "B".repeat(43));
+    for token in [forged, older] {
+        assert!(matches!(
+            f.auth.refresh_tokens(&token).await,
+            Err(RefreshError::Invalid)
+        ));
+        assert!(!f.auth.revoke_refresh_token(&token).await.unwrap());
+    }
+    assert!(f.auth.refresh_tokens(&pair.refresh_token).await.is_ok());
+}
+
+/// The memory store without its delivery of announcements: one that cannot
+/// deliver them at all (`subscribe` says `None`), or one that would but
+/// never proves its feed current, like a Redis whose pub/sub is down.
+#[derive(Debug, Clone)]
+struct Undelivered {
+    store: MemoryStore,
+    subscribes: bool,
+}
+
+#[async_trait::async_trait]
+impl crate::SessionStore for Undelivered {
+    async fn create(&self, record: &crate::SessionRecord) -> Result<(), crate::StoreError> {
+        self.store.create(record).await
+    }
+    async fn load(
+        &self,
+        key: &crate::SessionKey,
+    ) -> Result<Option<crate::SessionRecord>, crate::StoreError> {
+        self.store.load(key).await
+    }
+    async fn update(&self, record: &crate::SessionRecord) -> Result<u64, crate::StoreError> {
+        self.store.update(record).await
+    }
+    async fn touch(
+        &self,
+        key: &crate::SessionKey,
+        idle: time::OffsetDateTime,
+        last: time::OffsetDateTime,
+    ) -> Result<bool, crate::StoreError> {
+        self.store.touch(key, idle, last).await
+    }
+    async fn delete(&self, key: &crate::SessionKey) -> Result<bool, crate::StoreError> {
+        self.store.delete(key).await
+    }
+    async fn list_user(&self, user: &str) -> Result<Vec<crate::SessionRecord>, crate::StoreError> {
+        self.store.list_user(user).await
+    }
+    async fn delete_user(
+        &self,
+        user: &str,
+        keep: Option<&crate::SessionKey>,
+    ) -> Result<Vec<crate::SessionKey>, crate::StoreError> {
+        self.store.delete_user(user, keep).await
+    }
+    fn subscribe(
+        &self,
+        sink: &Revocations,
+    ) -> Result<Option<crate::revocation::Subscription>, crate::StoreError> {
+        if !self.subscribes {
+            return Ok(None);
+        }
+        sink.feed_connecting();
+        Ok(Some(crate::revocation::Subscription::new(())))
+    }
+}
+
+#[tokio::test]
+async fn without_a_current_feed_tokens_are_checked_against_the_store() {
+    let f = fixture();
+    let store = Undelivered {
+        store: f.store.clone(),
+        subscribes: true,
+    };
+    let (other, _) = second_instance(&f, store);
+    let bearer = |token: &str| format!("Bearer {token}");
+    let ask = async |token: &str| {
+        let creds = other
+            .credentials([], None, None)
+            .with_authorization([bearer(token).as_bytes()]);
+        other.authenticate(creds).await
+    };
+    let pair = f.pair("alice").await;
+    let handle = ask(&pair.access_token).await.unwrap();
+    assert_eq!(
+        handle.identity().unwrap().user_id(),
+        "alice",
+        "its session is live"
+    );
+    // The session ends where this instance hears nothing of it.
+    f.store
+        .delete(
+            &pair
+                .refresh_token
+                .split('.')
+                .next()
+                .unwrap()
+                .parse::<crate::SessionId>()
+                .unwrap()
+                .key(),
+        )
+        .await
+        .unwrap();
+    let handle = ask(&pair.access_token).await.unwrap();
+    assert!(handle.identity().is_none(), "the store says it ended");
+    assert_eq!(
+        handle.rejection(),
+        Some(Rejection::InvalidToken { reason: "revoked" })
+    );
+    // A token of no session of this app cannot be checked: 503.
+    let unbound = f
+        .tokens
+        .issue(&Subject::new("robot"), &NoClaims {})
+        .unwrap();
+    let err = ask(&unbound.token).await.unwrap_err();
+    assert_eq!(err.status(), 503);
+}
+
+#[test]
+fn a_store_that_cannot_announce_needs_a_single_instance() {
+    let f = fixture();
+    let quiet = Undelivered {
+        store: f.store.clone(),
+        subscribes: false,
+    };
+    let err = Authenticator::builder(quiet.clone())
+        .with_access_tokens(f.tokens.clone())
+        .build()
+        .unwrap_err();
+    assert_eq!(err, crate::ConfigError::RevocationsNotShared);
+    assert!(
+        Authenticator::builder(quiet.clone())
+            .with_access_tokens(f.tokens.clone())
+            .with_single_instance()
+            .build()
+            .is_ok()
+    );
+    // Sessions alone need no announcements.
+    assert!(Authenticator::builder(quiet).build().is_ok());
 }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 
 /// The algorithms a key can be bound to.
@@ -92,8 +92,9 @@ impl fmt::Display for Algorithm {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
-    /// An HMAC secret shorter than 32 bytes.
-    #[error("HMAC secrets must be at least 32 bytes")]
+    /// An HMAC secret shorter than its hash's output: 32 bytes for HS256,
+    /// 48 for HS384, 64 for HS512 (RFC 7518 3.2).
+    #[error("HMAC secrets must be at least as long as the hash output (32, 48 or 64 bytes)")]
     WeakSecret,
     /// An RSA key under 2048 bits.
     #[error("RSA keys must be at least 2048 bits")]
@@ -149,9 +150,7 @@ fn check_kid(kid: &str) -> Result<(), KeyError> {
 
 fn ed25519_jwk(pkcs8: &[u8]) -> Result<Jwk, KeyError> {
     use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
-    use jsonwebtoken::jwk::{
-        CommonParameters, EllipticCurve, OctetKeyPairParameters, OctetKeyPairType,
-    };
+    use jsonwebtoken::jwk::{CommonParameters, OctetKeyPairParameters, OctetKeyPairType};
     let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(invalid)?;
     Ok(Jwk {
         common: CommonParameters {
@@ -178,14 +177,18 @@ fn rsa_bits(jwk: &Jwk) -> Option<usize> {
 }
 
 impl Key {
-    /// An HMAC key (HS256/384/512) from a secret of at least 32 bytes.
+    /// An HMAC key (HS256/384/512) from a secret at least as long as the
+    /// hash's output: 32, 48 or 64 bytes.
     pub fn hmac(kid: impl Into<String>, alg: Algorithm, secret: &[u8]) -> Result<Self, KeyError> {
         let kid = kid.into();
         check_kid(&kid)?;
-        if !alg.is_hmac() {
-            return Err(KeyError::WrongAlgorithm(alg));
-        }
-        if secret.len() < 32 {
+        let shortest = match alg {
+            Algorithm::HS256 => 32,
+            Algorithm::HS384 => 48,
+            Algorithm::HS512 => 64,
+            _ => return Err(KeyError::WrongAlgorithm(alg)),
+        };
+        if secret.len() < shortest {
             return Err(KeyError::WeakSecret);
         }
         Ok(Self {
@@ -264,16 +267,21 @@ impl Key {
     }
 
     fn from_public_jwk(kid: String, alg: Algorithm, jwk: Jwk) -> Result<Self, KeyError> {
-        let family_ok = matches!(
-            (&jwk.algorithm, alg),
-            (
-                AlgorithmParameters::RSA(_),
-                Algorithm::RS256 | Algorithm::PS256
-            ) | (
-                AlgorithmParameters::EllipticCurve(_),
-                Algorithm::ES256 | Algorithm::ES384
-            ) | (AlgorithmParameters::OctetKeyPair(_), Algorithm::EdDSA)
-        );
+        // The key type and its curve must be the algorithm's: a P-384 key
+        // announced as ES256 is refused, not tried.
+        let family_ok = match (&jwk.algorithm, alg) {
+            (AlgorithmParameters::RSA(_), Algorithm::RS256 | Algorithm::PS256) => true,
+            (AlgorithmParameters::EllipticCurve(ec), Algorithm::ES256) => {
+                ec.curve == EllipticCurve::P256
+            }
+            (AlgorithmParameters::EllipticCurve(ec), Algorithm::ES384) => {
+                ec.curve == EllipticCurve::P384
+            }
+            (AlgorithmParameters::OctetKeyPair(okp), Algorithm::EdDSA) => {
+                okp.curve == EllipticCurve::Ed25519
+            }
+            _ => false,
+        };
         if !family_ok {
             return Err(KeyError::WrongAlgorithm(alg));
         }

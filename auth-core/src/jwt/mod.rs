@@ -32,9 +32,11 @@
 //!    out of range is malformed): `exp` is required, `exp`, `nbf` and `iat`
 //!    are checked against the [`Clock`] with the leeway (default 30 s, at
 //!    most 60 s unless set), `iss` always, `aud` when configured;
-//! 5. revocation: a token whose `sid` was revoked, or issued before its
-//!    user's "not before", is refused without a store lookup (see
-//!    [`Revocations`]).
+//! 5. revocation: a token whose `sid` was revoked, or issued (to the
+//!    second) no later than its session's or user's "not before", is
+//!    refused without a store lookup (see [`Revocations`]). A token issued
+//!    in the very second of such a revocation is stamped with the next
+//!    second, so it outlives it.
 //!
 //! # Keys
 //! Several keys verify at once and one signs, so keys rotate without
@@ -156,6 +158,9 @@ pub struct Subject {
     roles: Vec<String>,
     session_id: Option<SessionId>,
     scope: Option<String>,
+    /// Tokens must be stamped after this Unix millisecond (the session's
+    /// `tokens_not_before`).
+    issued_after: Option<i64>,
 }
 
 impl Subject {
@@ -202,6 +207,13 @@ impl Subject {
     /// Bound to a session: revoking the session revokes the token.
     pub fn with_session(mut self, session_id: SessionId) -> Self {
         self.session_id = Some(session_id);
+        self
+    }
+
+    /// Made from a session whose tokens issued up to `at` are refused (its
+    /// `tokens_not_before`): this one's `iat` must be later.
+    pub(crate) fn issued_after(mut self, at: Option<time::OffsetDateTime>) -> Self {
+        self.issued_after = at.map(crate::record::unix_millis::to_millis);
         self
     }
 }
@@ -328,6 +340,8 @@ struct Inner {
     keys: HashMap<String, (Key, Option<keys::Verifier>)>,
     signing: Option<String>,
     issuer: String,
+    /// The same, shared by the identities of its tokens.
+    issuer_arc: Arc<str>,
     audience: Option<String>,
     ttl: Duration,
     leeway: i64,
@@ -484,6 +498,7 @@ impl AccessTokensBuilder {
                     })
                     .collect(),
                 signing: self.signing,
+                issuer_arc: Arc::from(self.issuer.as_str()),
                 issuer: self.issuer,
                 audience: self.audience,
                 ttl: Duration::from_secs(ttl_secs),
@@ -555,6 +570,11 @@ impl AccessTokens {
         &self.inner.issuer
     }
 
+    /// The issuer, shared.
+    pub(crate) fn issuer_arc(&self) -> &Arc<str> {
+        &self.inner.issuer_arc
+    }
+
     /// The lifetime of issued tokens.
     pub fn ttl(&self) -> Duration {
         self.inner.ttl
@@ -591,6 +611,16 @@ impl AccessTokens {
         let key = &inner.keys[kid].0;
         let encoding = key.encoding.as_ref().ok_or(JwtError::NoSigningKey)?;
         let now = inner.clock.now().unix_timestamp();
+        // A token of a session whose tokens were cut off in this very
+        // second would be refused (revocations count that second as
+        // before): it is stamped with the next second. Only a token made
+        // from the session as changed is, never one made from an older
+        // read of it.
+        let iat = subject
+            .issued_after
+            .map(|ms| ms.div_euclid(1000) + 1)
+            .filter(|iat| *iat > now)
+            .unwrap_or(now);
         let ttl = i64::try_from(inner.ttl.as_secs()).unwrap_or(i64::MAX);
         let jti = SessionId::generate().map_err(|_| JwtError::Signing)?;
         let claims = Claims {
@@ -598,7 +628,7 @@ impl AccessTokens {
             sub: subject.user_id.clone(),
             aud: inner.audience.clone().map(Audience::One),
             exp: now + ttl,
-            iat: now,
+            iat,
             nbf: Some(now),
             jti: Some(jti.to_string()),
             sid: subject.session_id.as_ref().map(ToString::to_string),
@@ -702,10 +732,12 @@ impl AccessTokens {
         if now >= claims.exp.saturating_add(leeway) {
             return Err(JwtError::Expired);
         }
+        // `iat` may run a second ahead even without leeway: a token issued
+        // in the second of a revocation is stamped with the next one.
         if claims
             .nbf
             .is_some_and(|nbf| nbf > now.saturating_add(leeway))
-            || claims.iat > now.saturating_add(leeway)
+            || claims.iat > now.saturating_add(leeway.max(1))
         {
             return Err(JwtError::NotYetValid);
         }
@@ -719,7 +751,7 @@ impl AccessTokens {
         }
         if inner
             .revocations
-            .is_revoked(claims.sid.as_deref(), &claims.sub, claims.iat)
+            .is_revoked(claims.sid.as_deref(), &claims.sub, None, claims.iat)
         {
             return Err(JwtError::Revoked);
         }

@@ -20,9 +20,26 @@
 //!
 //! Verification is that of [`AccessTokens`] with the provider's keys: the
 //! algorithm comes from the key, `exp`/`nbf`/`iat` within the leeway, `iss`
-//! equal to the issuer, `aud` containing the audience. Tokens typed `JWT` or
-//! untyped are accepted, as providers issue them. Roles come from the
-//! `roles` claim, permissions from `scope` and `permissions`.
+//! equal to the issuer, `aud` containing the audience. Tokens must be typed
+//! `at+jwt` (RFC 9068) unless the issuer is configured to accept untyped
+//! ones ([`ExternalIssuerBuilder::accept_untyped`]: Keycloak and Auth0
+//! issue access tokens typed `JWT`). Whatever the type, a token that
+//! identifies itself as an ID token (a `nonce` or `at_hash` claim,
+//! Keycloak's `"typ": "ID"` claim) is refused: an ID token says who logged
+//! in to a client, it does not authorize calls. Roles come from the `roles`
+//! claim, permissions from `scope` and `permissions`.
+//!
+//! # Whose identity
+//! A provider's subject is not a user of this application: a token with
+//! `sub: "alice"` from the provider is not the local user `alice`. Its
+//! [`Identity`](crate::Identity) carries the issuer, is not
+//! [local](crate::Identity::is_local), and the calls that manage a user's
+//! sessions refuse it. An application whose users sign in through the
+//! provider maps them explicitly
+//! ([`ExternalIssuerBuilder::with_local_users`]). Per-user revocations
+//! reach external identities too
+//! ([`Authenticator::revoke_external_user_tokens`](crate::Authenticator::revoke_external_user_tokens),
+//! or as the local user they map to).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -47,7 +64,7 @@ use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
 use parking_lot::{Mutex, RwLock};
 
-use super::{AccessTokens, Claims, JwtError, Key, NoClaims};
+use super::{AccessTokens, Claims, JwtError, Key};
 use crate::clock::{Clock, SystemClock};
 
 /// Default interval between background refreshes: 10 minutes.
@@ -271,7 +288,22 @@ pub struct ExternalIssuerBuilder {
     leeway: Duration,
     clock: Arc<dyn Clock>,
     fetcher: Option<Arc<dyn JwksFetcher>>,
+    untyped: bool,
+    local_users: Option<Arc<LocalUsers>>,
+    max_token_lifetime: Duration,
 }
+
+/// The application's mapping from a provider's token to one of its users.
+type LocalUsers = dyn Fn(&ExternalClaims) -> Option<String> + Send + Sync;
+
+/// The claims of an external issuer's token: the registered ones, and every
+/// other claim as JSON.
+pub type ExternalClaims = Claims<serde_json::Map<String, serde_json::Value>>;
+
+/// Default longest lifetime of an external issuer's access tokens: 24
+/// hours (Auth0's default). Revocations of its identities are kept this
+/// long.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 impl fmt::Debug for ExternalIssuerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -327,6 +359,34 @@ impl ExternalIssuerBuilder {
         self
     }
 
+    /// Also accepts access tokens typed `JWT` or untyped, as Keycloak and
+    /// Auth0 issue them. Keep the audience narrow: with ID tokens refused
+    /// by their claims, it is what tells this API's tokens from others.
+    pub fn accept_untyped(mut self) -> Self {
+        self.untyped = true;
+        self
+    }
+
+    /// Maps the provider's tokens to users of this application: `map`
+    /// returns the local user id for a token's claims (say, from a verified
+    /// `email` claim), or `None` to leave it an external identity. A
+    /// mapped identity is that local user in every respect: its sessions,
+    /// its revocations.
+    pub fn with_local_users(
+        mut self,
+        map: impl Fn(&ExternalClaims) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.local_users = Some(Arc::new(map));
+        self
+    }
+
+    /// The longest lifetime of the provider's access tokens (default 24
+    /// hours): how long a revocation of one of its identities is kept.
+    pub fn with_max_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_token_lifetime = lifetime;
+        self
+    }
+
     /// Checks the configuration and starts fetching keys in the background
     /// (on the current Tokio runtime). It does not wait for the first
     /// fetch: [`ready`](ExternalIssuer::ready) does.
@@ -366,6 +426,9 @@ impl ExternalIssuerBuilder {
             recent: Mutex::new(VecDeque::new()),
             fetches: AtomicU64::new(0),
             runtime: runtime.clone(),
+            untyped: self.untyped,
+            local_users: self.local_users,
+            max_token_lifetime: self.max_token_lifetime + self.leeway,
         });
         let first = state.join_refresh();
         let weak = Arc::downgrade(&state);
@@ -410,6 +473,9 @@ struct State {
     recent: Mutex<VecDeque<Instant>>,
     fetches: AtomicU64,
     runtime: tokio::runtime::Handle,
+    untyped: bool,
+    local_users: Option<Arc<LocalUsers>>,
+    max_token_lifetime: Duration,
 }
 
 impl State {
@@ -528,8 +594,10 @@ impl State {
             .with_audience(self.audience.clone())
             .with_leeway(self.leeway)
             .with_ttl(self.leeway + Duration::from_secs(60))
-            .with_clock(self.clock.clone())
-            .accept_untyped();
+            .with_clock(self.clock.clone());
+        if self.untyped {
+            builder = builder.accept_untyped();
+        }
         for key in keys {
             builder = builder.with_verification_key(key);
         }
@@ -573,7 +641,21 @@ impl ExternalIssuer {
             leeway: super::DEFAULT_LEEWAY,
             clock: Arc::new(SystemClock),
             fetcher: None,
+            untyped: false,
+            local_users: None,
+            max_token_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
         }
+    }
+
+    /// How long a revocation of one of its identities must be kept: the
+    /// longest lifetime of its tokens, with the leeway.
+    pub(crate) fn max_token_lifetime(&self) -> Duration {
+        self.state.max_token_lifetime
+    }
+
+    /// The local user `claims` map to, by the application's mapping.
+    pub(crate) fn local_user(&self, claims: &ExternalClaims) -> Option<String> {
+        self.state.local_users.as_ref().and_then(|map| map(claims))
     }
 
     /// The issuer, as tokens must name it.
@@ -602,15 +684,16 @@ impl ExternalIssuer {
     }
 
     /// Verifies a token of this issuer. A key id not in the current set
-    /// waits for one refresh, within the per-minute budget.
-    pub async fn verify(&self, token: &[u8]) -> Result<Claims<NoClaims>, JwtError> {
+    /// waits for one refresh, within the per-minute budget. ID tokens are
+    /// refused ([`JwtError::WrongType`]).
+    pub async fn verify(&self, token: &[u8]) -> Result<ExternalClaims, JwtError> {
         let current = self.state.tokens.read().clone();
         let first = match &current {
-            Some(tokens) => tokens.verify::<NoClaims>(token),
+            Some(tokens) => tokens.verify::<serde_json::Map<String, serde_json::Value>>(token),
             None => Err(JwtError::UnknownKey),
         };
-        if first != Err(JwtError::UnknownKey) {
-            return first;
+        if first.as_ref().err() != Some(&JwtError::UnknownKey) {
+            return first.and_then(refuse_id_tokens);
         }
         let state = &self.state;
         let Some(refresh) = state.join_refresh_if(|| state.take_budget()) else {
@@ -620,10 +703,28 @@ impl ExternalIssuer {
         refresh.await;
         let current = state.tokens.read().clone();
         match current {
-            Some(tokens) => tokens.verify::<NoClaims>(token),
+            Some(tokens) => tokens.verify(token).and_then(refuse_id_tokens),
             None => Err(JwtError::UnknownKey),
         }
     }
+}
+
+/// Refuses a token that says it is an ID token: one with a `nonce` or an
+/// `at_hash` (OpenID Connect Core 2), or Keycloak's `"typ": "ID"` claim.
+fn refuse_id_tokens(claims: ExternalClaims) -> Result<ExternalClaims, JwtError> {
+    let custom = &claims.custom;
+    let typ_is_id = custom
+        .get("typ")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|t| t.eq_ignore_ascii_case("ID"));
+    if custom.contains_key("nonce") || custom.contains_key("at_hash") || typ_is_id {
+        tracing::debug!(
+            reason = "id_token",
+            "an ID token was presented as an access token"
+        );
+        return Err(JwtError::WrongType);
+    }
+    Ok(claims)
 }
 
 #[cfg(test)]

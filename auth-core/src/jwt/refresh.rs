@@ -1,20 +1,29 @@
-//! Refresh tokens: the credentials of refresh-kind sessions, rotated on
-//! every use, with reuse detection.
+//! Refresh tokens: the credentials of refresh-kind sessions (refresh
+//! families), rotated on every use, with reuse detection.
 //!
-//! A refresh token is an opaque session token (256 random bits, stored as
-//! its SHA-256) whose session is of kind [`SessionKind::Refresh`], with its
-//! own idle and absolute lifetimes. Every use rotates it:
+//! A family is one session record of kind [`SessionKind::Refresh`], with
+//! its own idle and absolute lifetimes, that stays under one key however
+//! often its token is rotated: what the store holds for a family is
+//! bounded. Its token is `<family id>.<generation>.<proof>`, where the
+//! proof is an HMAC-SHA256, under the refresh secret, of the id, the
+//! generation and a random seed kept in the record. So:
 //!
-//! - the successor token is derived from the presented one with HMAC-SHA256
-//!   under the refresh secret, so every instance that shares the secret
-//!   computes the same successor and no raw token is ever stored;
-//! - the old record becomes a [`SessionKind::Superseded`] marker, kept until
-//!   the family's absolute expiry;
-//! - presenting a superseded token within the grace window (default 5 s:
-//!   two refreshes racing from one client) yields the same successor;
-//!   after it, it is treated as theft: the whole family (the session and
+//! - every instance that shares the secret recognises a token, and no
+//!   token is ever stored (a store dump holds seeds, which without the
+//!   secret make no token; keep the secret out of the store);
+//! - a refresh is a compare-and-set of the record from generation `g` to
+//!   `g + 1`: of refreshes that race, exactly one rotates. One that
+//!   presented generation `g` within the grace window (default 5 s: two
+//!   refreshes racing from one client) gets the same successor;
+//! - a token of an older generation, which only this server can have
+//!   made, is reuse: treated as theft, the whole family (the session and
 //!   every token of it, the newest included) is revoked, its access tokens
-//!   stop working, and a warning is logged.
+//!   stop working, and a warning is logged. A token whose proof does not
+//!   verify is merely invalid: knowing a family's public id does not let
+//!   anyone revoke it;
+//! - once the family is revoked (reuse, [`Authenticator::revoke_refresh_token`],
+//!   logout everywhere, the session limit), its record is gone and every
+//!   compare-and-set fails: no token of it, however new, works again.
 
 use std::fmt;
 use std::time::Duration;
@@ -27,7 +36,7 @@ use crate::error::Error;
 use crate::handle::Login;
 use crate::record::{ClientMeta, SessionKind, SessionLifetime, SessionRecord};
 use crate::store::StoreError;
-use crate::token::{SessionId, SessionToken};
+use crate::token::{SessionId, SessionKey, Verifier};
 
 /// Default idle lifetime of a refresh session: 14 days.
 pub const DEFAULT_REFRESH_IDLE: Duration = Duration::from_secs(14 * 24 * 3600);
@@ -88,18 +97,90 @@ impl RefreshPolicy {
         self
     }
 
-    /// The window in which a just-superseded token still yields its
+    /// The window in which the token just replaced still yields its
     /// successor (default 5 s).
     pub fn with_grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
     }
 
-    fn successor(&self, token: &SessionToken) -> SessionToken {
-        let tag = hmac::sign(&self.secret, token.as_bytes());
-        let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(&tag.as_ref()[..32]);
-        SessionToken::from_bytes(bytes)
+    /// The proof of generation `generation` of family `key` with `seed`.
+    fn proof(&self, key: &SessionKey, generation: u64, seed: &Verifier) -> [u8; 32] {
+        let mut message = Vec::with_capacity(PROOF_LABEL.len() + 16 + 8 + 32);
+        message.extend_from_slice(PROOF_LABEL);
+        message.extend_from_slice(key.as_bytes());
+        message.extend_from_slice(&generation.to_be_bytes());
+        message.extend_from_slice(seed.as_bytes());
+        let tag = hmac::sign(&self.secret, &message);
+        let mut proof = [0u8; 32];
+        proof.copy_from_slice(&tag.as_ref()[..32]);
+        proof
+    }
+
+    /// The token of generation `generation` of `record`'s family.
+    fn token(&self, record: &SessionRecord, generation: u64) -> RefreshToken {
+        RefreshToken {
+            key: record.key(),
+            generation,
+            proof: self.proof(&record.key(), generation, &record.verifier),
+        }
+    }
+
+    /// Whether `token` is one this server made for `record`'s family, in
+    /// constant time.
+    fn verifies(&self, token: &RefreshToken, record: &SessionRecord) -> bool {
+        let expected =
+            Verifier::from_bytes(self.proof(&token.key, token.generation, &record.verifier));
+        expected.ct_eq(&Verifier::from_bytes(token.proof))
+    }
+}
+
+/// Domain separation of the proofs.
+const PROOF_LABEL: &[u8] = b"auth-kit refresh token v1\0";
+
+/// A presented refresh token, parsed: `<id>.<generation>.<proof>`.
+struct RefreshToken {
+    key: SessionKey,
+    generation: u64,
+    proof: [u8; 32],
+}
+
+/// Longest generation written in a token: `u64::MAX` has 20 digits.
+const MAX_GENERATION_DIGITS: usize = 20;
+
+impl RefreshToken {
+    /// Strictly: the id as a session id, the generation in canonical
+    /// decimal, the proof as 43 characters of base64url.
+    fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, '.');
+        let (id, generation, proof) = (parts.next()?, parts.next()?, parts.next()?);
+        let key = id.parse::<SessionId>().ok()?.key();
+        if generation.is_empty()
+            || generation.len() > MAX_GENERATION_DIGITS
+            || !generation.bytes().all(|b| b.is_ascii_digit())
+            || (generation.len() > 1 && generation.starts_with('0'))
+        {
+            return None;
+        }
+        let generation = generation.parse().ok()?;
+        let proof = crate::token::decode_b64url(proof.as_bytes())?
+            .try_into()
+            .ok()?;
+        Some(Self {
+            key,
+            generation,
+            proof,
+        })
+    }
+
+    fn expose(&self) -> String {
+        use base64::Engine as _;
+        format!(
+            "{}.{}.{}",
+            self.key.id(),
+            self.generation,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.proof)
+        )
     }
 }
 
@@ -133,7 +214,8 @@ pub enum RefreshError {
     /// Unknown, expired, malformed or not a refresh token: `invalid_grant`.
     #[error("invalid refresh token")]
     Invalid,
-    /// A superseded token was presented again: the family is revoked.
+    /// A token of an older generation was presented again: the family is
+    /// revoked.
     #[error("refresh token reused; its session was revoked")]
     Reused,
     /// Access tokens or refresh tokens are not configured.
@@ -157,7 +239,8 @@ impl From<JwtError> for RefreshError {
     }
 }
 
-const SUPERSEDED_AT: &str = "superseded_at";
+/// How many times a refresh re-reads its family after losing a race.
+const REFRESH_ATTEMPTS: usize = 3;
 
 impl Authenticator {
     fn refresh_parts(&self) -> Result<(&super::AccessTokens, &RefreshPolicy), RefreshError> {
@@ -172,44 +255,45 @@ impl Authenticator {
         Ok(tokens.issue(
             &Subject::new(&record.user_id)
                 .with_roles(record.roles.iter().cloned())
-                .with_session(record.id.clone()),
+                .with_session(record.id.clone())
+                .issued_after(record.tokens_not_before),
             &NoClaims {},
         )?)
     }
 
-    fn pair(
-        &self,
-        record: &SessionRecord,
-        refresh: &SessionToken,
-    ) -> Result<TokenPair, RefreshError> {
+    fn pair(&self, record: &SessionRecord, generation: u64) -> Result<TokenPair, RefreshError> {
+        let (_, policy) = self.refresh_parts()?;
         let access = self.access_for(record)?;
         Ok(TokenPair {
             access_token: access.token,
             token_type: "Bearer",
             expires_in: access.expires_in,
-            refresh_token: refresh.expose(),
+            refresh_token: policy.token(record, generation).expose(),
         })
     }
 
-    /// Logs a user in for an app: a refresh session and a first pair of
-    /// tokens. Check the credentials first.
+    /// Logs a user in for an app: a refresh family and a first pair of
+    /// tokens. Check the credentials first. The family counts toward the
+    /// user's session limit.
     pub async fn issue_tokens(
         &self,
         login: Login,
         client: ClientMeta,
     ) -> Result<TokenPair, RefreshError> {
         let (_, policy) = self.refresh_parts()?;
-        let token = SessionToken::generate().map_err(Error::from)?;
         let now = self.now();
         let absolute = now + policy.absolute;
         let (user_id, roles, label, data) = login.into_parts();
         let mut client = client;
         client.label = label;
         let record = SessionRecord {
-            key: token.key(),
             id: SessionId::generate().map_err(Error::from)?,
             user_id,
             kind: SessionKind::Refresh,
+            verifier: Verifier::random().map_err(Error::from)?,
+            generation: 0,
+            rotated_at: now,
+            tokens_not_before: None,
             roles,
             created_at: now,
             idle_expires_at: (now + policy.idle).min(absolute),
@@ -221,89 +305,89 @@ impl Authenticator {
             version: 1,
         };
         self.inner.store.create(&record).await?;
-        tracing::info!(session = %record.id, user = %record.user_id, "token login");
+        self.enforce_session_limit(&record, None).await?;
+        tracing::info!(session = %record.id, user = %record.user_id.escape_debug(), "token login");
         crate::telemetry::login("refresh");
-        self.pair(&record, &token)
+        self.pair(&record, 0)
     }
 
     /// Exchanges a refresh token for a new pair, rotating it. See the
     /// [module docs](self) for reuse detection.
     pub async fn refresh_tokens(&self, refresh_token: &str) -> Result<TokenPair, RefreshError> {
         let (_, policy) = self.refresh_parts()?;
-        let presented =
-            SessionToken::parse(refresh_token.as_bytes()).map_err(|_| RefreshError::Invalid)?;
+        let presented = RefreshToken::parse(refresh_token).ok_or(RefreshError::Invalid)?;
         let store = &self.inner.store;
-        let now = self.now();
-        let Some(record) = store.load(&presented.key()).await? else {
-            return Err(RefreshError::Invalid);
-        };
-        if record.is_expired(now) {
-            return Err(RefreshError::Invalid);
-        }
-        let successor = policy.successor(&presented);
-        match record.kind {
-            SessionKind::Refresh => {
-                let mut next = record.clone();
-                next.key = successor.key();
-                next.version = 1;
-                next.idle_expires_at = (now + policy.idle).min(record.absolute_expires_at);
-                next.last_refresh_at = now;
-                match store.create(&next).await {
-                    // A racing refresh of the same token got there first; it
-                    // created this very successor.
-                    Ok(()) | Err(StoreError::DuplicateKey) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                let mut marker = record.clone();
-                marker.kind = SessionKind::Superseded;
-                marker.data = crate::SessionData::new();
-                marker
-                    .data
-                    .set_value(SUPERSEDED_AT, Some(serde_json::json!(now.unix_timestamp())));
-                marker.idle_expires_at = record.absolute_expires_at;
-                match store.update(&marker).await {
-                    Ok(_) | Err(StoreError::Conflict | StoreError::NotFound) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                self.pair(&next, &successor)
+        for _ in 0..REFRESH_ATTEMPTS {
+            let now = self.now();
+            let Some(record) = store.load(&presented.key).await? else {
+                return Err(RefreshError::Invalid);
+            };
+            if record.kind != SessionKind::Refresh
+                || record.is_expired(now)
+                || !policy.verifies(&presented, &record)
+            {
+                tracing::debug!(reason = "invalid_refresh_token", "refresh refused");
+                return Err(RefreshError::Invalid);
             }
-            SessionKind::Superseded => {
-                let at = record
-                    .data
-                    .get::<i64>(SUPERSEDED_AT)
-                    .ok()
-                    .flatten()
-                    .unwrap_or(0);
-                let grace = i64::try_from(policy.grace.as_secs()).unwrap_or(i64::MAX);
-                if now.unix_timestamp() - at <= grace
-                    && let Some(next) = store.load(&successor.key()).await?
-                    && next.kind == SessionKind::Refresh
-                    && !next.is_expired(now)
-                {
-                    return self.pair(&next, &successor);
+            let current = record.generation;
+            if presented.generation == current {
+                let mut next = record.clone();
+                next.generation = current + 1;
+                next.rotated_at = now;
+                next.last_refresh_at = now;
+                next.idle_expires_at = (now + policy.idle).min(record.absolute_expires_at);
+                match store.update(&next).await {
+                    Ok(version) => {
+                        next.version = version;
+                        return self.pair(&next, next.generation);
+                    }
+                    // Another refresh of this token rotated first: read
+                    // the family again, and answer as it says.
+                    Err(StoreError::Conflict) => continue,
+                    // Revoked meanwhile.
+                    Err(StoreError::NotFound) => return Err(RefreshError::Invalid),
+                    Err(err) => return Err(err.into()),
                 }
+            }
+            let within_grace = now - record.rotated_at <= policy.grace;
+            if presented.generation + 1 == current && within_grace {
+                // Two refreshes from one client crossed: both get the
+                // successor.
+                return self.pair(&record, current);
+            }
+            if presented.generation < current {
                 tracing::warn!(
                     session = %record.id,
-                    user = %record.user_id,
+                    user = %record.user_id.escape_debug(),
+                    presented = presented.generation,
+                    current,
                     "refresh token reuse detected: suspected theft, session revoked"
                 );
-                self.end_family(&record.user_id, &record.id).await?;
-                Err(RefreshError::Reused)
+                self.end_session(&record.key()).await?;
+                return Err(RefreshError::Reused);
             }
-            _ => Err(RefreshError::Invalid),
+            // A later generation than the family's: only the secret could
+            // have made it.
+            tracing::warn!(session = %record.id, "refresh token from the future refused");
+            return Err(RefreshError::Invalid);
         }
+        Err(RefreshError::Failed(Error::Conflict))
     }
 
-    /// Revokes the refresh token's whole session (RFC 7009). Returns
-    /// whether it named a session; unknown tokens are not an error.
+    /// Revokes the refresh token's whole family (RFC 7009). Returns whether
+    /// it named a live family; unknown or forged tokens are not an error
+    /// and revoke nothing.
     pub async fn revoke_refresh_token(&self, refresh_token: &str) -> Result<bool, Error> {
-        let Ok(presented) = SessionToken::parse(refresh_token.as_bytes()) else {
+        let (Some(presented), Some(policy)) = (
+            RefreshToken::parse(refresh_token),
+            self.inner.refresh.as_ref(),
+        ) else {
             return Ok(false);
         };
-        match self.inner.store.load(&presented.key()).await? {
-            Some(r) if matches!(r.kind, SessionKind::Refresh | SessionKind::Superseded) => {
-                tracing::info!(session = %r.id, user = %r.user_id, "refresh token revoked");
-                self.end_family(&r.user_id, &r.id).await
+        match self.inner.store.load(&presented.key).await? {
+            Some(r) if r.kind == SessionKind::Refresh && policy.verifies(&presented, &r) => {
+                tracing::info!(session = %r.id, user = %r.user_id.escape_debug(), "refresh token revoked");
+                self.end_session(&r.key()).await
             }
             _ => Ok(false),
         }

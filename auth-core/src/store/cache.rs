@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::{SessionStore, StoreError};
 use crate::clock::{Clock, SystemClock};
 use crate::record::SessionRecord;
-use crate::revocation::{Revocation, Revocations, Subscription};
+use crate::revocation::{DEFAULT_MAX_STALENESS, Revocation, Revocations, Subscription};
 use crate::token::SessionKey;
 
 /// Default time a record is served from the cache: 2 seconds.
@@ -34,10 +34,11 @@ struct Entry {
 /// front of any [`SessionStore`]: a request whose session was read here
 /// less than the [TTL](Self::with_ttl) ago costs no store command.
 ///
-/// Every write that goes through it (update, touch, delete, rotate,
-/// delete of a user's sessions) changes or drops the local copy, and the
-/// ones that end or change a session are announced to the other instances
-/// ([`SessionStore::announce`], as [`Revocation::Stale`]): each instance's
+/// Every write that goes through it (update, touch, delete, delete of a
+/// user's sessions) changes or drops the local copy, and the ones that end
+/// or change a session (a rotation is an update) are announced to the
+/// other instances ([`SessionStore::announce`], as
+/// [`Revocation::StaleSession`] and [`Revocation::StaleUser`]): each instance's
 /// cache subscribes to the store and drops the named sessions as soon as
 /// the announcement arrives (through Redis pub/sub, typically within a
 /// millisecond). A copy loaded before an announcement arrived is never
@@ -47,6 +48,10 @@ struct Entry {
 ///
 /// The cache holds at most [`capacity`](Self::with_capacity) records,
 /// dropping arbitrary ones when full, and never serves an expired one.
+/// While the store's delivery of announcements is disconnected (or not
+/// proved current within [`DEFAULT_MAX_STALENESS`]), it serves nothing and
+/// every read goes to the store. [`load`](SessionStore::load), which
+/// rotations decide on, always reads the store.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -146,6 +151,13 @@ impl<S> CachedStore<S> {
         &self.inner
     }
 
+    /// Whether other instances' changes are reaching this cache, so that it
+    /// serves from memory: false until its subscription has caught up, and
+    /// while it is disconnected.
+    pub fn is_current(&self) -> bool {
+        self.evictions.is_current(DEFAULT_MAX_STALENESS)
+    }
+
     /// How many records are cached now.
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().len()).sum()
@@ -162,10 +174,16 @@ impl<S> CachedStore<S> {
     }
 
     fn cached(&self, key: &SessionKey, now: OffsetDateTime) -> Option<Arc<SessionRecord>> {
+        if !self.evictions.is_current(DEFAULT_MAX_STALENESS) {
+            // Other instances' changes may not be arriving: every read
+            // goes to the store until they are.
+            return None;
+        }
         let mut shard = self.shard(key).lock();
         let entry = shard.get(key)?;
         let fresh = entry.loaded_at.elapsed() < self.ttl
             && !entry.record.is_expired(now)
+            && !self.evictions.feed_lost_since(entry.loaded_at)
             && !self.evictions.is_stale(
                 entry.record.id.as_str(),
                 &entry.record.user_id,
@@ -180,18 +198,19 @@ impl<S> CachedStore<S> {
     }
 
     fn insert(&self, record: Arc<SessionRecord>, loaded_at: Instant) {
-        let mut shard = self.shard(&record.key).lock();
+        let key = record.key();
+        let mut shard = self.shard(&key).lock();
         if shard.len() >= self.capacity_per_shard
-            && !shard.contains_key(&record.key)
+            && !shard.contains_key(&key)
             && let Some(victim) = shard.keys().next().copied()
         {
             shard.remove(&victim);
         }
-        shard.insert(record.key, Entry { record, loaded_at });
+        shard.insert(key, Entry { record, loaded_at });
     }
 
-    fn forget(&self, key: &SessionKey) -> Option<Arc<SessionRecord>> {
-        self.shard(key).lock().remove(key).map(|e| e.record)
+    fn forget(&self, key: &SessionKey) {
+        self.shard(key).lock().remove(key);
     }
 
     fn forget_user(&self, user_id: &str, keep: Option<&SessionKey>) {
@@ -216,22 +235,6 @@ impl<S: SessionStore> CachedStore<S> {
         // before it may be cached.
         (self.ttl * 2).max(Duration::from_secs(1))
     }
-
-    /// The public id and user of the session under `key`, from the cache
-    /// or the store.
-    async fn identify(&self, key: &SessionKey) -> Result<Option<(String, String)>, StoreError> {
-        if let Some(record) = self.forget(key) {
-            return Ok(Some((
-                record.id.as_str().to_owned(),
-                record.user_id.clone(),
-            )));
-        }
-        Ok(self
-            .inner
-            .load(key)
-            .await?
-            .map(|r| (r.id.as_str().to_owned(), r.user_id)))
-    }
 }
 
 #[async_trait]
@@ -240,11 +243,10 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         self.inner.create(record).await
     }
 
+    /// Always from the store: `load` is the authoritative read that
+    /// rotations and refreshes decide on.
     async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
-        Ok(self
-            .load_shared(key)
-            .await?
-            .map(|record| SessionRecord::clone(&record)))
+        self.inner.load(key).await
     }
 
     async fn load_shared(
@@ -256,18 +258,19 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         }
         let loaded_at = Instant::now();
         let record = self.inner.load_shared(key).await?;
-        if let Some(record) = &record {
+        if let Some(record) = &record
+            && self.evictions.is_current(DEFAULT_MAX_STALENESS)
+        {
             self.insert(Arc::clone(record), loaded_at);
         }
         Ok(record)
     }
 
     async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
-        self.forget(&record.key);
+        self.forget(&record.key());
         let version = self.inner.update(record).await?;
-        self.announce_stale(Revocation::Stale {
-            sid: Some(record.id.as_str().to_owned()),
-            user: record.user_id.clone(),
+        self.announce_stale(Revocation::StaleSession {
+            sid: record.id.as_str().to_owned(),
         })
         .await?;
         Ok(version)
@@ -299,29 +302,13 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        let session = self.identify(key).await?;
+        self.forget(key);
         let existed = self.inner.delete(key).await?;
-        if let Some((sid, user)) = session {
-            self.announce_stale(Revocation::Stale {
-                sid: Some(sid),
-                user,
-            })
-            .await?;
-        }
+        self.announce_stale(Revocation::StaleSession {
+            sid: key.id().as_str().to_owned(),
+        })
+        .await?;
         Ok(existed)
-    }
-
-    async fn rotate(&self, old: &SessionKey, new: &SessionRecord) -> Result<(), StoreError> {
-        let session = self.identify(old).await?;
-        self.inner.rotate(old, new).await?;
-        if let Some((sid, user)) = session {
-            self.announce_stale(Revocation::Stale {
-                sid: Some(sid),
-                user,
-            })
-            .await?;
-        }
-        Ok(())
     }
 
     async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
@@ -332,13 +319,12 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         &self,
         user_id: &str,
         keep: Option<&SessionKey>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Vec<SessionKey>, StoreError> {
         self.forget_user(user_id, keep);
         let deleted = self.inner.delete_user(user_id, keep).await?;
         // Every copy of the user's sessions elsewhere is dropped; the kept
         // one is merely read again.
-        self.announce_stale(Revocation::Stale {
-            sid: None,
+        self.announce_stale(Revocation::StaleUser {
             user: user_id.to_owned(),
         })
         .await?;
@@ -361,7 +347,7 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::testing::{CountingStore, conformance, sample_record};
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn passes_the_conformance_suite() {
         conformance(|clock: ManualClock| async move {
             let clock: Arc<dyn Clock> = Arc::new(clock);
@@ -385,6 +371,13 @@ mod tests {
         (a, b, counted)
     }
 
+    async fn cached(
+        store: &CachedStore<CountingStore<MemoryStore>>,
+        record: &SessionRecord,
+    ) -> Option<Arc<SessionRecord>> {
+        store.load_shared(&record.key()).await.unwrap()
+    }
+
     #[tokio::test]
     async fn a_cached_read_costs_no_store_command() {
         let (a, b, b_calls) = two_instances();
@@ -394,22 +387,25 @@ mod tests {
             time::Duration::minutes(30),
         );
         a.create(&record).await.unwrap();
-        assert_eq!(b.load(&record.key).await.unwrap().unwrap().id, record.id);
+        assert_eq!(cached(&b, &record).await.unwrap().id, record.id);
         b_calls.take_calls();
         for _ in 0..10 {
-            assert!(b.load(&record.key).await.unwrap().is_some());
+            assert!(cached(&b, &record).await.is_some());
         }
         let calls = b_calls.take_calls();
         assert_eq!((calls.reads(), calls.writes(), calls.announce), (0, 0, 0));
         assert_eq!(b.len(), 1);
+        // `load`, which rotations decide on, always asks the store.
+        b.load(&record.key()).await.unwrap().unwrap();
+        assert_eq!(b_calls.take_calls().reads(), 1);
         // Unknown keys are never cached: each one asks the store.
         let unknown = sample_record(
             "bob",
             OffsetDateTime::now_utc(),
             time::Duration::minutes(30),
         );
-        assert!(b.load(&unknown.key).await.unwrap().is_none());
-        assert!(b.load(&unknown.key).await.unwrap().is_none());
+        assert!(cached(&b, &unknown).await.is_none());
+        assert!(cached(&b, &unknown).await.is_none());
         assert_eq!(b_calls.take_calls().reads(), 2);
     }
 
@@ -419,34 +415,39 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let mut record = sample_record("ann", now, time::Duration::minutes(30));
         a.create(&record).await.unwrap();
-        b.load(&record.key).await.unwrap().unwrap();
+        cached(&b, &record).await.unwrap();
 
         // A data write elsewhere is seen at once.
         record.roles = vec!["admin".into()];
         record.version = a.update(&record).await.unwrap();
-        assert_eq!(b.load(&record.key).await.unwrap().unwrap().roles, ["admin"]);
+        assert_eq!(cached(&b, &record).await.unwrap().roles, ["admin"]);
+
+        // So is a rotation (a new verifier).
+        let token = crate::SessionToken::rotate(record.key()).unwrap();
+        record.verifier = token.verifier();
+        record.version = a.update(&record).await.unwrap();
+        assert_eq!(
+            cached(&b, &record).await.unwrap().verifier,
+            token.verifier()
+        );
 
         // So is a logout.
-        a.delete(&record.key).await.unwrap();
-        assert!(b.load(&record.key).await.unwrap().is_none());
-
-        // A rotation retires the old key everywhere.
-        let old = sample_record("ann", now, time::Duration::minutes(30));
-        a.create(&old).await.unwrap();
-        b.load(&old.key).await.unwrap().unwrap();
-        let mut new = sample_record("ann", now, time::Duration::minutes(30));
-        new.id = old.id.clone();
-        a.rotate(&old.key, &new).await.unwrap();
-        assert!(b.load(&old.key).await.unwrap().is_none());
-        assert!(b.load(&new.key).await.unwrap().is_some());
+        a.delete(&record.key()).await.unwrap();
+        assert!(cached(&b, &record).await.is_none());
 
         // Logout everywhere, keeping one.
+        let kept = sample_record("ann", now, time::Duration::minutes(30));
         let other = sample_record("ann", now, time::Duration::minutes(30));
+        a.create(&kept).await.unwrap();
         a.create(&other).await.unwrap();
-        b.load(&other.key).await.unwrap().unwrap();
-        assert_eq!(a.delete_user("ann", Some(&new.key)).await.unwrap(), 1);
-        assert!(b.load(&other.key).await.unwrap().is_none());
-        assert!(b.load(&new.key).await.unwrap().is_some());
+        cached(&b, &kept).await.unwrap();
+        cached(&b, &other).await.unwrap();
+        assert_eq!(
+            a.delete_user("ann", Some(&kept.key())).await.unwrap(),
+            vec![other.key()]
+        );
+        assert!(cached(&b, &other).await.is_none());
+        assert!(cached(&b, &kept).await.is_some());
     }
 
     #[tokio::test]
@@ -460,17 +461,17 @@ mod tests {
             .with_ttl(Duration::from_millis(30));
         let record = sample_record("ann", clock.now(), time::Duration::minutes(30));
         shared.create(&record).await.unwrap();
-        cache.load(&record.key).await.unwrap().unwrap();
+        cache.load_shared(&record.key()).await.unwrap().unwrap();
         counted.take_calls();
         std::thread::sleep(Duration::from_millis(40));
-        cache.load(&record.key).await.unwrap().unwrap();
+        cache.load_shared(&record.key()).await.unwrap().unwrap();
         assert_eq!(counted.take_calls().reads(), 1, "read again after the TTL");
 
         // An expired session is never served from the cache.
         let cache = cache.with_ttl(Duration::from_secs(3600));
-        cache.load(&record.key).await.unwrap().unwrap();
+        cache.load_shared(&record.key()).await.unwrap().unwrap();
         clock.advance(time::Duration::minutes(31));
-        assert!(cache.load(&record.key).await.unwrap().is_none());
+        assert!(cache.load_shared(&record.key()).await.unwrap().is_none());
     }
 
     #[tokio::test]
@@ -484,7 +485,7 @@ mod tests {
                 time::Duration::minutes(5),
             );
             shared.create(&r).await.unwrap();
-            cache.load(&r.key).await.unwrap().unwrap();
+            cache.load_shared(&r.key()).await.unwrap().unwrap();
         }
         assert!(cache.len() <= 64, "{} cached", cache.len());
     }
@@ -500,21 +501,46 @@ mod tests {
         a.create(&record).await.unwrap();
         // B's read started before the eviction arrived, and lands after it.
         let loaded_at = Instant::now();
-        let copy = b.inner().load(&record.key).await.unwrap().unwrap();
+        let copy = b.inner().load(&record.key()).await.unwrap().unwrap();
         b.evictions.apply(
-            &Revocation::Stale {
-                sid: Some(record.id.as_str().to_owned()),
-                user: "ann".into(),
+            &Revocation::StaleSession {
+                sid: record.id.as_str().to_owned(),
             },
             Duration::from_secs(5),
         );
         b.insert(Arc::new(copy), loaded_at);
         b.inner().take_calls();
-        assert!(b.load(&record.key).await.unwrap().is_some());
+        assert!(b.load_shared(&record.key()).await.unwrap().is_some());
         assert_eq!(
             b.inner().take_calls().reads(),
             1,
             "read from the store again"
         );
+    }
+
+    #[tokio::test]
+    async fn nothing_is_served_while_announcements_may_be_missing() {
+        let (a, b, b_calls) = two_instances();
+        let record = sample_record(
+            "ann",
+            OffsetDateTime::now_utc(),
+            time::Duration::minutes(30),
+        );
+        a.create(&record).await.unwrap();
+        cached(&b, &record).await.unwrap();
+        b_calls.take_calls();
+        // The delivery of other instances' changes is lost.
+        b.evictions.feed_connecting();
+        b.evictions.feed_lost();
+        cached(&b, &record).await.unwrap();
+        cached(&b, &record).await.unwrap();
+        assert_eq!(b_calls.take_calls().reads(), 2, "every read asks the store");
+        // Back: served from the cache again (what is read from now on,
+        // which the clock tells apart from the loss).
+        std::thread::sleep(Duration::from_millis(5));
+        b.evictions.feed_live();
+        cached(&b, &record).await.unwrap();
+        cached(&b, &record).await.unwrap();
+        assert_eq!(b_calls.take_calls().reads(), 1);
     }
 }

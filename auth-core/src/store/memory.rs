@@ -303,12 +303,13 @@ fn unindex(users: &mut UserIndex, user: &str, key: &SessionKey) {
 impl SessionStore for MemoryStore {
     async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
         let now = self.inner.clock.now();
-        let i = shard_of(&record.key);
+        let key = record.key();
+        let i = shard_of(&key);
         let needs_sweep;
         {
             let mut users = self.user_shard(&record.user_id).lock();
             let mut shard = self.inner.sessions[i].write();
-            match shard.map.entry(record.key) {
+            match shard.map.entry(key) {
                 Entry::Occupied(e) if !e.get().is_expired(now) => {
                     return Err(StoreError::DuplicateKey);
                 }
@@ -321,7 +322,7 @@ impl SessionStore for MemoryStore {
                     e.insert(Arc::new(record.clone()));
                 }
             }
-            index(&mut users, &record.user_id, record.key);
+            index(&mut users, &record.user_id, key);
             needs_sweep = shard.map.len() >= shard.sweep_at;
         }
         if needs_sweep {
@@ -343,17 +344,18 @@ impl SessionStore for MemoryStore {
 
     async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
         let now = self.inner.clock.now();
-        let mut shard = self.inner.sessions[shard_of(&record.key)].write();
-        let stored = match shard.map.get_mut(&record.key) {
+        let key = record.key();
+        let mut shard = self.inner.sessions[shard_of(&key)].write();
+        let stored = match shard.map.get_mut(&key) {
             Some(stored) if !stored.is_expired(now) => stored,
             _ => return Err(StoreError::NotFound),
         };
         if stored.version != record.version {
             return Err(StoreError::Conflict);
         }
-        if stored.user_id != record.user_id || stored.id != record.id {
+        if stored.user_id != record.user_id {
             return Err(StoreError::backend(
-                "update may not change a session's owner or id",
+                "update may not change a session's owner",
             ));
         }
         let mut record = record.clone();
@@ -395,50 +397,6 @@ impl SessionStore for MemoryStore {
         Ok(removed.is_some_and(|r| !r.is_expired(now)))
     }
 
-    async fn rotate(&self, old: &SessionKey, new: &SessionRecord) -> Result<(), StoreError> {
-        let now = self.inner.clock.now();
-        let mut users = self.user_shard(&new.user_id).lock();
-        let (a, b) = (shard_of(old), shard_of(&new.key));
-        // Both shards are held at once (in index order), so no reader sees
-        // the old and new keys both live or both gone.
-        let (mut first, mut second) = if a == b {
-            (self.inner.sessions[a].write(), None)
-        } else {
-            let (lo, hi) = (a.min(b), a.max(b));
-            let lo_guard = self.inner.sessions[lo].write();
-            let hi_guard = self.inner.sessions[hi].write();
-            if a < b {
-                (lo_guard, Some(hi_guard))
-            } else {
-                (hi_guard, Some(lo_guard))
-            }
-        };
-        // `first` holds the old key's shard, `second` (if any) the new one's.
-        match first.map.get(old) {
-            Some(rec) if !rec.is_expired(now) => {
-                if rec.user_id != new.user_id {
-                    return Err(StoreError::backend(
-                        "rotate may not change a session's owner",
-                    ));
-                }
-            }
-            _ => return Err(StoreError::NotFound),
-        }
-        let new_shard = second.as_deref_mut().unwrap_or(&mut first);
-        if new_shard
-            .map
-            .get(&new.key)
-            .is_some_and(|r| !r.is_expired(now))
-        {
-            return Err(StoreError::DuplicateKey);
-        }
-        new_shard.map.insert(new.key, Arc::new(new.clone()));
-        first.map.remove(old);
-        unindex(&mut users, &new.user_id, old);
-        index(&mut users, &new.user_id, new.key);
-        Ok(())
-    }
-
     async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
         let now = self.inner.clock.now();
         let mut users = self.user_shard(user_id).lock();
@@ -463,17 +421,20 @@ impl SessionStore for MemoryStore {
         Ok(out)
     }
 
+    /// Atomic with respect to `create` for the same user: both hold the
+    /// user's index lock, so a session is either created before (and
+    /// deleted) or after (and kept).
     async fn delete_user(
         &self,
         user_id: &str,
         keep: Option<&SessionKey>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Vec<SessionKey>, StoreError> {
         let now = self.inner.clock.now();
         let mut users = self.user_shard(user_id).lock();
         let Some(keys) = users.remove(user_id) else {
-            return Ok(0);
+            return Ok(Vec::new());
         };
-        let mut deleted = 0;
+        let mut deleted = Vec::new();
         let mut kept = None;
         for key in keys.into_keys() {
             if Some(&key) == keep {
@@ -482,7 +443,7 @@ impl SessionStore for MemoryStore {
             }
             let removed = self.inner.sessions[shard_of(&key)].write().map.remove(&key);
             if removed.is_some_and(|r| !r.is_expired(now)) {
-                deleted += 1;
+                deleted.push(key);
             }
         }
         if let Some(kept) = kept {
@@ -551,6 +512,16 @@ impl CounterStore for MemoryStore {
         })
     }
 
+    async fn decrement(&self, key: &str) -> Result<(), StoreError> {
+        let now = self.inner.clock.now();
+        if let Some((n, until)) = self.inner.counters.lock().map.get_mut(key)
+            && *until > now
+        {
+            *n = n.saturating_sub(1);
+        }
+        Ok(())
+    }
+
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
         self.inner.counters.lock().map.remove(key);
         Ok(())
@@ -563,10 +534,18 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::testing::{conformance, sample_record};
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn passes_the_conformance_suite() {
         conformance(|clock: ManualClock| async move { MemoryStore::with_clock(Arc::new(clock)) })
             .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passes_the_counter_conformance_suite() {
+        crate::testing::counter_conformance(|clock: ManualClock| async move {
+            MemoryStore::with_clock(Arc::new(clock))
+        })
+        .await;
     }
 
     #[tokio::test]

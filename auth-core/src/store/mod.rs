@@ -6,17 +6,35 @@
 //! conformance suite (feature `testing`) in one test.
 //!
 //! # The contract
+//! Every guarantee of the authenticator under concurrency (a rotation
+//! succeeds once or fails; once a logout, a revocation or reuse detection
+//! has answered, nothing it ended works again) rests on these, and the
+//! conformance suite checks each one with operations that really race.
+//!
+//! - **One key per session**: a session lives under one key, its id, for
+//!   its whole life. Rotating its token changes the record (its
+//!   [`verifier`](SessionRecord::verifier)), never the key, so no operation
+//!   ever has to move a session between keys. `create` never overwrites a
+//!   live record.
+//! - **Compare-and-set**: `update` writes only if the stored version equals
+//!   the record's, and stores `version + 1`, as one atomic step: of several
+//!   updates from the same version exactly one succeeds and the others get
+//!   [`StoreError::Conflict`]. Token rotation, refresh-token rotation, role
+//!   changes and data saves all go through it.
+//! - **No resurrection**: `update` and `touch` of a session that is gone
+//!   (deleted or expired) fail and never recreate it, however they race
+//!   with the delete. Once `delete` or `delete_user` has answered, what
+//!   it deleted stays deleted.
 //! - **Expiry**: a record whose [`expires_at`](SessionRecord::expires_at)
 //!   has passed is never returned, by `load` or by `list_user`, and is
 //!   reclaimed eventually without anyone sweeping by hand.
-//! - **Versions**: `create` stores the record as given; `update` writes only
-//!   if the stored version equals the record's and stores `version + 1`, so a
-//!   stale write is reported as [`StoreError::Conflict`] rather than lost.
-//!   `touch` changes expiry fields only and leaves the version alone.
-//! - **Atomicity**: `rotate` removes the old key and inserts the new record
-//!   in one step: no reader sees both or neither.
-//! - **Index**: `list_user` and `delete_user` see exactly the user's live
-//!   sessions; rotated, deleted and expired ones never linger there.
+//! - **Index**: `list_user` and `delete_user` see every session of the user
+//!   that existed when they began (and may or may not see one created
+//!   while they run); `delete_user` deletes every one it sees and returns
+//!   their keys. Deleted and expired sessions never linger in the index.
+//! - **Authoritative reads**: `load` reads the store itself;
+//!   `load_shared` (every request's read) may come from a short-lived
+//!   cache ([`CachedStore`]).
 //! - **Errors** say whether retrying can help ([`StoreError::is_retryable`]).
 //!   A store never turns an error into "not found": that would log users out
 //!   whenever the database hiccups.
@@ -47,13 +65,13 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// `create` or `rotate` found the new key taken.
+    /// `create` found the key taken by a live session.
     #[error("a session with this key already exists")]
     DuplicateKey,
     /// `update` lost a race: the stored version is not the record's.
     #[error("the session was changed concurrently")]
     Conflict,
-    /// The session to update, touch or rotate does not exist (or expired).
+    /// The session to update does not exist (or expired).
     #[error("no such session")]
     NotFound,
     /// The backend could not be reached or timed out; retrying may help.
@@ -93,19 +111,22 @@ impl StoreError {
 /// ```
 #[async_trait]
 pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
-    /// Stores a new record. [`StoreError::DuplicateKey`] if the key is taken;
-    /// an existing record is never overwritten.
+    /// Stores a new record under [`record.key()`](SessionRecord::key).
+    /// [`StoreError::DuplicateKey`] if a live record holds the key; an
+    /// existing live record is never overwritten.
     async fn create(&self, record: &SessionRecord) -> Result<(), StoreError>;
 
-    /// The live record under `key`, or `None` if there is none or it expired.
+    /// The live record under `key`, or `None` if there is none or it
+    /// expired, read from the store itself (never from a cache).
     async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError>;
 
     /// What [`load`](Self::load) returns, shared: the authenticator reads
     /// every request's session through this. The default wraps `load`'s
     /// record in an `Arc`; a store that keeps its records in `Arc`s (the
     /// [`MemoryStore`], the [`CachedStore`]) hands out a reference instead
-    /// of a copy. An override must answer exactly as `load` does (the
-    /// conformance suite checks it).
+    /// of a copy. An override must answer as `load` does, except that a
+    /// cache may answer from a copy a little older (the conformance suite
+    /// checks it).
     async fn load_shared(
         &self,
         key: &SessionKey,
@@ -113,14 +134,16 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
         Ok(self.load(key).await?.map(Arc::new))
     }
 
-    /// Replaces the record if the stored version equals `record.version`,
-    /// storing it with `version + 1`, which it returns.
-    /// [`StoreError::Conflict`] if the versions differ, [`StoreError::NotFound`]
-    /// if the session is gone. The key and user id of a session never change.
+    /// Compare-and-set: replaces the record if the stored version equals
+    /// `record.version`, storing it with `version + 1`, which it returns,
+    /// in one atomic step. [`StoreError::Conflict`] if the versions differ,
+    /// [`StoreError::NotFound`] if the session is gone (it is never
+    /// recreated). The id and user id of a session never change.
     async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError>;
 
     /// Moves the idle expiry and the last-refresh time, nothing else (the
-    /// version stays). Returns `false` if the session is gone.
+    /// version stays). Returns `false`, and writes nothing, if the session
+    /// is gone.
     async fn touch(
         &self,
         key: &SessionKey,
@@ -128,25 +151,20 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
         last_refresh_at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
-    /// Deletes a session. Returns whether it existed.
+    /// Deletes a session. Returns whether a live one existed.
     async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError>;
-
-    /// Atomically deletes `old` and creates `new` (which belongs to the same
-    /// user). [`StoreError::NotFound`] if `old` is gone,
-    /// [`StoreError::DuplicateKey`] if `new.key` is taken; either way nothing
-    /// changes.
-    async fn rotate(&self, old: &SessionKey, new: &SessionRecord) -> Result<(), StoreError>;
 
     /// The user's live sessions, in no particular order.
     async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError>;
 
-    /// Deletes every session of the user except `keep`, if given. Returns
-    /// how many were deleted.
+    /// Deletes every session of the user except `keep`, if given: every
+    /// one that existed when the call began, and perhaps some created
+    /// while it ran. Returns the keys of the live sessions it deleted.
     async fn delete_user(
         &self,
         user_id: &str,
         keep: Option<&SessionKey>,
-    ) -> Result<usize, StoreError>;
+    ) -> Result<Vec<SessionKey>, StoreError>;
 
     /// Tells every instance sharing this store about `revocation`, which its
     /// receivers keep for `keep`. The default delivers nothing: right for a
@@ -162,10 +180,19 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
     }
 
     /// Delivers the announcements of every instance (this one included) to
-    /// `sink` until the returned [`Subscription`] is dropped. `Ok(None)`
-    /// (the default) means the store has nothing to deliver. An error means
-    /// the store should deliver but cannot start (no async runtime, no
-    /// address to subscribe to); the authenticator refuses to build then.
+    /// `sink` until the returned [`Subscription`] is dropped, and reports
+    /// the delivery's health to it ([`Revocations::feed_live`] once caught
+    /// up and whenever the connection proves alive, [`Revocations::feed_lost`]
+    /// when it fails), so that an instance that may be missing
+    /// announcements checks tokens against the store instead.
+    ///
+    /// `Ok(None)` (the default) means the store cannot deliver
+    /// announcements between instances: the authenticator then refuses to
+    /// build with access tokens unless told it is the only instance
+    /// ([`AuthenticatorBuilder::with_single_instance`](crate::AuthenticatorBuilder::with_single_instance)).
+    /// An error means the store should deliver but cannot start (no async
+    /// runtime, no address to subscribe to); the authenticator refuses to
+    /// build then too.
     fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
         let _ = sink;
         Ok(None)
@@ -246,19 +273,6 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     {
         (**self).delete(key)
     }
-    fn rotate<'life0, 'life1, 'life2, 'async_trait>(
-        &'life0 self,
-        old: &'life1 SessionKey,
-        new: &'life2 SessionRecord,
-    ) -> Call<'async_trait, ()>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        'life2: 'async_trait,
-        Self: 'async_trait,
-    {
-        (**self).rotate(old, new)
-    }
     fn list_user<'life0, 'life1, 'async_trait>(
         &'life0 self,
         user_id: &'life1 str,
@@ -274,7 +288,7 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
         &'life0 self,
         user_id: &'life1 str,
         keep: Option<&'life2 SessionKey>,
-    ) -> Call<'async_trait, usize>
+    ) -> Call<'async_trait, Vec<SessionKey>>
     where
         'life0: 'async_trait,
         'life1: 'async_trait,

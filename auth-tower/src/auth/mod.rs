@@ -10,8 +10,9 @@
 //!    extensions; its [`identity`](auth_core::AuthHandle::identity) is the
 //!    caller, if any;
 //! 4. runs the inner service;
-//! 5. saves pending session data and adds the `Set-Cookie` the core
-//!    decided on, with `Cache-Control: no-store`.
+//! 5. saves pending session data and applies what the core decided
+//!    ([`ResponseEdits`](auth_core::ResponseEdits)): the `Set-Cookie`
+//!    values, `Vary` on the credential headers, and `Cache-Control`.
 //!
 //! A store failure answers 503 with `Retry-After` before the inner service
 //! runs (or instead of its response, if saving failed afterwards): never as

@@ -2,14 +2,14 @@ use std::task::{Context, Poll};
 
 use auth_core::csrf::CsrfCapture;
 use auth_core::{Authenticator, Credentials, Denial};
-use http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE, HOST, SET_COOKIE, USER_AGENT, VARY};
+use http::header::{AUTHORIZATION, COOKIE, HOST, USER_AGENT};
 use http::{HeaderValue, Request, Response};
 use tower_service::Service;
 
 use super::ResponseFuture;
 use crate::body::ResponseBody;
 use crate::error::ErrorMarker;
-use crate::response::denial_response;
+use crate::response::{apply_edits, denial_response, vary_value};
 
 /// Authenticates each request; see the [module docs](super).
 #[derive(Debug, Clone)]
@@ -17,6 +17,8 @@ pub struct AuthService<S> {
     inner: S,
     auth: Authenticator,
     pub(super) gateway: Option<Gateway>,
+    /// The authenticator's `Vary`, parsed once.
+    vary: HeaderValue,
 }
 
 /// Gateway mode: the header and the tokens to put in it.
@@ -69,6 +71,7 @@ impl<S> AuthService<S> {
     pub fn new(inner: S, auth: Authenticator) -> Self {
         Self {
             inner,
+            vary: vary_value(&auth),
             auth,
             gateway: None,
         }
@@ -170,6 +173,7 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let auth = self.auth.clone();
         let gateway = self.gateway.clone();
+        let vary = self.vary.clone();
         // The clone is not ready; the original (which is) serves this call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -204,31 +208,14 @@ where
                 // One extension (its `identity()` is the caller): each
                 // insert costs an allocation, and a third entry a rehash.
                 req.extensions_mut().insert(handle.clone());
-                let authenticated = handle.is_authenticated();
                 let mut res = inner.call(req).await?;
-                if let Some(marker) = res.extensions().get::<ErrorMarker>() {
+                if let Some(&ErrorMarker(status, code)) = res.extensions().get::<ErrorMarker>() {
                     // A handler returned an `AuthError`: answer with this
                     // authenticator's configured headers.
-                    return Ok(denial_response(&auth.status_response(marker.0)));
-                }
-                if authenticated || handle.is_authenticated() {
-                    // The answer depends on who asked: shared caches must
-                    // not hand it to someone else.
-                    res.headers_mut()
-                        .append(VARY, HeaderValue::from_static("Cookie, Authorization"));
+                    return Ok(denial_response(&auth.error_answer(status, code)));
                 }
                 match handle.finish().await {
-                    Ok(Some(cookie)) => match HeaderValue::try_from(cookie) {
-                        Ok(value) => {
-                            let headers = res.headers_mut();
-                            headers.append(SET_COOKIE, value);
-                            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                        }
-                        Err(_) => {
-                            tracing::error!("session cookie is not a valid header value");
-                        }
-                    },
-                    Ok(None) => {}
+                    Ok(edits) => apply_edits(res.headers_mut(), edits, &vary),
                     Err(err) => {
                         tracing::warn!(error = %err, "saving the session failed; answering with an error");
                         return Ok(denial_response(&auth.error_response(&err)));

@@ -10,7 +10,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{
-    CACHE_CONTROL, CONTENT_TYPE, COOKIE, HeaderName, HeaderValue, LOCATION, SET_COOKIE,
+    CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, LOCATION, SET_COOKIE,
 };
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use auth_actix::{Auth, AuthError, AuthMiddleware, CurrentUser, Permitted, Require};
@@ -267,16 +267,11 @@ async fn me(CurrentUser(user): CurrentUser, auth: Auth) -> HttpResponse {
     )
 }
 
+/// Ends every session the request's credentials belong to; the
+/// middleware removes every credential cookie it carried.
 async fn logout(req: HttpRequest, auth: Auth) -> Result<HttpResponse, AuthError> {
     auth.logout().await?;
-    let mut res = done(&req);
-    let cookies = req.headers().get_all(COOKIE).map(HeaderValue::as_bytes);
-    if let Some(removal) = auth.authenticator().access_token_cookie_removal(cookies)
-        && let Ok(value) = HeaderValue::from_str(&removal)
-    {
-        res.headers_mut().append(SET_COOKIE, value);
-    }
-    Ok(res)
+    Ok(done(&req))
 }
 
 async fn reports(user: Permitted<ReadReports>) -> HttpResponse {

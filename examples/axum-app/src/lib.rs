@@ -38,7 +38,7 @@ use auth_tower::{
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -257,16 +257,11 @@ async fn me(CurrentUser(user): CurrentUser, auth: Auth) -> Response {
     )
 }
 
+/// Ends every session the request's credentials belong to; the layer
+/// removes every credential cookie it carried.
 async fn logout(auth: Auth, headers: HeaderMap) -> Result<Response, AuthError> {
     auth.logout().await?;
-    let mut res = done(&headers);
-    let cookies = headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes);
-    if let Some(removal) = auth.authenticator().access_token_cookie_removal(cookies)
-        && let Ok(value) = HeaderValue::from_str(&removal)
-    {
-        res.headers_mut().append(SET_COOKIE, value);
-    }
-    Ok(res)
+    Ok(done(&headers))
 }
 
 async fn reports(user: Permitted<ReadReports>) -> Response {

@@ -1,4 +1,6 @@
--- Sessions: one row per session, under the hex SHA-256 of its token.
+-- Sessions: one row per session (a browser session or a refresh-token
+-- family) for its whole life, under the hex of its public id. The record
+-- holds the SHA-256 of the token's secret, never the token.
 CREATE TABLE IF NOT EXISTS auth_sessions (
     key                 TEXT        PRIMARY KEY,
     user_id             TEXT        NOT NULL,
@@ -20,3 +22,13 @@ CREATE TABLE IF NOT EXISTS auth_counters (
     count      BIGINT      NOT NULL,
     expires_at TIMESTAMPTZ NOT NULL
 );
+
+-- Recent revocations, announced to every instance with NOTIFY and kept
+-- here until they no longer matter, so an instance that was disconnected
+-- catches up.
+CREATE TABLE IF NOT EXISTS auth_revocations (
+    id         BIGSERIAL   PRIMARY KEY,
+    revocation TEXT        NOT NULL,
+    forget_at  TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX IF NOT EXISTS auth_revocations_forget ON auth_revocations (forget_at);

@@ -15,12 +15,12 @@
 //! ```
 //!
 //! # Layout
-//! One row per session in `auth_sessions` (see `migrations/`), keyed by the
-//! hex SHA-256 of the token (never the token), with the user id, the record
-//! as JSONB, and the expiry times and version in their own columns, which
-//! override the copies inside the JSON. An index on `user_id` is the
-//! per-user index: being the same table, it can never disagree with the
-//! sessions.
+//! One row per session in `auth_sessions` (see `migrations/`) for its whole
+//! life, keyed by the hex of its id, with the user id, the record as JSONB
+//! (which holds the SHA-256 of the token's secret, never the token), and
+//! the expiry times and version in their own columns, which override the
+//! copies inside the JSON. An index on `user_id` is the per-user index:
+//! being the same table, it can never disagree with the sessions.
 //!
 //! # Expiry
 //! Every query compares against `now` from the store's [`Clock`] (give it
@@ -31,9 +31,22 @@
 //!
 //! # Concurrency
 //! `update` is one `UPDATE … WHERE version = $expected`, so a stale write
-//! changes no row and is reported as a conflict. `rotate` is a transaction:
-//! the old row is deleted and the new one inserted, or neither.
+//! changes no row and is reported as a conflict: of racing rotations, one
+//! wins. `touch` and `update` only ever change a live row, so nothing a
+//! deletion removed comes back. `delete_user` is one `DELETE … RETURNING`.
+//!
+//! # Revocations between instances
+//! [`SessionStore::announce`] inserts the revocation into `auth_revocations`
+//! (kept until it no longer matters, by the database's clock) and sends it
+//! with `NOTIFY`, in one statement. Each authenticator's subscription
+//! listens on a connection of its own: it `LISTEN`s, catches up from the
+//! table, then applies notifications as they come, checks a quiet
+//! connection every 5 seconds, and reconnects after a failure, telling the
+//! authenticator whether its list is current.
 
+mod announce;
+
+pub use announce::LISTENER_NAME;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -41,6 +54,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use auth_core::revocation::{Revocation, Revocations, Subscription};
 use auth_core::throttle::CounterStore;
 use auth_core::{Clock, SessionKey, SessionRecord, SessionStore, StoreError, SystemClock};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -72,6 +86,8 @@ pub struct PostgresStore {
     pool: Pool,
     clock: Arc<dyn Clock>,
     timeout: Duration,
+    /// Where the revocation listener connects.
+    listen: Option<Arc<tokio_postgres::Config>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -116,7 +132,7 @@ impl PostgresStore {
     pub async fn connect(url: &str) -> Result<Self, PostgresConfigError> {
         let config: tokio_postgres::Config = url.parse()?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -126,16 +142,27 @@ impl PostgresStore {
             .max_size(16)
             .build()
             .map_err(|e| PostgresConfigError::Pool(e.to_string()))?;
-        Ok(Self::from_pool(pool))
+        Ok(Self::from_pool(pool).with_listen_config(config))
     }
 
-    /// A store on a pool the application already has.
+    /// A store on a pool the application already has. Revocation
+    /// announcements need a connection of their own: give its settings
+    /// with [`with_listen_config`](Self::with_listen_config).
     pub fn from_pool(pool: Pool) -> Self {
         Self {
             pool,
             clock: Arc::new(SystemClock),
             timeout: DEFAULT_TIMEOUT,
+            listen: None,
         }
+    }
+
+    /// Where the listener for revocation announcements connects (set by
+    /// [`connect`](Self::connect)).
+    #[must_use]
+    pub fn with_listen_config(mut self, config: tokio_postgres::Config) -> Self {
+        self.listen = Some(Arc::new(config));
+        self
     }
 
     /// The clock that judges expiry (default the system clock). Give it
@@ -234,7 +261,7 @@ async fn insert(
                         AND auth_sessions.absolute_expires_at > $1)",
             &[
                 &now,
-                &record.key.to_hex(),
+                &record.key().to_hex(),
                 &record.user_id,
                 &Json(record),
                 &record.idle_expires_at,
@@ -287,7 +314,7 @@ impl SessionStore for PostgresStore {
                     ),
                     &[
                         &now,
-                        &record.key.to_hex(),
+                        &record.key().to_hex(),
                         &record.user_id,
                         &version_of(record)?,
                         &Json(record),
@@ -307,7 +334,7 @@ impl SessionStore for PostgresStore {
                     &format!(
                         "SELECT 1 FROM auth_sessions WHERE key = $2 AND user_id = $3 AND {LIVE}"
                     ),
-                    &[&now, &record.key.to_hex(), &record.user_id],
+                    &[&now, &record.key().to_hex(), &record.user_id],
                 )
                 .await
                 .map_err(map_pg)?;
@@ -361,29 +388,6 @@ impl SessionStore for PostgresStore {
         .await
     }
 
-    async fn rotate(&self, old: &SessionKey, new: &SessionRecord) -> Result<(), StoreError> {
-        let now = self.now();
-        self.run(async |client| {
-            let tx = client.transaction().await.map_err(map_pg)?;
-            let gone = tx
-                .query_opt(
-                    &format!("DELETE FROM auth_sessions WHERE key = $2 AND {LIVE} RETURNING 1"),
-                    &[&now, &old.to_hex()],
-                )
-                .await
-                .map_err(map_pg)?;
-            if gone.is_none() {
-                return Err(StoreError::NotFound);
-            }
-            if !insert(&tx, new, now).await? {
-                // Dropping the transaction rolls the delete back.
-                return Err(StoreError::DuplicateKey);
-            }
-            tx.commit().await.map_err(map_pg)
-        })
-        .await
-    }
-
     async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
         let now = self.now();
         self.run(async |client| {
@@ -403,7 +407,7 @@ impl SessionStore for PostgresStore {
         &self,
         user_id: &str,
         keep: Option<&SessionKey>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Vec<SessionKey>, StoreError> {
         let now = self.now();
         let keep = keep.map(SessionKey::to_hex).unwrap_or_default();
         self.run(async |client| {
@@ -411,19 +415,34 @@ impl SessionStore for PostgresStore {
                 .query(
                     &format!(
                         "DELETE FROM auth_sessions WHERE user_id = $2 AND key <> $3 \
-                         RETURNING ({LIVE})"
+                         RETURNING key, ({LIVE})"
                     ),
                     &[&now, &user_id, &keep],
                 )
                 .await
                 .map_err(map_pg)?;
-            let mut live = 0;
+            let mut deleted = Vec::new();
             for row in &rows {
-                live += usize::from(row.try_get::<_, bool>(0).map_err(corrupt)?);
+                if row.try_get::<_, bool>(1).map_err(corrupt)? {
+                    let key: &str = row.try_get(0).map_err(corrupt)?;
+                    deleted.push(SessionKey::from_hex(key).ok_or_else(|| corrupt("key"))?);
+                }
             }
-            Ok(live)
+            Ok(deleted)
         })
         .await
+    }
+
+    /// Inserts the revocation into `auth_revocations` and sends it with
+    /// `NOTIFY`, in one statement.
+    async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
+        self.announce_revocation(revocation, keep).await
+    }
+
+    /// Spawns a listener on the current Tokio runtime, with a connection
+    /// of its own.
+    fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
+        self.subscribe_revocations(sink)
     }
 }
 
@@ -471,6 +490,22 @@ impl CounterStore for PostgresStore {
             Some(row) => counter_of(&row, now),
             None => Ok((0, Duration::ZERO)),
         }
+    }
+
+    async fn decrement(&self, key: &str) -> Result<(), StoreError> {
+        let now = self.now();
+        self.run(async |client| {
+            client
+                .execute(
+                    "UPDATE auth_counters SET count = GREATEST(count - 1, 0) \
+                     WHERE key = $1 AND expires_at > $2",
+                    &[&key, &now],
+                )
+                .await
+                .map(|_| ())
+                .map_err(map_pg)
+        })
+        .await
     }
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {

@@ -81,6 +81,10 @@ pub struct OidcSettings {
     pub audience: String,
     /// The JWKS URL, when discovery should be skipped.
     pub jwks_url: Option<String>,
+    /// `OIDC_ACCEPT_UNTYPED=1`: also accept access tokens typed `JWT` or
+    /// untyped, as Keycloak and Auth0 issue them (ID tokens are refused
+    /// either way).
+    pub accept_untyped: bool,
 }
 
 /// Where the demo keeps its sessions.
@@ -257,6 +261,10 @@ impl Config {
                 issuer: issuer.trim().to_owned(),
                 audience: audience.trim().to_owned(),
                 jwks_url: nonempty("OIDC_JWKS_URL").map(|u| u.trim().to_owned()),
+                accept_untyped: matches!(
+                    nonempty("OIDC_ACCEPT_UNTYPED").as_deref().map(str::trim),
+                    Some("1" | "true")
+                ),
             }),
             (None, None) => None,
             _ => return Err("set both OIDC_ISSUER and OIDC_AUDIENCE, or neither".into()),
@@ -394,6 +402,9 @@ impl Config {
             if let Some(url) = &oidc.jwks_url {
                 issuer = issuer.with_jwks_url(url);
             }
+            if oidc.accept_untyped {
+                issuer = issuer.accept_untyped();
+            }
             let issuer = issuer.build().map_err(|e| format!("OIDC_ISSUER: {e}"))?;
             builder = builder.with_external_issuer(issuer);
         }
@@ -492,7 +503,19 @@ pub fn jwks_json(auth: &Authenticator) -> String {
 pub struct Users {
     accounts: Vec<(String, String, Vec<String>)>,
     dummy_hash: String,
+    /// Password checks running at once: each takes about 19 MiB for
+    /// Argon2, so a flood of logins must not start them all.
+    hashing: tokio::sync::Semaphore,
+    /// Login requests waiting for a check.
+    waiting: std::sync::atomic::AtomicUsize,
 }
+
+/// Password checks that run at once.
+pub const MAX_CONCURRENT_HASHES: usize = 4;
+/// Logins that may wait for a check; past it a login answers 503 at once.
+pub const MAX_WAITING_HASHES: usize = 64;
+/// The longest a login waits for a check before answering 503.
+pub const MAX_HASH_WAIT: Duration = Duration::from_secs(5);
 
 fn hash(password: &str) -> String {
     let mut salt = [0u8; 16];
@@ -519,7 +542,37 @@ impl Users {
                 })
                 .collect(),
             dummy_hash: hash("no account has this password"),
+            hashing: tokio::sync::Semaphore::new(MAX_CONCURRENT_HASHES),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// [`verify`](Self::verify) on a blocking thread, at most
+    /// [`MAX_CONCURRENT_HASHES`] at once; `Err` when too many logins
+    /// already wait (answer 503).
+    pub async fn verify_bounded(
+        self: Arc<Self>,
+        username: String,
+        password: String,
+    ) -> Result<Option<Vec<String>>, PasswordCheckBusy> {
+        use std::sync::atomic::Ordering;
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING_HASHES {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(PasswordCheckBusy);
+        }
+        let permit = tokio::time::timeout(MAX_HASH_WAIT, self.hashing.acquire()).await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let Ok(Ok(permit)) = permit else {
+            return Err(PasswordCheckBusy);
+        };
+        let users = self.clone();
+        let verified =
+            tokio::task::spawn_blocking(move || users.verify(&username, &password)).await;
+        drop(permit);
+        verified.map_err(|err| {
+            tracing::error!(error = %err, "password verification task failed");
+            PasswordCheckBusy
+        })
     }
 
     /// The user's roles if the password is right. An unknown user costs a
@@ -557,8 +610,13 @@ impl BodyKind {
     }
 }
 
-/// Login credentials from a form or JSON body.
-#[derive(Debug, Deserialize)]
+/// Too many password checks are running or waiting: answer 503.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordCheckBusy;
+
+/// Login credentials from a form or JSON body. `Debug` never shows the
+/// password.
+#[derive(Deserialize)]
 pub struct LoginForm {
     /// The username.
     pub username: String,
@@ -582,6 +640,16 @@ impl Flag {
             Self::Bool(b) => *b,
             Self::Text(t) => matches!(t.as_str(), "on" | "1" | "true" | "yes"),
         }
+    }
+}
+
+impl std::fmt::Debug for LoginForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginForm")
+            .field("username", &self.username)
+            .field("password", &"REDACTED")
+            .field("remember", &self.remember)
+            .finish()
     }
 }
 
@@ -663,8 +731,10 @@ pub async fn verify_login(
     }
     .ok_or(LoginFailure::UnsupportedMediaType)?;
     let creds = LoginForm::parse(kind, body).ok_or(LoginFailure::InvalidRequest)?;
-    match auth.check_login_throttle(&creds.username).await {
-        Ok(()) => {}
+    // Reserved before the password is checked: a burst of attempts cannot
+    // get more checks than the limit.
+    let attempt = match auth.reserve_login_attempt(&creds.username).await {
+        Ok(attempt) => attempt,
         Err(Throttled::Limited { retry_after, .. }) => {
             let retry_after_secs = retry_after.as_secs();
             return Err(LoginFailure::Throttled(auth_core::Denial::Throttled {
@@ -676,16 +746,26 @@ pub async fn verify_login(
             tracing::error!(error = %err, "login throttle failed");
             return Err(LoginFailure::Internal);
         }
-    }
+    };
     let remember = creds.remember(kind);
-    let username = creds.username.clone();
-    let verified =
-        tokio::task::spawn_blocking(move || users.verify(&creds.username, &creds.password)).await;
+    let LoginForm {
+        username, password, ..
+    } = creds;
+    let verified = users
+        .verify_bounded(username.clone(), password)
+        .await
+        .map_err(|PasswordCheckBusy| {
+            tracing::warn!("login refused: too many password checks at once");
+            LoginFailure::Store(
+                auth_core::StoreError::unavailable("too many password checks at once").into(),
+            )
+        })?;
     match verified {
-        Ok(Some(roles)) => {
-            auth.record_login_success(&username)
+        Some(roles) => {
+            attempt
+                .succeeded()
                 .await
-                .map_err(LoginFailure::Store)?;
+                .map_err(|e| LoginFailure::Store(e.into()))?;
             Ok(VerifiedLogin {
                 kind,
                 username,
@@ -693,16 +773,10 @@ pub async fn verify_login(
                 remember,
             })
         }
-        Ok(None) => {
-            tracing::info!(user = %username, "login failed: wrong credentials");
-            auth.record_login_failure(&username)
-                .await
-                .map_err(LoginFailure::Store)?;
+        None => {
+            tracing::info!(user = %username.escape_debug(), "login failed: wrong credentials");
+            attempt.failed();
             Err(LoginFailure::WrongCredentials(kind))
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "password verification task failed");
-            Err(LoginFailure::Internal)
         }
     }
 }
@@ -750,6 +824,11 @@ struct SessionSummary {
 #[derive(Serialize)]
 struct Me {
     user_id: String,
+    /// Who vouches for a token caller: the demo, or a trusted provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issuer: Option<String>,
+    /// `false` for a provider's subject that names no demo account.
+    local: bool,
     roles: Vec<String>,
     permissions: Vec<String>,
     auth: &'static str,
@@ -762,6 +841,8 @@ struct Me {
 pub fn me_json(user: &Identity, csrf_token: Option<String>) -> String {
     let me = Me {
         user_id: user.user_id().to_owned(),
+        issuer: user.issuer().map(str::to_owned),
+        local: user.is_local(),
         roles: user.roles().to_vec(),
         permissions: user.permissions().to_vec(),
         auth: user.method().as_str(),
@@ -899,6 +980,54 @@ mod tests {
     use super::*;
 
     #[test]
+    fn passwords_never_show_in_debug() {
+        let form = LoginForm::parse(
+            BodyKind::Json,
+            br#"{"username":"alice","password":"hunter2-secret"}"#,
+        )
+        .unwrap();
+        let shown = format!("{form:?}");
+        assert!(
+            shown.contains("alice") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+    }
+
+    /// Password checks run a few at a time; past a bounded queue a login
+    /// is refused at once rather than holding memory.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn password_checks_are_bounded() {
+        use std::sync::atomic::Ordering;
+        let users = Arc::new(Users::demo());
+        let busy = users
+            .hashing
+            .acquire_many(u32::try_from(MAX_CONCURRENT_HASHES).unwrap())
+            .await
+            .unwrap();
+        let waiting: Vec<_> = (0..MAX_WAITING_HASHES)
+            .map(|_| {
+                let users = users.clone();
+                tokio::spawn(users.verify_bounded("alice".into(), "wonderland".into()))
+            })
+            .collect();
+        while users.waiting.load(Ordering::Acquire) < MAX_WAITING_HASHES {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            users
+                .clone()
+                .verify_bounded("alice".into(), "wonderland".into())
+                .await
+                .is_err(),
+            "one login too many is refused at once"
+        );
+        drop(busy);
+        for login in waiting {
+            assert_eq!(login.await.unwrap().unwrap(), Some(vec!["user".to_owned()]));
+        }
+    }
+
+    #[test]
     fn config_reads_the_environment_and_refuses_nonsense() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
             move |k: &str| {
@@ -999,6 +1128,7 @@ mod tests {
                 issuer: "https://sso.example/realms/main".into(),
                 audience: "demo".into(),
                 jwks_url: None,
+                accept_untyped: false,
             })
         );
         assert!(Config::from_lookup(env(&[("OIDC_ISSUER", "https://sso.example")])).is_err());
