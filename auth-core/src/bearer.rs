@@ -7,13 +7,15 @@
 //! token's session is checked in the store, and a token that names no
 //! session of this app is refused with 503 rather than accepted blind.
 
-use crate::authenticator::{Authenticator, BearerCredential, Rejection, SessionCredential};
+use crate::authenticator::Authenticator;
+use crate::credentials::{BearerCredential, SessionCredential};
 use crate::error::Error;
 use crate::handle::{AuthHandle, CookieAction, Presented};
 use crate::identity::{AuthMethod, Identity};
 use crate::jwt::JwtError;
 use crate::record::ClientMeta;
 use crate::record::unix_millis::to_millis;
+use crate::refusal::Rejection;
 use crate::revocation::Verdict;
 use crate::store::StoreError;
 use crate::token::SessionId;

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::authenticator::Denial;
 use crate::identity::Identity;
+use crate::refusal::Denial;
 
 /// A demand on the caller: logged in, with a role, with a permission, or
 /// logged in recently.
@@ -67,7 +67,7 @@ impl Requirement {
         match self {
             Self::Login => Ok(()),
             Self::FreshLogin(within) => {
-                let fresh = identity.method() == crate::AuthMethod::Session
+                let fresh = identity.method() == crate::identity::AuthMethod::Session
                     && now >= identity.created_at()
                     && now - identity.created_at() <= *within;
                 if fresh {

@@ -21,12 +21,15 @@ mod authenticator;
 #[cfg(feature = "jwt")]
 mod bearer;
 mod config;
+mod credentials;
 pub mod custom;
 mod error;
 mod guard;
 mod handle;
 mod identity;
 mod lifecycle;
+mod pipeline;
+mod refusal;
 
 #[cfg(feature = "jwt")]
 pub mod jwt;
@@ -34,18 +37,20 @@ pub mod jwt;
 pub mod testing;
 
 pub use authenticator::{
-    Authenticator, AuthenticatorBuilder, Credentials, DEFAULT_ABSOLUTE_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DATA_BYTES, DEFAULT_MAX_SESSIONS_PER_USER,
-    DEFAULT_REFRESH_THRESHOLD, DEFAULT_REMEMBER_ABSOLUTE, DEFAULT_REMEMBER_IDLE, Denial,
-    DenialResponse, MAX_AUTHORIZATION_BYTES, Rejection, SessionLimit,
+    Authenticator, AuthenticatorBuilder, DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_DATA_BYTES, DEFAULT_MAX_SESSIONS_PER_USER, DEFAULT_REFRESH_THRESHOLD,
+    DEFAULT_REMEMBER_ABSOLUTE, DEFAULT_REMEMBER_IDLE, SessionLimit,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::ConfigError;
 pub use cookie::{CookiePolicy, SameSite};
+pub use credentials::{Credentials, MAX_AUTHORIZATION_BYTES};
 pub use error::Error;
 pub use guard::{Permission, Requirement};
-pub use handle::{AuthHandle, CacheControl, Login, ResponseEdits, SessionInfo};
+pub use handle::{AuthHandle, CacheControl, Login, ResponseEdits};
 pub use identity::{AuthMethod, Identity, RolePermissions};
+pub use lifecycle::SessionInfo;
 pub use record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};
+pub use refusal::{Denial, DenialResponse, Rejection};
 pub use store::{CachedStore, MemoryStore, SessionStore, StoreError};
 pub use token::{SessionId, SessionKey, SessionToken, Verifier};

@@ -15,15 +15,42 @@
 //! - the per-user limit is checked after the new session is written, by
 //!   the login itself, so concurrent logins can never all squeeze in.
 
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::authenticator::{Authenticator, SessionLimit};
 use crate::error::Error;
-use crate::handle::SessionInfo;
 use crate::record::{SessionKind, SessionRecord};
 use crate::revocation::Revocation;
 use crate::store::StoreError;
 use crate::token::{SessionId, SessionKey};
+
+/// One of a user's sessions, as the device list shows it: no token, no key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionInfo {
+    /// The public session id.
+    pub id: SessionId,
+    /// When the session began.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the session was last seen, to the precision of the refresh
+    /// threshold.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen_at: OffsetDateTime,
+    /// When the session ends unless used again.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// The client's user agent at login.
+    pub user_agent: Option<String>,
+    /// The client's address at login.
+    pub address: Option<String>,
+    /// The application's label.
+    pub label: Option<String>,
+    /// Whether this is the session of the request that asked.
+    pub current: bool,
+    /// `browser` (a cookie) or `refresh` (an app holding a refresh token).
+    pub kind: SessionKind,
+}
 
 /// How many times a change to every session of a user re-reads a session
 /// that another request changed meanwhile.

@@ -26,16 +26,7 @@
 //! escaped (`str::escape_debug`), so a newline in a username cannot forge
 //! a log line.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use async_trait::async_trait;
-use time::OffsetDateTime;
-
-use crate::record::SessionRecord;
-use crate::revocation::{Revocation, Revocations, Subscription};
-use crate::store::{SessionStore, StoreError};
-use crate::token::SessionKey;
+use std::time::Duration;
 
 /// `auth_authentications_total`.
 pub const AUTHENTICATIONS: &str = "auth_authentications_total";
@@ -69,6 +60,7 @@ macro_rules! static_key {
         &KEY
     }};
 }
+pub(crate) use static_key;
 
 static METADATA: metrics::Metadata<'static> =
     metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
@@ -142,146 +134,25 @@ pub(crate) fn token_store_check() {
     count(static_key!(TOKEN_STORE_CHECKS));
 }
 
-fn store_call(
+/// One store call: its duration, and the failure if it failed (whether a
+/// retry may help). Conflicts and duplicates are answers, not failures,
+/// and are not counted here.
+pub(crate) fn store_call(
     op: &'static str,
     key: &'static metrics::Key,
     elapsed: Duration,
-    error: Option<&StoreError>,
+    failure: Option<Retryable>,
 ) {
     metrics::with_recorder(|r| r.register_histogram(key, &METADATA)).record(elapsed.as_secs_f64());
-    if let Some(error) = error {
-        store_error(op, error);
-    }
-}
-
-fn store_error(op: &'static str, error: &StoreError) {
-    // Conflicts and duplicates are answers, not failures.
-    if matches!(error, StoreError::Unavailable(_) | StoreError::Backend(_)) {
-        let retryable = if error.is_retryable() {
-            "true"
-        } else {
-            "false"
-        };
+    if let Some(Retryable(retryable)) = failure {
+        let retryable = if retryable { "true" } else { "false" };
         metrics::counter!(STORE_ERRORS, "op" => op, "retryable" => retryable).increment(1);
     }
 }
 
-/// The store as the authenticator sees it: every call timed and counted.
-///
-/// The authenticator calls the inherent methods, which add no allocation
-/// of their own; the [`SessionStore`] impl (for [`Authenticator::store`])
-/// forwards to them.
-///
-/// [`Authenticator::store`]: crate::Authenticator::store
-#[derive(Debug)]
-pub(crate) struct InstrumentedStore(pub(crate) Arc<dyn SessionStore>);
-
-macro_rules! timed {
-    ($op:literal, $call:expr) => {{
-        let start = Instant::now();
-        let result = $call.await;
-        store_call(
-            $op,
-            static_key!(STORE_DURATION, "op" => $op),
-            start.elapsed(),
-            result.as_ref().err(),
-        );
-        result
-    }};
-}
-
-impl InstrumentedStore {
-    pub(crate) async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        timed!("create", self.0.create(record))
-    }
-    pub(crate) async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
-        timed!("load", self.0.load(key))
-    }
-    pub(crate) async fn load_shared(
-        &self,
-        key: &SessionKey,
-    ) -> Result<Option<Arc<SessionRecord>>, StoreError> {
-        // The same operation as `load`, for the operator.
-        timed!("load", self.0.load_shared(key))
-    }
-    pub(crate) async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
-        timed!("update", self.0.update(record))
-    }
-    pub(crate) async fn touch(
-        &self,
-        key: &SessionKey,
-        idle_expires_at: OffsetDateTime,
-        last_refresh_at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        timed!("touch", self.0.touch(key, idle_expires_at, last_refresh_at))
-    }
-    pub(crate) async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        timed!("delete", self.0.delete(key))
-    }
-    pub(crate) async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        timed!("list_user", self.0.list_user(user_id))
-    }
-    pub(crate) async fn delete_user(
-        &self,
-        user_id: &str,
-        keep: Option<&SessionKey>,
-    ) -> Result<Vec<SessionKey>, StoreError> {
-        timed!("delete_user", self.0.delete_user(user_id, keep))
-    }
-    pub(crate) async fn announce(
-        &self,
-        revocation: &Revocation,
-        keep: Duration,
-    ) -> Result<(), StoreError> {
-        timed!("announce", self.0.announce(revocation, keep))
-    }
-}
-
-#[async_trait]
-impl SessionStore for InstrumentedStore {
-    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        InstrumentedStore::create(self, record).await
-    }
-    async fn load(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
-        InstrumentedStore::load(self, key).await
-    }
-    async fn load_shared(
-        &self,
-        key: &SessionKey,
-    ) -> Result<Option<Arc<SessionRecord>>, StoreError> {
-        InstrumentedStore::load_shared(self, key).await
-    }
-    async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
-        InstrumentedStore::update(self, record).await
-    }
-    async fn touch(
-        &self,
-        key: &SessionKey,
-        idle_expires_at: OffsetDateTime,
-        last_refresh_at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        InstrumentedStore::touch(self, key, idle_expires_at, last_refresh_at).await
-    }
-    async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        InstrumentedStore::delete(self, key).await
-    }
-    async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        InstrumentedStore::list_user(self, user_id).await
-    }
-    async fn delete_user(
-        &self,
-        user_id: &str,
-        keep: Option<&SessionKey>,
-    ) -> Result<Vec<SessionKey>, StoreError> {
-        InstrumentedStore::delete_user(self, user_id, keep).await
-    }
-    async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
-        InstrumentedStore::announce(self, revocation, keep).await
-    }
-    fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
-        self.0.subscribe(sink)
-    }
-}
+/// Whether a failed store call may succeed if tried again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retryable(pub(crate) bool);
 
 #[cfg(test)]
 mod tests {

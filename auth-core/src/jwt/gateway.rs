@@ -8,7 +8,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use super::{AccessTokens, JwtError, NoClaims, Subject};
-use crate::Identity;
+use crate::identity::Identity;
 
 /// Default bound on cached tokens; past it, expired ones are dropped and,
 /// if that is not enough, the cache starts over.

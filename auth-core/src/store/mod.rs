@@ -40,6 +40,7 @@
 //!   whenever the database hiccups.
 
 mod cache;
+mod instrumented;
 mod memory;
 
 use std::error::Error as StdError;
@@ -57,6 +58,8 @@ use crate::token::SessionKey;
 
 pub use cache::{CachedStore, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 pub use memory::MemoryStore;
+
+pub(crate) use instrumented::InstrumentedStore;
 
 /// A boxed error from a store's backend.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;

@@ -1,0 +1,129 @@
+//! The application's data in a session: typed reads and writes, saved with
+//! the response, merged with other requests' changes on a conflict.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::AuthHandle;
+use crate::error::Error;
+use crate::record::{SessionData, SessionRecord};
+use crate::store::StoreError;
+
+/// How many times a data save re-reads and re-applies its changes after
+/// losing a race with another request on the same session.
+const SAVE_ATTEMPTS: usize = 3;
+
+impl AuthHandle {
+    /// Reads a value from the session's data.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        let state = self.shared.state.lock();
+        let current = state.current.as_ref().ok_or(Error::NoSession)?;
+        let value = match state.changes.get(key) {
+            Some(changed) => changed.as_ref(),
+            None => current.record.data.get_value(key),
+        };
+        value
+            .map(|v| T::deserialize(v).map_err(Error::Data))
+            .transpose()
+    }
+
+    /// Sets a value in the session's data; saved with the response.
+    pub fn insert<T: Serialize>(&self, key: &str, value: &T) -> Result<(), Error> {
+        let value = serde_json::to_value(value).map_err(Error::Data)?;
+        let mut state = self.shared.state.lock();
+        if state.current.is_none() {
+            return Err(Error::NoSession);
+        }
+        state.changes.insert(key.to_owned(), Some(value));
+        Ok(())
+    }
+
+    /// Removes a value from the session's data; saved with the response.
+    pub fn remove(&self, key: &str) -> Result<(), Error> {
+        let mut state = self.shared.state.lock();
+        if state.current.is_none() {
+            return Err(Error::NoSession);
+        }
+        state.changes.insert(key.to_owned(), None);
+        Ok(())
+    }
+
+    /// Saves pending data changes now. On a concurrent change by another
+    /// request, re-reads the session and re-applies only this request's
+    /// changes, so neither request's keys are lost. A session that ended
+    /// meanwhile takes the changes with it.
+    pub async fn save(&self) -> Result<(), Error> {
+        let store = &self.auth.inner.store;
+        for _ in 0..SAVE_ATTEMPTS {
+            let (mut record, changes) = {
+                let state = self.shared.state.lock();
+                if state.changes.is_empty() {
+                    return Ok(());
+                }
+                let Some(current) = state.current.as_ref() else {
+                    return Ok(());
+                };
+                (SessionRecord::clone(&current.record), state.changes.clone())
+            };
+            apply_changes(&mut record.data, &changes);
+            check_size(&record.data, self.auth.inner.max_data_bytes)?;
+            match store.update(&record).await {
+                Ok(version) => {
+                    record.version = version;
+                    let mut state = self.shared.state.lock();
+                    if let Some(current) = state.current.as_mut()
+                        && current.record.id == record.id
+                    {
+                        current.record = Arc::new(record);
+                    }
+                    state.changes.retain(|k, v| changes.get(k) != Some(v));
+                    return Ok(());
+                }
+                Err(StoreError::Conflict) => match store.load(&record.key()).await? {
+                    Some(fresh) => {
+                        let mut state = self.shared.state.lock();
+                        if let Some(current) = state.current.as_mut() {
+                            current.record = Arc::new(fresh);
+                        }
+                    }
+                    None => {
+                        self.drop_changes();
+                        return Ok(());
+                    }
+                },
+                Err(StoreError::NotFound) => {
+                    self.drop_changes();
+                    return Ok(());
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(StoreError::Conflict.into())
+    }
+
+    fn drop_changes(&self) {
+        tracing::debug!("session ended before its data was saved; changes dropped");
+        self.shared.state.lock().changes.clear();
+    }
+}
+
+pub(super) fn apply_changes(data: &mut SessionData, changes: &BTreeMap<String, Option<Value>>) {
+    for (k, v) in changes {
+        data.set_value(k, v.clone());
+    }
+}
+
+pub(super) fn check_size(data: &SessionData, limit: usize) -> Result<(), Error> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let size = serde_json::to_vec(data).map_err(Error::Data)?.len();
+    if size > limit {
+        return Err(Error::DataTooLarge { limit });
+    }
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! The per-request [`AuthHandle`]: login, logout, rotation, the device list
+//! and session data, recorded for the adapter to apply to the response.
+
+#[cfg(feature = "jwt")]
+mod access;
+mod csrf;
+mod data;
+mod respond;
+mod session;
+#[cfg(test)]
+mod tests;
+
+pub use respond::{CacheControl, ResponseEdits};
+pub use session::Login;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use crate::authenticator::Authenticator;
+use crate::error::Error;
+use crate::identity::{AuthMethod, Identity};
+use crate::record::{ClientMeta, SessionRecord};
+use crate::refusal::{Denial, Rejection};
+use crate::token::{SessionId, SessionToken};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CookieAction {
+    None,
+    /// Send the current session's token (new, rotated or refreshed).
+    Set,
+    Remove,
+}
+
+pub(crate) struct Current {
+    pub(crate) token: SessionToken,
+    /// Shared with the store (or its cache) when it keeps records in
+    /// `Arc`s: copied only if changed.
+    pub(crate) record: Arc<SessionRecord>,
+}
+
+/// The cookie credentials a request carried, whichever authenticated it:
+/// a login retires them all, a logout ends and removes them all.
+#[derive(Default)]
+pub(crate) struct Presented {
+    /// The session cookie's token, when it parsed, whether or not it
+    /// authenticated the request (it may be a stale one, or stand beside
+    /// an access cookie).
+    pub(crate) session: Option<SessionToken>,
+    /// Whether there was a session cookie at all.
+    pub(crate) session_cookie: bool,
+    /// Whether there was an access-token cookie.
+    pub(crate) access_cookie: bool,
+    /// The session of the access-token cookie, when it verified (even if
+    /// the request was then refused as carrying two sessions' cookies).
+    pub(crate) access_session: Option<SessionId>,
+}
+
+impl Presented {
+    /// A request that carried a session cookie: its token, if it parsed.
+    pub(crate) fn cookie(session: Option<SessionToken>) -> Self {
+        Self {
+            session,
+            session_cookie: true,
+            ..Self::default()
+        }
+    }
+}
+
+struct State {
+    current: Option<Current>,
+    identity: Option<Identity>,
+    presented: Presented,
+    cookie: CookieAction,
+    remove_access_cookie: bool,
+    /// Data keys changed by this request: `None` means removed.
+    changes: BTreeMap<String, Option<Value>>,
+    rejection: Option<Rejection>,
+}
+
+/// The authentication state of one request, and the way handlers change it.
+///
+/// The adapter creates it from the request's credentials, puts it in the
+/// request, and after the handler applies what it recorded: a new,
+/// refreshed or removed cookie, and unsaved data. Clones share the state.
+///
+/// Operations that change sessions (`login`, `logout`, `rotate`, …) write to
+/// the store at once and return its errors, so a handler never reports a
+/// login that did not happen. Data changes are saved when the response is
+/// produced (or by [`save`](Self::save)).
+#[derive(Clone)]
+pub struct AuthHandle {
+    auth: Authenticator,
+    shared: Arc<Shared>,
+}
+
+/// What the clones of a handle share: one allocation per request.
+struct Shared {
+    client: ClientMeta,
+    /// Whether the request arrived authenticated.
+    arrived_authenticated: bool,
+    state: Mutex<State>,
+}
+
+impl fmt::Debug for AuthHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.state.lock();
+        f.debug_struct("AuthHandle")
+            .field("identity", &state.identity)
+            .field("cookie", &state.cookie)
+            .field("rejection", &state.rejection)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthHandle {
+    fn new(
+        auth: &Authenticator,
+        client: ClientMeta,
+        presented: Presented,
+        current: Option<Current>,
+        identity: Option<Identity>,
+        cookie: CookieAction,
+        rejection: Option<Rejection>,
+    ) -> Self {
+        Self {
+            auth: auth.clone(),
+            shared: Arc::new(Shared {
+                client,
+                arrived_authenticated: identity.is_some(),
+                state: Mutex::new(State {
+                    current,
+                    identity,
+                    presented,
+                    cookie,
+                    remove_access_cookie: false,
+                    changes: BTreeMap::new(),
+                    rejection,
+                }),
+            }),
+        }
+    }
+
+    pub(crate) fn anonymous(
+        auth: &Authenticator,
+        client: ClientMeta,
+        presented: Presented,
+        rejection: Option<Rejection>,
+    ) -> Self {
+        Self::new(
+            auth,
+            client,
+            presented,
+            None,
+            None,
+            CookieAction::None,
+            rejection,
+        )
+    }
+
+    pub(crate) fn authenticated(
+        auth: &Authenticator,
+        client: ClientMeta,
+        current: Current,
+        identity: Identity,
+        cookie: CookieAction,
+    ) -> Self {
+        let presented = Presented::cookie(Some(current.token.clone()));
+        Self::new(
+            auth,
+            client,
+            presented,
+            Some(current),
+            Some(identity),
+            cookie,
+            None,
+        )
+    }
+
+    /// A request authenticated by an access token or a custom credential:
+    /// no session record, no cookie of its own.
+    pub(crate) fn bearer(
+        auth: &Authenticator,
+        client: ClientMeta,
+        presented: Presented,
+        identity: Identity,
+    ) -> Self {
+        Self::new(
+            auth,
+            client,
+            presented,
+            None,
+            Some(identity),
+            CookieAction::None,
+            None,
+        )
+    }
+
+    pub(crate) fn set_cookie_action(&self, action: CookieAction) {
+        self.shared.state.lock().cookie = action;
+    }
+
+    /// Schedules the removal of the access-token cookie.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
+    pub(crate) fn remove_access_cookie(&self) {
+        self.shared.state.lock().remove_access_cookie = true;
+    }
+
+    /// What the client said about itself (user agent, address).
+    pub fn client(&self) -> &ClientMeta {
+        &self.shared.client
+    }
+
+    /// The authenticator this handle came from.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    /// Checks `requirement` against the caller, at the authenticator's
+    /// time; what guards and extractors of every adapter call.
+    pub fn require(&self, requirement: &crate::guard::Requirement) -> Result<(), Denial> {
+        requirement.check_at(self.identity().as_ref(), self.auth.now())
+    }
+
+    /// Who is calling now (after any login or logout in this request).
+    pub fn identity(&self) -> Option<Identity> {
+        self.shared.state.lock().identity.clone()
+    }
+
+    /// How the caller authenticated and why a credential was rejected, in
+    /// one look at the state.
+    pub(crate) fn outcome(&self) -> (Option<AuthMethod>, Option<Rejection>) {
+        let state = self.shared.state.lock();
+        (
+            state.identity.as_ref().map(Identity::method),
+            state.rejection,
+        )
+    }
+
+    /// Whether someone is calling now (after any login or logout in this
+    /// request): [`identity`](Self::identity) without the copy.
+    pub fn is_authenticated(&self) -> bool {
+        self.shared.state.lock().identity.is_some()
+    }
+
+    /// Why the request's credential was rejected, if it was.
+    pub fn rejection(&self) -> Option<Rejection> {
+        self.shared.state.lock().rejection
+    }
+
+    /// The caller, who must be a local user, and the cookie session's
+    /// record, if any.
+    fn require_user(&self) -> Result<(Identity, Option<SessionRecord>), Error> {
+        let state = self.shared.state.lock();
+        let identity = state.identity.clone().ok_or(Error::NoSession)?;
+        if !identity.is_local() {
+            return Err(Error::NotLocalUser);
+        }
+        let record = state
+            .current
+            .as_ref()
+            .map(|c| SessionRecord::clone(&c.record));
+        Ok((identity, record))
+    }
+}

@@ -1,0 +1,133 @@
+//! What the adapter does to the response: after the handler, the cookies
+//! to set or remove, `Vary` and `Cache-Control`; on a refusal, the
+//! challenges that fit how the caller authenticated.
+
+use super::{AuthHandle, CookieAction};
+use crate::error::Error;
+use crate::identity::AuthMethod;
+use crate::refusal::{Denial, DenialResponse, Rejection};
+
+/// `Cache-Control` as the core wants it after the handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CacheControl {
+    /// `no-store`, replacing whatever the app set: the answer sets or
+    /// removes a credential.
+    NoStore,
+    /// `private`, unless the app set its own: the answer depends on who
+    /// asked.
+    Private,
+}
+
+impl CacheControl {
+    /// The header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoStore => "no-store",
+            Self::Private => "private",
+        }
+    }
+}
+
+/// What an adapter does to the response once the handler has answered,
+/// as [`AuthHandle::finish`] decided it: the last step of a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResponseEdits {
+    /// `Set-Cookie` values to append, in order.
+    pub set_cookies: Vec<String>,
+    /// Whether the answer depends on the request's credentials: then the
+    /// adapter appends [`Authenticator::vary_header`](crate::Authenticator::vary_header) to `Vary` (every
+    /// header the credentials are read from).
+    pub vary: bool,
+    /// `Cache-Control` to set.
+    pub cache_control: Option<CacheControl>,
+}
+
+impl AuthHandle {
+    /// The last step of a request, for adapters: saves pending data and
+    /// says what to do to the response: the `Set-Cookie` values to send
+    /// (a new, refreshed or removed session cookie, a removed access-token
+    /// cookie), and the `Vary` and `Cache-Control` an answer that depends
+    /// on who asked needs.
+    pub async fn finish(&self) -> Result<ResponseEdits, Error> {
+        if !self.shared.state.lock().changes.is_empty() {
+            // Boxed: most requests save nothing, and every request's
+            // future would otherwise be as large as a save's.
+            Box::pin(self.save()).await?;
+        }
+        let state = self.shared.state.lock();
+        let inner = &self.auth.inner;
+        let mut edits = ResponseEdits::default();
+        match state.cookie {
+            CookieAction::None => {}
+            CookieAction::Remove => edits.set_cookies.push(inner.cookie.removal_cookie()),
+            CookieAction::Set => {
+                if let Some(c) = &state.current {
+                    edits.set_cookies.push(inner.cookie.session_cookie_kept(
+                        &c.token.expose(),
+                        self.auth.now(),
+                        c.record.expires_at(),
+                        inner.cookie_is_persistent(c.record.lifetime),
+                    ));
+                }
+            }
+        }
+        // A login or a logout drops the access token the request carried:
+        // it belongs to the session that was.
+        if state.remove_access_cookie
+            && let Some(policy) = &inner.access_cookie
+        {
+            edits.set_cookies.push(policy.removal_cookie());
+        }
+        let personal = self.shared.arrived_authenticated || state.identity.is_some();
+        edits.vary = personal || !edits.set_cookies.is_empty();
+        edits.cache_control = if !edits.set_cookies.is_empty() {
+            Some(CacheControl::NoStore)
+        } else if personal {
+            Some(CacheControl::Private)
+        } else {
+            None
+        };
+        Ok(edits)
+    }
+}
+
+impl AuthHandle {
+    /// What a refusal of this request looks like: the authenticator's
+    /// [`denial`](crate::Authenticator::denial), plus the RFC 6750 `Bearer`
+    /// challenges when access tokens are accepted: `error="invalid_token"`
+    /// after a bad bearer token, `error="insufficient_scope"` for a bearer
+    /// caller lacking a role or a permission (with the permission as
+    /// `scope`).
+    pub fn denial(&self, denial: Denial) -> DenialResponse {
+        let auth = self.authenticator();
+        let mut res = auth.denial(denial.clone());
+        if !auth.accepts_bearer() {
+            return res;
+        }
+        let (method, rejection) = self.outcome();
+        let bearer = method == Some(AuthMethod::Bearer);
+        match denial {
+            Denial::Unauthenticated => {
+                if matches!(rejection, Some(Rejection::InvalidToken { .. })) {
+                    let challenge = auth.bearer_challenge(Some("invalid_token"));
+                    res.headers.insert(0, ("www-authenticate", challenge));
+                } else {
+                    res.headers
+                        .insert(1, ("www-authenticate", auth.bearer_challenge(None)));
+                }
+            }
+            Denial::Forbidden if bearer => {
+                let challenge = auth.bearer_challenge(Some("insufficient_scope"));
+                res.headers.insert(0, ("www-authenticate", challenge));
+            }
+            Denial::InsufficientScope { missing } if bearer => {
+                let challenge = auth.scope_challenge(&missing);
+                res.headers.insert(0, ("www-authenticate", challenge));
+            }
+            _ => {}
+        }
+        res
+    }
+}
