@@ -15,9 +15,10 @@ use std::ops::Deref;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use auth_core::{AuthHandle, Denial, DenialResponse, Identity, Permission};
+use auth_core::adapter::{HandlerRefusal, RefusalResponse, admit_caller, missing_middleware};
+use auth_core::{AuthHandle, Identity, Permission, Refusal};
 
-use crate::response::{denial_response, missing_middleware_response};
+use crate::response::refusal_response;
 
 /// The authenticated caller; rejects anonymous requests with 401.
 ///
@@ -92,16 +93,11 @@ impl<P: Permission> FromRequest for Permitted<P> {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(handle(req).and_then(|handle| {
-            match (handle.require(&P::requirement()), handle.identity()) {
-                (Ok(()), Some(identity)) => Ok(Self {
-                    identity,
-                    permission: PhantomData,
-                }),
-                (Ok(()), None) | (Err(Denial::Unauthenticated), _) => Err(
-                    AuthRejection::Unauthenticated(handle.denial(Denial::Unauthenticated)),
-                ),
-                (Err(denial), _) => Err(AuthRejection::Forbidden(handle.denial(denial))),
-            }
+            let identity = admit_caller(&handle, Some(&P::requirement())).map_err(AuthRejection)?;
+            Ok(Self {
+                identity,
+                permission: PhantomData,
+            })
         }))
     }
 }
@@ -129,25 +125,15 @@ impl Deref for Auth {
     }
 }
 
-/// Why [`CurrentUser`] or [`Auth`] could not be extracted.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum AuthRejection {
-    /// The caller is anonymous: 401 with `WWW-Authenticate`.
-    Unauthenticated(DenialResponse),
-    /// The caller lacks a permission: 403.
-    Forbidden(DenialResponse),
-    /// The extractor ran without [`AuthMiddleware`](crate::AuthMiddleware): 500.
-    MissingMiddleware,
-}
+/// Why an extractor refused the request: the answer, as the authenticator
+/// renders it (401 for an anonymous caller, 403 for a missing permission,
+/// 500 without the [`AuthMiddleware`](crate::AuthMiddleware)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthRejection(pub RefusalResponse);
 
 impl fmt::Display for AuthRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Unauthenticated(_) => f.write_str("authentication required"),
-            Self::Forbidden(_) => f.write_str("permission required"),
-            Self::MissingMiddleware => f.write_str("auth_actix::AuthMiddleware is missing"),
-        }
+        write!(f, "request refused with status {}", self.0.status())
     }
 }
 
@@ -155,22 +141,11 @@ impl std::error::Error for AuthRejection {}
 
 impl ResponseError for AuthRejection {
     fn status_code(&self) -> StatusCode {
-        match self {
-            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::MissingMiddleware => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
-        match self {
-            Self::Unauthenticated(denial) => {
-                tracing::debug!("anonymous request refused");
-                denial_response(denial)
-            }
-            Self::Forbidden(denial) => denial_response(denial),
-            Self::MissingMiddleware => missing_middleware_response("an auth_actix extractor"),
-        }
+        refusal_response(self.0.clone())
     }
 }
 
@@ -178,7 +153,12 @@ fn handle(req: &HttpRequest) -> Result<AuthHandle, AuthRejection> {
     req.extensions()
         .get::<AuthHandle>()
         .cloned()
-        .ok_or(AuthRejection::MissingMiddleware)
+        .ok_or_else(|| {
+            AuthRejection(missing_middleware(
+                "an auth_actix extractor",
+                "add `.wrap(auth_actix::AuthMiddleware::new(..))` around it",
+            ))
+        })
 }
 
 impl FromRequest for CurrentUser {
@@ -186,12 +166,10 @@ impl FromRequest for CurrentUser {
     type Future = Ready<Result<Self, AuthRejection>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(handle(req).and_then(|handle| match handle.identity() {
-            Some(identity) => Ok(Self(identity)),
-            None => Err(AuthRejection::Unauthenticated(
-                handle.denial(Denial::Unauthenticated),
-            )),
-        }))
+        ready(
+            handle(req)
+                .and_then(|handle| admit_caller(&handle, None).map(Self).map_err(AuthRejection)),
+        )
     }
 }
 
@@ -204,10 +182,13 @@ impl FromRequest for Auth {
     }
 }
 
-/// An [`auth_core::Error`] as a handler's error: `?` converts into it, and
-/// [`AuthMiddleware`](crate::AuthMiddleware) answers it as configured (503
-/// with `Retry-After` for store failures, 401 with a challenge for a
-/// missing session). Internal detail goes to the log, never to the client.
+/// A handler's refusal: `?` converts every error of auth-core a handler
+/// meets into it ([`auth_core::Error`], a throttled login, a failed
+/// refresh), and [`AuthMiddleware`](crate::AuthMiddleware) answers it as
+/// the authenticator renders refusals (503 with `Retry-After` for store
+/// failures, 401 with a challenge for a missing session, 429 for a
+/// throttled login, 400 `invalid_grant` for a bad refresh token).
+/// Internal detail goes to the log, never to the client.
 ///
 /// ```
 /// use actix_web::HttpResponse;
@@ -218,32 +199,22 @@ impl FromRequest for Auth {
 ///     Ok(HttpResponse::NoContent().finish())
 /// }
 /// ```
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct AuthError(#[from] pub auth_core::Error);
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("request refused: {}", .0.code())]
+pub struct AuthError(pub Refusal);
+
+auth_core::refusal_conversions!(AuthError);
 
 impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
         StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
+    /// A response the middleware replaces with the rendered refusal,
+    /// whether the handler returned the error or built the response itself.
     fn error_response(&self) -> HttpResponse {
-        tracing::warn!(
-            error = %self.0,
-            source = ?std::error::Error::source(&self.0),
-            status = self.0.status(),
-            "request failed on a session operation"
-        );
         let mut res = HttpResponse::build(self.status_code()).finish();
-        res.extensions_mut()
-            .insert(ErrorMarker(self.0.status(), self.0.code()));
+        res.extensions_mut().insert(HandlerRefusal(self.0.clone()));
         res
     }
 }
-
-/// Put into a response's extensions by [`AuthError`]'s `error_response`,
-/// whether the handler returned the error or built the response itself;
-/// [`AuthMiddleware`](crate::AuthMiddleware) swaps the response for the
-/// authenticator's own answer to that status.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ErrorMarker(pub(crate) u16, pub(crate) &'static str);

@@ -6,9 +6,11 @@ use std::rc::Rc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::{Error, HttpMessage};
+use auth_core::adapter::missing_middleware;
 use auth_core::{AuthHandle, Requirement};
 
-use crate::response::{denial_response, missing_middleware_response};
+use crate::future::RequireFuture;
+use crate::response::refusal_response;
 
 /// Refuses anonymous callers with 401 (and a `WWW-Authenticate`
 /// challenge), and, for a role requirement, callers without the role with
@@ -104,7 +106,7 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
-    type Future = future::Either<S::Future, B>;
+    type Future = RequireFuture<S::Future, B>;
 
     forward_ready!(service);
 
@@ -112,71 +114,21 @@ where
         let verdict = {
             let ext = req.extensions();
             match ext.get::<AuthHandle>() {
-                None => Err(missing_middleware_response("auth_actix::Require")),
+                None => Err(missing_middleware(
+                    "auth_actix::Require",
+                    "add `.wrap(auth_actix::AuthMiddleware::new(..))` around it",
+                )),
                 Some(handle) => handle
                     .require(&self.requirement)
-                    .map_err(|denial| denial_response(&handle.denial(denial))),
+                    .map_err(|refusal| handle.render(&refusal)),
             }
         };
         match verdict {
-            Ok(()) => future::Either::Allowed {
-                future: self.service.call(req),
-            },
-            Err(res) => future::Either::Denied {
-                response: Some(req.into_response(res).map_into_right_body()),
-            },
-        }
-    }
-}
-
-/// The response future of [`RequireService`].
-pub mod future {
-    use std::future::Future;
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-
-    use actix_web::Error;
-    use actix_web::body::EitherBody;
-    use actix_web::dev::ServiceResponse;
-    use pin_project_lite::pin_project;
-
-    pin_project! {
-        /// The response future of [`RequireService`](super::RequireService):
-        /// the inner future, or the refusal, without boxing.
-        #[project = EitherProj]
-        #[allow(missing_docs)]
-        pub enum Either<F, B> {
-            /// The caller passed: the inner service's future.
-            Allowed { #[pin] future: F },
-            /// The caller was refused.
-            Denied { response: Option<ServiceResponse<EitherBody<B>>> },
-        }
-    }
-
-    impl<F, B> std::fmt::Debug for Either<F, B> {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(match self {
-                Self::Allowed { .. } => "Either::Allowed",
-                Self::Denied { .. } => "Either::Denied",
-            })
-        }
-    }
-
-    impl<F, B> Future for Either<F, B>
-    where
-        F: Future<Output = Result<ServiceResponse<B>, Error>>,
-    {
-        type Output = Result<ServiceResponse<EitherBody<B>>, Error>;
-
-        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-            match self.project() {
-                EitherProj::Allowed { future } => future
-                    .poll(cx)
-                    .map(|r| r.map(ServiceResponse::map_into_left_body)),
-                EitherProj::Denied { response } => Poll::Ready(Ok(response
-                    .take()
-                    .expect("RequireService future polled after completion"))),
-            }
+            Ok(()) => RequireFuture::allowed(self.service.call(req)),
+            Err(refusal) => RequireFuture::denied(
+                req.into_response(refusal_response(refusal))
+                    .map_into_right_body(),
+            ),
         }
     }
 }

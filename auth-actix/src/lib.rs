@@ -50,11 +50,14 @@
 //! actix-web 4 uses `http` 0.2 and `cookie` 0.16; auth-core's API uses
 //! neither, so the two adapters share one core without version clashes.
 
+mod exchange;
 mod extract;
+mod future;
 mod guard;
 mod middleware;
 mod response;
 
 pub use extract::{Auth, AuthError, AuthRejection, CurrentUser, Permitted};
-pub use guard::{Require, RequireService, future};
+pub use future::RequireFuture;
+pub use guard::{Require, RequireService};
 pub use middleware::{AuthMiddleware, AuthMiddlewareBuilder, AuthMiddlewareService};

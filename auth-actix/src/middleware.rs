@@ -6,14 +6,13 @@ use std::rc::Rc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::header::{AUTHORIZATION, COOKIE, HOST, HeaderValue, USER_AGENT};
+use actix_web::http::header::HeaderValue;
 use actix_web::{Error, HttpMessage};
-use auth_core::csrf::CsrfCapture;
-use auth_core::{Authenticator, Credentials, Denial};
-use futures_util::StreamExt;
+use auth_core::Authenticator;
+use auth_core::adapter::{Exchange, HandlerRefusal};
 
-use crate::extract::ErrorMarker;
-use crate::response::{apply_edits, denial_response, vary_value};
+use crate::exchange::{ActixRequest, ActixResponse};
+use crate::response::refusal_response;
 
 /// Authenticates every request, like `auth_tower::AuthLayer`:
 ///
@@ -54,30 +53,16 @@ pub struct AuthMiddleware {
 
 #[derive(Debug)]
 struct Config {
-    auth: Authenticator,
-    /// The authenticator's `Vary`, parsed once.
+    exchange: Exchange,
+    /// The exchange's `Vary`, parsed once.
     vary: HeaderValue,
-    record_address: bool,
-    #[cfg(feature = "jwt")]
-    gateway: Option<Gateway>,
-}
-
-/// Gateway mode: the header and the tokens to put in it.
-#[cfg(feature = "jwt")]
-#[derive(Debug, Clone)]
-struct Gateway {
-    header: actix_web::http::header::HeaderName,
-    tokens: auth_core::jwt::GatewayTokens,
 }
 
 /// Builds an [`AuthMiddleware`].
 #[derive(Debug)]
 #[must_use]
 pub struct AuthMiddlewareBuilder {
-    auth: Authenticator,
-    record_address: bool,
-    #[cfg(feature = "jwt")]
-    gateway: Option<Gateway>,
+    exchange: Exchange,
 }
 
 impl AuthMiddlewareBuilder {
@@ -85,7 +70,7 @@ impl AuthMiddlewareBuilder {
     /// Behind a proxy the peer is the proxy; turn it off rather than show
     /// the proxy's address.
     pub fn with_client_address(mut self, record: bool) -> Self {
-        self.record_address = record;
+        self.exchange = self.exchange.with_client_address(record);
         self
     }
 
@@ -113,10 +98,7 @@ impl AuthMiddlewareBuilder {
     /// ```
     #[cfg(feature = "jwt")]
     pub fn with_gateway(mut self, tokens: auth_core::jwt::GatewayTokens) -> Self {
-        let header =
-            actix_web::http::header::HeaderName::from_bytes(tokens.header_name().as_bytes())
-                .expect("GatewayTokens checks its header name");
-        self.gateway = Some(Gateway { header, tokens });
+        self.exchange = self.exchange.with_gateway(tokens);
         self
     }
 
@@ -124,11 +106,9 @@ impl AuthMiddlewareBuilder {
     pub fn build(self) -> AuthMiddleware {
         AuthMiddleware {
             inner: Rc::new(Config {
-                vary: vary_value(&self.auth),
-                auth: self.auth,
-                record_address: self.record_address,
-                #[cfg(feature = "jwt")]
-                gateway: self.gateway,
+                vary: HeaderValue::from_str(self.exchange.vary())
+                    .expect("the authenticator checks its credential header names"),
+                exchange: self.exchange,
             }),
         }
     }
@@ -143,10 +123,7 @@ impl AuthMiddleware {
     /// A builder for the middleware.
     pub fn builder(auth: Authenticator) -> AuthMiddlewareBuilder {
         AuthMiddlewareBuilder {
-            auth,
-            record_address: true,
-            #[cfg(feature = "jwt")]
-            gateway: None,
+            exchange: Exchange::new(auth),
         }
     }
 }
@@ -190,134 +167,37 @@ where
 
     forward_ready!(service);
 
-    #[cfg_attr(not(feature = "jwt"), allow(unused_mut))]
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
         let config = Rc::clone(&self.config);
         let service = Rc::clone(&self.service);
-        // Everything is read from the request inside the future, so the
-        // credentials are never held twice (in the future and in the
-        // authentication's).
         Box::pin(async move {
-            let auth = &config.auth;
-            let credentials = read_credentials(&config, &req);
-            #[cfg(feature = "jwt")]
-            if let Some(gateway) = &config.gateway {
-                req.headers_mut().remove(&gateway.header);
-            }
-            let handle = match auth.authenticate(credentials).await {
+            let exchange = &config.exchange;
+            let handle = match exchange.admit(&mut ActixRequest(&mut req)).await {
                 Ok(handle) => handle,
-                Err(err) => {
-                    let res = denial_response(&auth.error_response(&err));
+                Err(refusal) => {
+                    let res = refusal_response(refusal);
                     return Ok(req.into_response(res).map_into_right_body());
                 }
             };
-            #[cfg(feature = "jwt")]
-            if let Some(gateway) = &config.gateway
-                && let Some(identity) = handle.identity()
-            {
-                let value = gateway
-                    .tokens
-                    .header_value(&identity)
-                    .map_err(|e| tracing::error!(error = %e, "minting the gateway token failed"))
-                    .and_then(|v| {
-                        HeaderValue::try_from(&*v).map_err(|_| {
-                            tracing::error!("the gateway token is not a valid header value");
-                        })
-                    });
-                match value {
-                    Ok(value) => {
-                        req.headers_mut().insert(gateway.header.clone(), value);
-                    }
-                    Err(()) => {
-                        let res = denial_response(&auth.status_response(500));
-                        return Ok(req.into_response(res).map_into_right_body());
-                    }
-                }
-            }
-            // Read after the authentication, so the capture is not held
-            // while the store answers.
-            if let Some(csrf) = csrf_capture(auth, &req)
-                && !handle
-                    .enforce_csrf(&csrf, async |limit| read_form(&mut req, limit).await)
-                    .await
-            {
-                let res = denial_response(&handle.denial(Denial::Csrf));
-                return Ok(req.into_response(res).map_into_right_body());
-            }
             // One extension (its `identity()` is the caller): each insert
             // costs an allocation.
             req.extensions_mut().insert(handle.clone());
-            let res = service.call(req).await?;
-            let failed = res.response().extensions().get::<ErrorMarker>().copied();
-            if let Some(ErrorMarker(status, code)) = failed {
-                // A handler returned an `AuthError`: answer with this
-                // authenticator's configured headers.
-                let denial = denial_response(&auth.error_answer(status, code));
-                return Ok(res.into_response(denial).map_into_right_body());
-            }
-            let mut res = res;
-            match handle.finish().await {
-                Ok(edits) => apply_edits(res.headers_mut(), edits, &config.vary),
-                Err(err) => {
-                    tracing::warn!(error = %err, "saving the session failed; answering with an error");
-                    let denial = denial_response(&auth.error_response(&err));
-                    return Ok(res.into_response(denial).map_into_right_body());
+            let mut res = service.call(req).await?;
+            let refused = res.response().extensions().get::<HandlerRefusal>().cloned();
+            let mut edits = ActixResponse {
+                headers: res.headers_mut(),
+                vary: &config.vary,
+            };
+            match exchange
+                .respond(&handle, refused.as_ref(), &mut edits)
+                .await
+            {
+                Ok(()) => Ok(res.map_into_left_body()),
+                Err(refusal) => {
+                    let answer = refusal_response(refusal);
+                    Ok(res.into_response(answer).map_into_right_body())
                 }
             }
-            Ok(res.map_into_left_body())
         })
     }
-}
-
-/// The credentials `req` presents.
-fn read_credentials(config: &Config, req: &ServiceRequest) -> Credentials {
-    let headers = req.headers();
-    let address = config
-        .record_address
-        .then(|| req.peer_addr().map(|a| a.ip().to_string()))
-        .flatten();
-    let credentials = config
-        .auth
-        .credentials(
-            headers.get_all(COOKIE).map(HeaderValue::as_bytes),
-            headers.get(USER_AGENT).map(HeaderValue::as_bytes),
-            address,
-        )
-        .with_authorization(headers.get_all(AUTHORIZATION).map(HeaderValue::as_bytes));
-    config.auth.with_custom_headers(credentials, |name| {
-        headers.get_all(name).map(HeaderValue::as_bytes)
-    })
-}
-
-/// What the CSRF check needs from `req`, when it must run.
-fn csrf_capture(auth: &Authenticator, req: &ServiceRequest) -> Option<CsrfCapture> {
-    let headers = req.headers();
-    auth.csrf_capture(
-        req.method().as_str(),
-        req.uri().path(),
-        || {
-            headers
-                .get(HOST)
-                .map(HeaderValue::as_bytes)
-                .or_else(|| req.uri().authority().map(|a| a.as_str().as_bytes()))
-        },
-        |name| headers.get(name).map(HeaderValue::as_bytes),
-    )
-}
-
-/// Reads a form body of at most `limit` bytes for the CSRF token and puts
-/// it back for the handler. `None` when it is larger or fails.
-async fn read_form(req: &mut ServiceRequest, limit: usize) -> Option<actix_web::web::Bytes> {
-    let mut payload = req.take_payload();
-    let mut body = actix_web::web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.ok()?;
-        if body.len() + chunk.len() > limit {
-            return None;
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let body = body.freeze();
-    req.set_payload(actix_web::dev::Payload::from(body.clone()));
-    Some(body)
 }

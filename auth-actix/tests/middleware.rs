@@ -24,7 +24,7 @@ async fn login(auth: Auth) -> Result<HttpResponse, AuthError> {
 async fn login_by_hand(auth: Auth) -> HttpResponse {
     match auth.login(Login::new("alice")).await {
         Ok(_) => HttpResponse::Ok().finish(),
-        Err(err) => AuthError(err).error_response(),
+        Err(err) => AuthError::from(err).error_response(),
     }
 }
 

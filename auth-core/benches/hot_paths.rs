@@ -9,7 +9,9 @@
 
 use std::hint::black_box;
 
+use auth_core::adapter::Exchange;
 use auth_core::jwt::{AccessTokens, Algorithm, GatewayTokens, Key, NoClaims, Subject};
+use auth_core::testing::{TestRequest, TestResponse};
 use auth_core::{Authenticator, CookiePolicy, Login, MemoryStore};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -27,31 +29,36 @@ fn authenticate(c: &mut Criterion) {
         .with_cookie(CookiePolicy::default().with_secure(false))
         .build()
         .unwrap();
+    let exchange = Exchange::new(auth);
     // 10 000 other sessions, so the store is not trivially small.
     let cookie = rt.block_on(async {
         for i in 0..10_000 {
-            let h = auth
-                .authenticate(auth.credentials([], None, None))
+            let h = exchange
+                .admit(&mut TestRequest::post("/login"))
                 .await
                 .unwrap();
             h.login(Login::new(format!("user{i}"))).await.unwrap();
         }
-        let h = auth
-            .authenticate(auth.credentials([], None, None))
+        let h = exchange
+            .admit(&mut TestRequest::post("/login"))
             .await
             .unwrap();
         h.login(Login::new("alice").with_roles(["user"]))
             .await
             .unwrap();
-        let set = h.finish().await.unwrap().set_cookies[0].clone();
-        format!("theme=dark; {}; lang=en", set.split(';').next().unwrap())
+        let mut res = TestResponse::new();
+        exchange.respond(&h, None, &mut res).await.unwrap();
+        format!("theme=dark; {}; lang=en", res.cookie_pair(0).unwrap())
     });
+    let request = TestRequest::get("/me").with_header("cookie", &cookie);
     c.bench_function("authenticate/cookie/memory", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let creds = auth.credentials([black_box(cookie.as_bytes())], None, None);
-                let handle = auth.authenticate(creds).await.unwrap();
-                black_box(handle.finish().await.unwrap());
+                let mut req = black_box(request.clone());
+                let handle = exchange.admit(&mut req).await.unwrap();
+                let mut res = TestResponse::new();
+                exchange.respond(&handle, None, &mut res).await.unwrap();
+                black_box(res);
             })
         })
     });
@@ -186,10 +193,10 @@ fn gateway(c: &mut Criterion) {
         .build()
         .unwrap();
     let gateway = GatewayTokens::new("x-user-token", tokens.clone()).unwrap();
-    let auth = Authenticator::builder(MemoryStore::new()).build().unwrap();
+    let exchange = Exchange::new(Authenticator::builder(MemoryStore::new()).build().unwrap());
     let identity = rt.block_on(async {
-        let h = auth
-            .authenticate(auth.credentials([], None, None))
+        let h = exchange
+            .admit(&mut TestRequest::post("/login"))
             .await
             .unwrap();
         h.login(Login::new("alice").with_roles(["user"]))

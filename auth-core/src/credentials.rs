@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use crate::adapter::{Header, Request};
 use crate::authenticator::Authenticator;
 use crate::cookie::CookieLookup;
 use crate::record::ClientMeta;
@@ -13,12 +14,12 @@ use crate::token::{SessionToken, TokenError};
 
 /// Most bytes of an `Authorization` header that are looked at; a longer
 /// one is rejected without being copied.
-pub const MAX_AUTHORIZATION_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_AUTHORIZATION_BYTES: usize = 16 * 1024;
 
 /// The credentials found in a request, parsed and owned, ready for
 /// [`Authenticator::authenticate`]. Built by [`Authenticator::credentials`];
 /// holds no borrowed request data so it can cross an `await`.
-pub struct Credentials {
+pub(crate) struct Credentials {
     pub(crate) session: SessionCredential,
     pub(crate) bearer: BearerCredential,
     pub(crate) access_cookie: BearerCredential,
@@ -51,7 +52,7 @@ impl Credentials {
     /// credential malformed (and the request is then refused, never
     /// answered from the cookie). The token's characters are checked where
     /// it is verified: an access token is three strict base64url segments.
-    pub fn with_authorization<'a, I>(mut self, headers: I) -> Self
+    pub(crate) fn with_authorization<'a, I>(mut self, headers: I) -> Self
     where
         I: IntoIterator<Item = &'a [u8]>,
     {
@@ -83,7 +84,7 @@ impl Credentials {
     /// Adds the values of request header `name`, one of the
     /// [`Authenticator::custom_headers`]; other names are ignored.
     /// [`Authenticator::with_custom_headers`] calls it for each of them.
-    pub fn with_header<'a, I>(mut self, name: &'static str, values: I) -> Self
+    pub(crate) fn with_header<'a, I>(mut self, name: &'static str, values: I) -> Self
     where
         I: IntoIterator<Item = &'a [u8]>,
     {
@@ -131,7 +132,7 @@ impl Authenticator {
     ///
     /// This does no I/O and never fails: bad input becomes a credential
     /// that [`authenticate`](Self::authenticate) rejects with a reason.
-    pub fn credentials<'a, I>(
+    pub(crate) fn credentials<'a, I>(
         &self,
         cookie_headers: I,
         user_agent: Option<&[u8]>,
@@ -189,30 +190,26 @@ impl Authenticator {
         }
     }
 
-    /// Adds to `credentials` the values of every
-    /// [custom header](Self::custom_headers), as `values` reads them from
-    /// the request: what adapters call once per request.
-    pub fn with_custom_headers<'a, F, I>(
+    /// The credentials `req` presents, with the client's `address`: the
+    /// cookies, `Authorization`, the custom credential headers and the user
+    /// agent.
+    pub(crate) fn read_credentials<R: Request + ?Sized>(
         &self,
-        credentials: Credentials,
-        mut values: F,
-    ) -> Credentials
-    where
-        F: FnMut(&'static str) -> I,
-        I: IntoIterator<Item = &'a [u8]>,
-    {
+        req: &R,
+        address: Option<String>,
+    ) -> Credentials {
+        let credentials = self
+            .credentials(
+                req.header_values(Header::Cookie),
+                req.header(Header::UserAgent),
+                address,
+            )
+            .with_authorization(req.header_values(Header::Authorization));
         self.inner
             .custom_headers
             .iter()
             .fold(credentials, |credentials, name| {
-                credentials.with_header(name, values(name))
+                credentials.with_header(name, req.header_values(Header::Named(name)))
             })
-    }
-
-    /// The request headers the [custom authenticators](crate::custom) read,
-    /// in order; adapters hand their values to
-    /// [`Credentials::with_header`].
-    pub fn custom_headers(&self) -> &[&'static str] {
-        &self.inner.custom_headers
     }
 }

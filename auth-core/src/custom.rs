@@ -42,7 +42,9 @@
 //! let auth = auth_core::Authenticator::builder(auth_core::MemoryStore::new())
 //!     .with_authenticator(Robots)
 //!     .build()?;
-//! assert_eq!(auth.custom_headers(), ["x-robot"]);
+//! // Answers that depend on the caller vary on the robots' header too.
+//! let exchange = auth_core::adapter::Exchange::new(auth);
+//! assert_eq!(exchange.vary(), "Cookie, Authorization, x-robot");
 //! # Ok::<(), auth_core::ConfigError>(())
 //! ```
 
@@ -293,7 +295,12 @@ mod tests {
             .with_role_permissions(RolePermissions::new().grant("ci", ["b"]))
             .build()
             .unwrap();
-        assert_eq!(auth.custom_headers(), ["x-api-key", "x-broken"]);
+        // Answers vary on every header a credential is read from.
+        let exchange = crate::adapter::Exchange::new(auth.clone());
+        assert_eq!(
+            exchange.vary(),
+            "Cookie, Authorization, x-api-key, x-broken"
+        );
         let request = |api: Option<&str>, broken: Option<&str>| {
             auth.credentials([], None, None)
                 .with_header("x-api-key", api.map(str::as_bytes))

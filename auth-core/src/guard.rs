@@ -5,16 +5,16 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::identity::Identity;
-use crate::refusal::Denial;
+use crate::refusal::Refusal;
 
 /// A demand on the caller: logged in, with a role, with a permission, or
 /// logged in recently.
 ///
 /// ```
-/// use auth_core::{Denial, Requirement};
+/// use auth_core::{Refusal, Requirement};
 ///
-/// assert_eq!(Requirement::Login.check(None), Err(Denial::Unauthenticated));
-/// assert_eq!(Requirement::role("admin").check(None), Err(Denial::Unauthenticated));
+/// assert_eq!(Requirement::Login.check(None), Err(Refusal::Unauthenticated));
+/// assert_eq!(Requirement::role("admin").check(None), Err(Refusal::Unauthenticated));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -24,12 +24,12 @@ pub enum Requirement {
     /// An authenticated caller with this role.
     Role(Arc<str>),
     /// An authenticated caller with this permission; otherwise
-    /// [`Denial::InsufficientScope`] (403) naming it.
+    /// [`Refusal::InsufficientScope`] (403) naming it.
     Permission(Arc<str>),
     /// A caller whose session began with a login (not a refresh) at most
     /// this long ago: for sensitive operations. Bearer callers never
     /// qualify (a token says when it was issued, not when its user typed a
-    /// password). Otherwise [`Denial::StaleLogin`]: 401, so the app can ask
+    /// password). Otherwise [`Refusal::StaleLogin`]: 401, so the app can ask
     /// for the password again.
     FreshLogin(std::time::Duration),
 }
@@ -50,19 +50,22 @@ impl Requirement {
         Self::FreshLogin(within)
     }
 
-    /// Checks the caller: anonymous is [`Denial::Unauthenticated`] (401), a
-    /// missing role [`Denial::Forbidden`] (403, logged). A fresh-login
-    /// requirement needs the time: use [`check_at`](Self::check_at) (the
-    /// adapters do, through [`AuthHandle::require`](crate::AuthHandle::require));
-    /// here it is never met.
-    pub fn check(&self, identity: Option<&Identity>) -> Result<(), Denial> {
-        self.check_at(identity, OffsetDateTime::UNIX_EPOCH)
+    /// Checks the caller: anonymous is [`Refusal::Unauthenticated`] (401), a
+    /// missing role [`Refusal::Forbidden`] (403, logged). A fresh login is
+    /// judged by the system clock; [`AuthHandle::require`](crate::AuthHandle::require)
+    /// (what the adapters call) uses the authenticator's clock instead.
+    pub fn check(&self, identity: Option<&Identity>) -> Result<(), Refusal> {
+        self.check_at(identity, OffsetDateTime::now_utc())
     }
 
     /// [`check`](Self::check) at time `now`.
-    pub fn check_at(&self, identity: Option<&Identity>, now: OffsetDateTime) -> Result<(), Denial> {
+    pub fn check_at(
+        &self,
+        identity: Option<&Identity>,
+        now: OffsetDateTime,
+    ) -> Result<(), Refusal> {
         let Some(identity) = identity else {
-            return Err(Denial::Unauthenticated);
+            return Err(Refusal::Unauthenticated);
         };
         match self {
             Self::Login => Ok(()),
@@ -73,23 +76,27 @@ impl Requirement {
                 if fresh {
                     Ok(())
                 } else {
-                    tracing::info!(user = identity.user_id(), "login not fresh enough");
-                    Err(Denial::StaleLogin)
+                    tracing::info!(user = %identity.user_id().escape_debug(), "login not fresh enough");
+                    Err(Refusal::StaleLogin)
                 }
             }
             Self::Role(role) if identity.has_role(role) => Ok(()),
             Self::Role(role) => {
-                tracing::info!(user = identity.user_id(), role = &**role, "missing role");
-                Err(Denial::Forbidden)
+                tracing::info!(
+                    user = %identity.user_id().escape_debug(),
+                    role = %role.escape_debug(),
+                    "missing role"
+                );
+                Err(Refusal::Forbidden)
             }
             Self::Permission(permission) if identity.has_permission(permission) => Ok(()),
             Self::Permission(permission) => {
                 tracing::info!(
-                    user = identity.user_id(),
-                    permission = &**permission,
+                    user = %identity.user_id().escape_debug(),
+                    permission = %permission.escape_debug(),
                     "missing permission"
                 );
-                Err(Denial::InsufficientScope {
+                Err(Refusal::InsufficientScope {
                     missing: permission.clone(),
                 })
             }
@@ -110,7 +117,7 @@ impl Requirement {
 ///
 /// let user = Identity::new("alice", AuthMethod::Session).with_permissions(["reports:read"]);
 /// let missing = WriteReports::requirement().check(Some(&user)).unwrap_err();
-/// assert_eq!(missing, auth_core::Denial::InsufficientScope { missing: "reports:write".into() });
+/// assert_eq!(missing, auth_core::Refusal::InsufficientScope { missing: "reports:write".into() });
 /// ```
 pub trait Permission: Send + Sync + 'static {
     /// The permission's name.
@@ -143,17 +150,15 @@ mod tests {
         handle.login(Login::new("alice")).await.unwrap();
         let fresh = Requirement::fresh_login(Duration::from_secs(300));
         assert_eq!(handle.require(&fresh), Ok(()));
-        assert_eq!(
-            fresh.check(handle.identity().as_ref()),
-            Err(Denial::StaleLogin)
-        );
+        // Without a clock, the system's: the login just happened.
+        assert_eq!(fresh.check(handle.identity().as_ref()), Ok(()));
         // Sliding refreshes and rotation keep the login time.
         clock.advance(time::Duration::seconds(200));
         handle.rotate().await.unwrap();
         assert_eq!(handle.require(&fresh), Ok(()));
         clock.advance(time::Duration::seconds(101));
-        assert_eq!(handle.require(&fresh), Err(Denial::StaleLogin));
+        assert_eq!(handle.require(&fresh), Err(Refusal::StaleLogin));
         assert_eq!(handle.require(&Requirement::Login), Ok(()));
-        assert_eq!(auth.denial(Denial::StaleLogin).status, 401);
+        assert_eq!(auth.render(&Refusal::StaleLogin).status(), 401);
     }
 }

@@ -1,4 +1,4 @@
-#![doc = include_str!("guide.md")]
+#![doc = include_str!("guide/intro.md")]
 //!
 //! # Features
 //! | feature | enables |
@@ -7,9 +7,11 @@
 //! | `jwt` | [`jwt`]: access tokens (issue, verify, keys, JWKS), refresh tokens, gateway tokens; bearer authentication in [`Authenticator`] |
 //! | `oidc` | [`jwt::oidc`]: access tokens of external OpenID providers (discovery, JWKS refreshed in the background) |
 
+pub mod adapter;
 pub mod clock;
 pub mod cookie;
 pub mod csrf;
+pub mod guide;
 pub mod record;
 pub mod revocation;
 pub mod store;
@@ -44,13 +46,12 @@ pub use authenticator::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::ConfigError;
 pub use cookie::{CookiePolicy, SameSite};
-pub use credentials::{Credentials, MAX_AUTHORIZATION_BYTES};
 pub use error::Error;
 pub use guard::{Permission, Requirement};
-pub use handle::{AuthHandle, CacheControl, Login, ResponseEdits};
+pub use handle::{AuthHandle, Login};
 pub use identity::{AuthMethod, Identity, RolePermissions};
 pub use lifecycle::SessionInfo;
 pub use record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};
-pub use refusal::{Denial, DenialResponse, Rejection};
+pub use refusal::{JsonRefusals, Refusal, RefusalResponse, Rejection, RenderRefusal, RenderedBody};
 pub use store::{CachedStore, MemoryStore, SessionStore, StoreError};
 pub use token::{SessionId, SessionKey, SessionToken, Verifier};

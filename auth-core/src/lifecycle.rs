@@ -183,10 +183,13 @@ impl Authenticator {
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use auth_core::adapter::Exchange;
+    /// use auth_core::testing::TestRequest;
     /// use auth_core::{Authenticator, Login, MemoryStore};
     ///
     /// let auth = Authenticator::builder(MemoryStore::new()).build()?;
-    /// let handle = auth.authenticate(auth.credentials([], None, None)).await?;
+    /// let exchange = Exchange::new(auth.clone());
+    /// let handle = exchange.admit(&mut TestRequest::post("/login")).await.expect("admitted");
     /// handle.login(Login::new("mallory")).await?;
     /// assert_eq!(auth.end_all_sessions_of("mallory").await?, 1);
     /// assert!(auth.sessions_of("mallory").await?.is_empty());

@@ -70,7 +70,8 @@ where
 }
 
 impl Authenticator {
-    /// Step 2 of a request: resolve the credentials into an [`AuthHandle`].
+    /// Resolves the credentials into an [`AuthHandle`]: the heart of
+    /// [`Exchange::admit`](crate::adapter::Exchange::admit).
     ///
     /// A missing or rejected credential gives an anonymous handle (with
     /// [`AuthHandle::rejection`] saying why, and a scheduled removal of a
@@ -78,7 +79,7 @@ impl Authenticator {
     ///
     /// Below the refresh threshold this costs exactly one store read; above
     /// it, one read and one `touch`, and the cookie is sent again.
-    pub fn authenticate(
+    pub(crate) fn authenticate(
         &self,
         credentials: Credentials,
     ) -> impl Future<Output = Result<AuthHandle, Error>> + Send + '_ {

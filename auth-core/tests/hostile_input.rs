@@ -4,8 +4,10 @@
 
 use std::sync::OnceLock;
 
-use auth_core::csrf::{CsrfPolicy, CsrfRequest, CsrfVerdict};
+use auth_core::adapter::Exchange;
+use auth_core::csrf::CsrfPolicy;
 use auth_core::jwt::{AccessTokens, Algorithm, Key, NoClaims, Subject};
+use auth_core::testing::{TestRequest, TestResponse};
 use auth_core::{
     AuthHandle, Authenticator, CookiePolicy, Login, MemoryStore, Rejection, SessionToken,
 };
@@ -15,7 +17,7 @@ use proptest::prelude::*;
 
 struct World {
     runtime: tokio::runtime::Runtime,
-    auth: Authenticator,
+    exchange: Exchange,
     tokens: AccessTokens,
     /// A real session's cookie header and a real access token, so inputs
     /// can be built near them.
@@ -40,14 +42,13 @@ fn world() -> &'static World {
             .with_csrf(CsrfPolicy::new(&[9; 32]).unwrap())
             .build()
             .unwrap();
+        let exchange = Exchange::new(auth);
         let cookie = runtime.block_on(async {
-            let handle = auth
-                .authenticate(auth.credentials(None::<&[u8]>, None, None))
-                .await
-                .unwrap();
+            let handle = exchange.admit(&mut TestRequest::get("/")).await.unwrap();
             handle.login(Login::new("alice")).await.unwrap();
-            let set = handle.finish().await.unwrap().set_cookies[0].clone();
-            set.split(';').next().unwrap().to_owned()
+            let mut res = TestResponse::new();
+            exchange.respond(&handle, None, &mut res).await.unwrap();
+            res.cookie_pair(0).unwrap().to_owned()
         });
         let access = tokens
             .issue(&Subject::new("alice"), &NoClaims {})
@@ -55,7 +56,7 @@ fn world() -> &'static World {
             .token;
         World {
             runtime,
-            auth,
+            exchange,
             tokens,
             cookie,
             access,
@@ -64,14 +65,33 @@ fn world() -> &'static World {
 }
 
 fn authenticate(cookies: &[Vec<u8>], authorization: &[Vec<u8>]) -> AuthHandle {
+    let mut req = TestRequest::get("/").with_header("user-agent", b"\xff\xfe");
+    for cookie in cookies {
+        req = req.with_header("cookie", cookie);
+    }
+    for value in authorization {
+        req = req.with_header("authorization", value);
+    }
     let w = world();
-    let credentials = w
-        .auth
-        .credentials(cookies.iter().map(Vec::as_slice), Some(b"\xff\xfe"), None)
-        .with_authorization(authorization.iter().map(Vec::as_slice));
     w.runtime
-        .block_on(w.auth.authenticate(credentials))
+        .block_on(w.exchange.admit(&mut req))
         .expect("the memory store does not fail")
+}
+
+/// What answers an unsafe request with the session cookie and `extra`
+/// headers and `body`.
+fn post(extra: &[(&str, &[u8])], body: &[u8]) -> Result<AuthHandle, u16> {
+    let w = world();
+    let mut req = TestRequest::post("/x")
+        .with_header("cookie", &w.cookie)
+        .with_header("host", "app.test")
+        .with_body(body);
+    for (name, value) in extra {
+        req = req.with_header(name, value);
+    }
+    w.runtime
+        .block_on(w.exchange.admit(&mut req))
+        .map_err(|refused| refused.status())
 }
 
 /// Bytes near a valid value: the value with a few bytes changed, cut or
@@ -138,8 +158,9 @@ proptest! {
             Err(_) => Rejection::MalformedCookie,
         };
         prop_assert_eq!(handle.rejection(), Some(expected));
-        let edits = w.runtime.block_on(handle.finish()).unwrap();
-        prop_assert!(edits.set_cookies.iter().any(|c| c.starts_with("session=;")));
+        let mut res = TestResponse::new();
+        w.runtime.block_on(w.exchange.respond(&handle, None, &mut res)).unwrap();
+        prop_assert!(res.set_cookies().iter().any(|c| c.starts_with("session=;")));
     }
 
     /// Tokens made from any bytes survive the trip through their text, and
@@ -232,17 +253,16 @@ proptest! {
     ) {
         let handle = authenticate(&[world().cookie.clone().into_bytes()], &[]);
         prop_assert!(handle.identity().is_some());
-        let request = CsrfRequest {
-            method: "POST",
-            path: "/x",
-            sec_fetch_site: site.as_deref(),
-            origin: origin.as_deref(),
-            host: Some(b"app.test"),
-            token: Some(&token),
-            ..CsrfRequest::default()
-        };
-        prop_assert!(matches!(handle.check_csrf(&request), CsrfVerdict::Deny(_)));
-        prop_assert!(matches!(handle.check_csrf_form("POST", Some(&form)), CsrfVerdict::Deny(_)));
+        let mut headers: Vec<(&str, &[u8])> = vec![("x-csrf-token", &token)];
+        if let Some(site) = &site {
+            headers.push(("sec-fetch-site", site));
+        }
+        if let Some(origin) = &origin {
+            headers.push(("origin", origin));
+        }
+        prop_assert_eq!(post(&headers, b"").err(), Some(403));
+        let form_type: &[u8] = b"application/x-www-form-urlencoded";
+        prop_assert_eq!(post(&[("content-type", form_type)], &form).err(), Some(403));
     }
 }
 

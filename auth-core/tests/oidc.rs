@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use auth_core::adapter::Exchange;
 use auth_core::jwt::oidc::ExternalIssuer;
 use auth_core::jwt::{AccessTokens, Algorithm, JwtError, Key, NoClaims, Subject};
-use auth_core::{AuthMethod, Authenticator, MemoryStore, Rejection, RolePermissions};
+use auth_core::testing::{TestRequest, TestResponse};
+use auth_core::{AuthHandle, AuthMethod, Authenticator, MemoryStore, Rejection, RolePermissions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -137,15 +139,7 @@ async fn discovery_then_rotation_to_a_new_key() {
         .with_role_permissions(RolePermissions::new().grant("reader", ["docs:read"]))
         .build()
         .unwrap();
-    let request = |token: &str| {
-        let header = format!("Bearer {token}");
-        auth.credentials([], None, None)
-            .with_authorization([header.as_bytes()])
-    };
-    let handle = auth
-        .authenticate(request(&token(&first, "ann")))
-        .await
-        .unwrap();
+    let handle = identity_of(&auth, &token(&first, "ann")).await.unwrap();
     let identity = handle.identity().expect("the provider's token is accepted");
     assert_eq!(identity.user_id(), "ann");
     assert_eq!(identity.method(), AuthMethod::Bearer);
@@ -173,10 +167,7 @@ async fn discovery_then_rotation_to_a_new_key() {
         .with_signing_key(Key::generate("k2", Algorithm::ES256).unwrap())
         .build()
         .unwrap();
-    let handle = auth
-        .authenticate(request(&token(&impostor, "eve")))
-        .await
-        .unwrap();
+    let handle = identity_of(&auth, &token(&impostor, "eve")).await.unwrap();
     assert!(handle.identity().is_none());
     assert_eq!(
         handle.rejection(),
@@ -385,16 +376,17 @@ impl RawSigner {
     }
 }
 
-async fn identity_of(
-    auth: &Authenticator,
-    token: &str,
-) -> Result<auth_core::AuthHandle, auth_core::Error> {
-    let header = format!("Bearer {token}");
-    auth.authenticate(
-        auth.credentials([], None, None)
-            .with_authorization([header.as_bytes()]),
-    )
-    .await
+/// The request `req` as `auth` admits it; `Err` holds the refusal's status.
+async fn admit(auth: &Authenticator, mut req: TestRequest) -> Result<AuthHandle, u16> {
+    Exchange::new(auth.clone())
+        .admit(&mut req)
+        .await
+        .map_err(|refused| refused.status())
+}
+
+async fn identity_of(auth: &Authenticator, token: &str) -> Result<AuthHandle, u16> {
+    let req = TestRequest::get("/").with_header("authorization", format!("Bearer {token}"));
+    admit(auth, req).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -463,13 +455,14 @@ async fn a_providers_subjects_are_not_local_users_unless_mapped() {
         .build()
         .unwrap();
     // The local alice has a session.
-    let handle = auth
-        .authenticate(auth.credentials([], None, None))
+    let handle = admit(&auth, TestRequest::get("/")).await.unwrap();
+    handle.login(auth_core::Login::new("alice")).await.unwrap();
+    let mut res = TestResponse::new();
+    Exchange::new(auth.clone())
+        .respond(&handle, None, &mut res)
         .await
         .unwrap();
-    handle.login(auth_core::Login::new("alice")).await.unwrap();
-    let cookie = handle.finish().await.unwrap().set_cookies[0].clone();
-    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let cookie = res.cookie_pair(0).unwrap().to_owned();
 
     // The provider's alice is not her.
     let external = signer.sign(Some("at+jwt"), "alice", serde_json::json!({}));
@@ -489,8 +482,7 @@ async fn a_providers_subjects_are_not_local_users_unless_mapped() {
         assert!(matches!(err, auth_core::Error::NotLocalUser), "{err}");
         assert_eq!(err.status(), 403);
     }
-    let still = auth
-        .authenticate(auth.credentials([cookie.as_bytes()], None, None))
+    let still = admit(&auth, TestRequest::get("/").with_header("cookie", &cookie))
         .await
         .unwrap();
     assert!(still.identity().is_some(), "the local alice is untouched");

@@ -11,23 +11,26 @@
 
 use std::time::{Duration, Instant};
 
+use auth_core::adapter::Exchange;
+use auth_core::testing::{TestRequest, TestResponse};
 use auth_core::{Authenticator, CachedStore, Login};
 use auth_redis::RedisStore;
 use auth_redis::testing::RedisServer;
 
-fn instance(url: &str) -> Authenticator {
+fn instance(url: &str) -> Exchange {
     let cached = CachedStore::new(RedisStore::from_url(url).unwrap())
         .unwrap()
         .with_ttl(Duration::from_secs(60));
-    Authenticator::builder(cached).build().unwrap()
+    Exchange::new(Authenticator::builder(cached).build().unwrap())
 }
 
-async fn who(auth: &Authenticator, cookie: &str) -> bool {
-    auth.authenticate(auth.credentials([cookie.as_bytes()], None, None))
-        .await
-        .unwrap()
-        .identity()
-        .is_some()
+async fn with_cookie(exchange: &Exchange, cookie: &str) -> auth_core::AuthHandle {
+    let mut req = TestRequest::get("/").with_header("cookie", cookie);
+    exchange.admit(&mut req).await.unwrap()
+}
+
+async fn who(exchange: &Exchange, cookie: &str) -> bool {
+    with_cookie(exchange, cookie).await.identity().is_some()
 }
 
 fn main() {
@@ -47,16 +50,14 @@ fn main() {
         let b = instance(&server.url());
         let mut delays = Vec::with_capacity(rounds);
         for i in 0..rounds {
-            let handle = a.authenticate(a.credentials([], None, None)).await.unwrap();
+            let handle = a.admit(&mut TestRequest::post("/login")).await.unwrap();
             handle.login(Login::new(format!("user-{i}"))).await.unwrap();
-            let set_cookie = handle.finish().await.unwrap().set_cookies[0].clone();
-            let cookie = set_cookie.split(';').next().unwrap().to_owned();
+            let mut res = TestResponse::new();
+            a.respond(&handle, None, &mut res).await.unwrap();
+            let cookie = res.cookie_pair(0).unwrap().to_owned();
             assert!(who(&b, &cookie).await, "b sees the session");
             assert!(who(&b, &cookie).await, "from its cache");
-            let handle = a
-                .authenticate(a.credentials([cookie.as_bytes()], None, None))
-                .await
-                .unwrap();
+            let handle = with_cookie(&a, &cookie).await;
             handle.logout().await.unwrap();
             let done = Instant::now();
             while who(&b, &cookie).await {

@@ -3,13 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use auth_core::testing::CountingStore;
+use auth_core::adapter::Exchange;
+use auth_core::testing::{CountingStore, TestRequest, TestResponse};
 use auth_core::{Authenticator, CachedStore, Login};
 use auth_redis::RedisStore;
 use auth_redis::testing::RedisServer;
 
 /// An instance with a cache, once its cache hears the others.
-async fn instance(url: &str) -> (Authenticator, CountingStore<RedisStore>) {
+async fn instance(url: &str) -> (Exchange, CountingStore<RedisStore>) {
     let redis = CountingStore::new(RedisStore::from_url(url).unwrap());
     let cached = CachedStore::new(redis.clone())
         .unwrap()
@@ -22,24 +23,30 @@ async fn instance(url: &str) -> (Authenticator, CountingStore<RedisStore>) {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    (Authenticator::builder(cached).build().unwrap(), redis)
+    (
+        Exchange::new(Authenticator::builder(cached).build().unwrap()),
+        redis,
+    )
 }
 
-async fn login(auth: &Authenticator, user: &str) -> String {
-    let handle = auth
-        .authenticate(auth.credentials([], None, None))
+async fn login(exchange: &Exchange, user: &str) -> String {
+    let handle = exchange
+        .admit(&mut TestRequest::post("/login"))
         .await
         .unwrap();
     handle.login(Login::new(user)).await.unwrap();
-    let set_cookie = handle.finish().await.unwrap().set_cookies[0].clone();
-    set_cookie.split(';').next().unwrap().to_owned()
+    let mut res = TestResponse::new();
+    exchange.respond(&handle, None, &mut res).await.unwrap();
+    res.cookie_pair(0).unwrap().to_owned()
 }
 
-async fn who(auth: &Authenticator, cookie: &str) -> Option<String> {
-    let handle = auth
-        .authenticate(auth.credentials([cookie.as_bytes()], None, None))
-        .await
-        .unwrap();
+async fn with_cookie(exchange: &Exchange, cookie: &str) -> auth_core::AuthHandle {
+    let mut req = TestRequest::get("/").with_header("cookie", cookie);
+    exchange.admit(&mut req).await.unwrap()
+}
+
+async fn who(exchange: &Exchange, cookie: &str) -> Option<String> {
+    let handle = with_cookie(exchange, cookie).await;
     handle.identity().map(|i| i.user_id().to_owned())
 }
 
@@ -62,10 +69,7 @@ async fn a_logout_elsewhere_empties_this_cache() {
 
     // Logout on a: b's cached copy is dropped when the news arrives,
     // long before the 60 s TTL.
-    let handle = a
-        .authenticate(a.credentials([cookie.as_bytes()], None, None))
-        .await
-        .unwrap();
+    let handle = with_cookie(&a, &cookie).await;
     assert!(handle.logout().await.unwrap());
     let start = Instant::now();
     while who(&b, &cookie).await.is_some() {
@@ -105,9 +109,11 @@ fn commands(server: &RedisServer) -> Vec<(String, u64)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_authenticated_request_costs_one_redis_command() {
     let server = RedisServer::start().await;
-    let auth = Authenticator::builder(RedisStore::from_url(&server.url()).unwrap())
-        .build()
-        .unwrap();
+    let auth = Exchange::new(
+        Authenticator::builder(RedisStore::from_url(&server.url()).unwrap())
+            .build()
+            .unwrap(),
+    );
     let cookie = login(&auth, "alice").await;
     assert_eq!(who(&auth, &cookie).await.as_deref(), Some("alice"));
     server.cli(&["CONFIG", "RESETSTAT"]).unwrap();

@@ -8,28 +8,35 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// Either the inner service's body or a short JSON body written by this
-    /// crate (401, 403, 503 answers).
-    ///
-    /// Variant fields are private in spirit: build it through the services.
-    #[project = BodyProj]
+    /// Either the inner service's body or a refusal written by this crate
+    /// (401, 403, 503 answers).
     #[derive(Debug)]
-    #[allow(missing_docs)]
-    pub enum ResponseBody<B> {
-        /// The inner service's body.
+    pub struct ResponseBody<B> {
+        #[pin]
+        kind: Kind<B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    #[derive(Debug)]
+    enum Kind<B> {
         Inner { #[pin] body: B },
-        /// A body written by this crate.
         Full { data: Option<Bytes> },
     }
 }
 
 impl<B> ResponseBody<B> {
     pub(crate) fn inner(body: B) -> Self {
-        Self::Inner { body }
+        Self {
+            kind: Kind::Inner { body },
+        }
     }
 
-    pub(crate) fn from_bytes(data: Bytes) -> Self {
-        Self::Full { data: Some(data) }
+    pub(crate) fn full(data: Bytes) -> Self {
+        Self {
+            kind: Kind::Full { data: Some(data) },
+        }
     }
 }
 
@@ -44,23 +51,23 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        match self.project() {
-            BodyProj::Inner { body } => body.poll_frame(cx),
-            BodyProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+        match self.project().kind.project() {
+            KindProj::Inner { body } => body.poll_frame(cx),
+            KindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        match self {
-            Self::Inner { body } => body.is_end_stream(),
-            Self::Full { data } => data.is_none(),
+        match &self.kind {
+            Kind::Inner { body } => body.is_end_stream(),
+            Kind::Full { data } => data.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self {
-            Self::Inner { body } => body.size_hint(),
-            Self::Full { data } => {
+        match &self.kind {
+            Kind::Inner { body } => body.size_hint(),
+            Kind::Full { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
         }

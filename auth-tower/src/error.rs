@@ -1,15 +1,15 @@
 //! Letting handlers return auth-core errors.
 
-/// Put into a response's extensions by [`AuthError`]'s `IntoResponse`:
-/// the error's status and code. [`AuthService`](crate::AuthService) swaps
-/// the response for the authenticator's own answer to it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ErrorMarker(pub(crate) u16, pub(crate) &'static str);
+use auth_core::Refusal;
+use auth_core::adapter::HandlerRefusal;
 
-/// An [`auth_core::Error`] as a handler's error: `?` converts into it, and
-/// it answers as the [`AuthLayer`](crate::AuthLayer) is configured to (503
-/// with `Retry-After` for store failures, 401 with a challenge for a
-/// missing session). Internal detail goes to the log, never to the client.
+/// A handler's refusal: `?` converts every error of auth-core a handler
+/// meets into it ([`auth_core::Error`], a throttled login, a failed
+/// refresh), and the [`AuthLayer`](crate::AuthLayer) answers it as the
+/// authenticator renders refusals (503 with `Retry-After` for store
+/// failures, 401 with a challenge for a missing session, 429 for a
+/// throttled login, 400 `invalid_grant` for a bad refresh token).
+/// Internal detail goes to the log, never to the client.
 ///
 /// ```
 /// use auth_tower::{Auth, AuthError};
@@ -19,26 +19,19 @@ pub(crate) struct ErrorMarker(pub(crate) u16, pub(crate) &'static str);
 ///     Ok(axum::http::StatusCode::NO_CONTENT)
 /// }
 /// ```
-#[cfg(feature = "axum")]
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct AuthError(#[from] pub auth_core::Error);
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("request refused: {}", .0.code())]
+pub struct AuthError(pub Refusal);
 
-#[cfg(feature = "axum")]
+auth_core::refusal_conversions!(AuthError);
+
 impl axum::response::IntoResponse for AuthError {
+    /// A response the layer replaces with the rendered refusal.
     fn into_response(self) -> axum::response::Response {
-        let status = self.0.status();
-        tracing::warn!(
-            error = %self.0,
-            source = ?std::error::Error::source(&self.0),
-            status,
-            "request failed on a session operation"
-        );
         let mut res = axum::response::Response::new(axum::body::Body::empty());
-        *res.status_mut() =
-            http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        res.extensions_mut()
-            .insert(ErrorMarker(status, self.0.code()));
+        *res.status_mut() = http::StatusCode::from_u16(self.0.status())
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        res.extensions_mut().insert(HandlerRefusal(self.0));
         res
     }
 }

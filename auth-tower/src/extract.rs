@@ -11,12 +11,13 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use auth_core::{AuthHandle, Denial, DenialResponse, Identity, Permission};
+use auth_core::adapter::{RefusalResponse, admit_caller, missing_middleware};
+use auth_core::{AuthHandle, Identity, Permission};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
-use crate::response::{denial_response, missing_layer_response};
+use crate::response::refusal_response;
 
 /// The authenticated caller; rejects anonymous requests with 401.
 ///
@@ -111,25 +112,15 @@ impl Deref for Auth {
     }
 }
 
-/// Why [`CurrentUser`] or [`Auth`] could not be extracted.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum AuthRejection {
-    /// The caller is anonymous: 401 with `WWW-Authenticate`.
-    Unauthenticated(DenialResponse),
-    /// The caller lacks a permission: 403.
-    Forbidden(DenialResponse),
-    /// The extractor ran without [`AuthLayer`](crate::AuthLayer): 500.
-    MissingLayer,
-}
+/// Why an extractor refused the request: the answer, as the authenticator
+/// renders it (401 for an anonymous caller, 403 for a missing permission,
+/// 500 without the [`AuthLayer`](crate::AuthLayer)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthRejection(pub RefusalResponse);
 
 impl fmt::Display for AuthRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Unauthenticated(_) => f.write_str("authentication required"),
-            Self::Forbidden(_) => f.write_str("permission required"),
-            Self::MissingLayer => f.write_str("auth_tower::AuthLayer is missing"),
-        }
+        write!(f, "request refused with status {}", self.0.status())
     }
 }
 
@@ -137,38 +128,26 @@ impl std::error::Error for AuthRejection {}
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        match self {
-            Self::Unauthenticated(denial) => {
-                tracing::debug!("anonymous request refused");
-                denial_response::<axum::body::Body>(&denial).into_response()
-            }
-            Self::Forbidden(denial) => denial_response::<axum::body::Body>(&denial).into_response(),
-            Self::MissingLayer => {
-                missing_layer_response::<axum::body::Body>("an auth_tower extractor")
-                    .into_response()
-            }
-        }
+        refusal_response::<axum::body::Body>(self.0).into_response()
     }
 }
 
 fn handle(parts: &Parts) -> Result<&AuthHandle, AuthRejection> {
-    parts
-        .extensions
-        .get::<AuthHandle>()
-        .ok_or(AuthRejection::MissingLayer)
+    parts.extensions.get::<AuthHandle>().ok_or_else(|| {
+        AuthRejection(missing_middleware(
+            "an auth_tower extractor",
+            "add `auth_tower::AuthLayer` around it",
+        ))
+    })
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AuthRejection> {
-        let handle = handle(parts)?;
-        match handle.identity() {
-            Some(identity) => Ok(Self(identity)),
-            None => Err(AuthRejection::Unauthenticated(
-                handle.denial(Denial::Unauthenticated),
-            )),
-        }
+        admit_caller(handle(parts)?, None)
+            .map(Self)
+            .map_err(AuthRejection)
     }
 }
 
@@ -187,17 +166,12 @@ impl<S: Send + Sync, P: Permission> FromRequestParts<S> for Permitted<P> {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AuthRejection> {
-        let handle = handle(parts)?;
-        match (handle.require(&P::requirement()), handle.identity()) {
-            (Ok(()), Some(identity)) => Ok(Self {
-                identity,
-                permission: PhantomData,
-            }),
-            (Ok(()), None) | (Err(Denial::Unauthenticated), _) => Err(
-                AuthRejection::Unauthenticated(handle.denial(Denial::Unauthenticated)),
-            ),
-            (Err(denial), _) => Err(AuthRejection::Forbidden(handle.denial(denial))),
-        }
+        let identity =
+            admit_caller(handle(parts)?, Some(&P::requirement())).map_err(AuthRejection)?;
+        Ok(Self {
+            identity,
+            permission: PhantomData,
+        })
     }
 }
 

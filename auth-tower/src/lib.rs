@@ -4,8 +4,8 @@
 //! - [`AuthLayer`]: authenticates every request from its session cookie,
 //!   attaches the caller, and applies the session decisions (new, refreshed
 //!   or removed cookie) to the response. Store failures answer 503.
-//! - [`RequireLoginLayer`], [`RequireRoleLayer`]: 401 for anonymous
-//!   callers, 403 for a missing role.
+//! - [`Require`]: 401 for anonymous callers, 403 for a missing role or
+//!   permission, as a layer on the routes it guards.
 //! - axum extractors (feature `axum`): [`CurrentUser`], `Option<CurrentUser>`
 //!   and [`Auth`], the handle to log in and out with; [`AuthError`] lets
 //!   handlers use `?` on session operations.
@@ -14,7 +14,7 @@
 //! ```no_run
 //! use axum::{Json, Router, routing::{get, post}};
 //! use auth_core::{Authenticator, Login, MemoryStore};
-//! use auth_tower::{Auth, AuthError, AuthLayer, CurrentUser, RequireRoleLayer};
+//! use auth_tower::{Auth, AuthError, AuthLayer, CurrentUser, Require};
 //!
 //! async fn login(auth: Auth) -> Result<&'static str, AuthError> {
 //!     // Verify the password first; then:
@@ -31,7 +31,7 @@
 //! let app = Router::new()
 //!     .route("/login", post(login))
 //!     .route("/me", get(me))
-//!     .route("/admin", get(|| async { "admin" }).layer(RequireRoleLayer::new("admin")))
+//!     .route("/admin", get(|| async { "admin" }).layer(Require::role("admin")))
 //!     .layer(AuthLayer::new(auth));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
@@ -44,22 +44,22 @@
 //! # Features
 //! | feature | default | enables |
 //! |---|---|---|
-//! | `axum` | yes | the extractors, [`AuthError`], client addresses from `ConnectInfo` |
+//! | `axum` | yes | the extractors, [`AuthError`], client addresses from `ConnectInfo` (beside a `SocketAddr` extension) |
+//! | `jwt` | no | gateway mode ([`AuthLayer::with_gateway`]) |
 
-pub mod auth;
-pub mod body;
-pub mod guard;
-
+mod auth;
+mod body;
+#[cfg(feature = "axum")]
 mod error;
 #[cfg(feature = "axum")]
-pub mod extract;
+mod extract;
+mod guard;
 mod response;
 
-pub use auth::{AuthLayer, AuthService};
+pub use auth::{AuthLayer, AuthService, ResponseFuture};
+pub use body::ResponseBody;
 #[cfg(feature = "axum")]
 pub use error::AuthError;
 #[cfg(feature = "axum")]
 pub use extract::{Auth, AuthRejection, CurrentUser, Permitted};
-pub use guard::{
-    Guard, RequireFreshLoginLayer, RequireLoginLayer, RequirePermissionLayer, RequireRoleLayer,
-};
+pub use guard::{Guard, GuardFuture, Require};

@@ -4,7 +4,7 @@ use std::convert::Infallible;
 
 use auth_core::testing::FailingStore;
 use auth_core::{Authenticator, CookiePolicy, Login, MemoryStore};
-use auth_tower::{Auth, AuthError, AuthLayer, CurrentUser, RequireLoginLayer, RequireRoleLayer};
+use auth_tower::{Auth, AuthError, AuthLayer, CurrentUser, Require};
 use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
@@ -134,7 +134,7 @@ async fn guards_on_a_plain_tower_stack() {
 
     let login_required = ServiceBuilder::new()
         .layer(AuthLayer::new(auth.clone()))
-        .layer(RequireLoginLayer::new())
+        .layer(Require::login())
         .service(service_fn(ok));
     let res = send(&login_required, "GET", "/", None).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
@@ -148,14 +148,14 @@ async fn guards_on_a_plain_tower_stack() {
 
     let admin_only = ServiceBuilder::new()
         .layer(AuthLayer::new(auth))
-        .layer(RequireRoleLayer::new("admin"))
+        .layer(Require::role("admin"))
         .service(service_fn(ok));
     let res = send(&admin_only, "GET", "/", Some(&cookie)).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(body(res).await, r#"{"error":"forbidden"}"#);
 
     // A guard without the layer is a misconfiguration: 500, not a 401.
-    let res = RequireLoginLayer::new()
+    let res = Require::login()
         .layer(service_fn(ok))
         .oneshot(Request::get("/").body(Body::empty()).unwrap())
         .await
@@ -181,7 +181,7 @@ async fn fresh_login_guard_wants_a_recent_password() {
         )
         .route(
             "/close-account",
-            get(|| async { "sure?" }).layer(auth_tower::RequireFreshLoginLayer::new(
+            get(|| async { "sure?" }).layer(auth_tower::Require::fresh_login(
                 std::time::Duration::from_secs(300),
             )),
         )

@@ -65,6 +65,7 @@ pub struct AuthenticatorBuilder {
     max_data_bytes: usize,
     retry_after: std::time::Duration,
     realm: String,
+    renderer: Arc<dyn crate::refusal::RenderRefusal>,
     csrf: Option<crate::csrf::CsrfPolicy>,
     throttle: Option<crate::throttle::LoginThrottle>,
     grants: crate::identity::RolePermissions,
@@ -141,6 +142,14 @@ impl AuthenticatorBuilder {
     /// The realm named in `WWW-Authenticate` challenges (default `app`).
     pub fn with_realm(mut self, realm: impl Into<String>) -> Self {
         self.realm = realm.into();
+        self
+    }
+
+    /// Renders the body of every refusal (default [`JsonRefusals`](crate::JsonRefusals)):
+    /// HTML pages, `application/problem+json`, the application's own JSON.
+    /// See [`RenderRefusal`](crate::RenderRefusal).
+    pub fn with_refusal_renderer(mut self, renderer: impl crate::refusal::RenderRefusal) -> Self {
+        self.renderer = Arc::new(renderer);
         self
     }
 
@@ -227,6 +236,7 @@ impl AuthenticatorBuilder {
     /// ([`with_access_tokens`](Self::with_access_tokens)). Set it with
     /// [`Authenticator::access_token_cookie`]; the CSRF policy applies to
     /// requests it authenticates, as to the session cookie.
+    #[cfg(feature = "jwt")]
     pub fn with_access_token_cookie(mut self, name: impl Into<String>) -> Self {
         self.access_cookie = Some(name.into());
         self
@@ -423,6 +433,7 @@ impl AuthenticatorBuilder {
                 retry_after_secs: retry_after_secs.max(1),
                 challenge,
                 realm: self.realm,
+                renderer: self.renderer,
                 #[cfg(feature = "jwt")]
                 access_tokens: self.access_tokens,
                 #[cfg(feature = "jwt")]
@@ -455,6 +466,7 @@ impl Authenticator {
             max_data_bytes: DEFAULT_MAX_DATA_BYTES,
             retry_after: std::time::Duration::from_secs(1),
             realm: "app".into(),
+            renderer: Arc::new(crate::refusal::JsonRefusals),
             csrf: None,
             throttle: None,
             grants: crate::identity::RolePermissions::new(),

@@ -41,6 +41,8 @@ pub(crate) struct Inner {
     pub(crate) retry_after_secs: u64,
     pub(crate) challenge: String,
     pub(crate) realm: String,
+    /// The body of every refusal.
+    pub(crate) renderer: Arc<dyn crate::refusal::RenderRefusal>,
     #[cfg(feature = "jwt")]
     pub(crate) access_tokens: Option<crate::jwt::AccessTokens>,
     #[cfg(feature = "jwt")]
@@ -127,15 +129,6 @@ impl Authenticator {
     /// The CSRF policy, if configured.
     pub fn csrf(&self) -> Option<&crate::csrf::CsrfPolicy> {
         self.inner.csrf.as_ref()
-    }
-
-    /// The `Vary` value of an answer that depends on the request's
-    /// credentials: every header they are read from (`Cookie,
-    /// Authorization`, then the custom credential headers). Adapters build
-    /// the header value once and add it when
-    /// [`ResponseEdits::vary`](crate::ResponseEdits::vary) says so.
-    pub fn vary_header(&self) -> &str {
-        &self.inner.vary
     }
 
     /// The role-to-permission mapping.

@@ -3,14 +3,12 @@
 
 #[cfg(feature = "jwt")]
 mod access;
-mod csrf;
 mod data;
 mod respond;
 mod session;
 #[cfg(test)]
 mod tests;
 
-pub use respond::{CacheControl, ResponseEdits};
 pub use session::Login;
 
 use std::collections::BTreeMap;
@@ -24,7 +22,7 @@ use crate::authenticator::Authenticator;
 use crate::error::Error;
 use crate::identity::{AuthMethod, Identity};
 use crate::record::{ClientMeta, SessionRecord};
-use crate::refusal::{Denial, Rejection};
+use crate::refusal::{Refusal, Rejection};
 use crate::token::{SessionId, SessionToken};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,13 +219,27 @@ impl AuthHandle {
 
     /// Checks `requirement` against the caller, at the authenticator's
     /// time; what guards and extractors of every adapter call.
-    pub fn require(&self, requirement: &crate::guard::Requirement) -> Result<(), Denial> {
+    pub fn require(&self, requirement: &crate::guard::Requirement) -> Result<(), Refusal> {
         requirement.check_at(self.identity().as_ref(), self.auth.now())
     }
 
     /// Who is calling now (after any login or logout in this request).
     pub fn identity(&self) -> Option<Identity> {
         self.shared.state.lock().identity.clone()
+    }
+
+    /// The session whose CSRF token this request must carry: the cookie
+    /// session's, or that of an access token from the cookie.
+    pub(crate) fn csrf_session(&self) -> Option<SessionId> {
+        let state = self.shared.state.lock();
+        match &state.current {
+            Some(current) => Some(current.record.id.clone()),
+            None => state
+                .identity
+                .as_ref()
+                .filter(|i| i.method() == AuthMethod::AccessCookie)
+                .and_then(|i| i.session_id().cloned()),
+        }
     }
 
     /// How the caller authenticated and why a credential was rejected, in

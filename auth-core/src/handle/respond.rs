@@ -3,45 +3,24 @@
 //! challenges that fit how the caller authenticated.
 
 use super::{AuthHandle, CookieAction};
+use crate::adapter::CacheControl;
 use crate::error::Error;
 use crate::identity::AuthMethod;
-use crate::refusal::{Denial, DenialResponse, Rejection};
-
-/// `Cache-Control` as the core wants it after the handler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CacheControl {
-    /// `no-store`, replacing whatever the app set: the answer sets or
-    /// removes a credential.
-    NoStore,
-    /// `private`, unless the app set its own: the answer depends on who
-    /// asked.
-    Private,
-}
-
-impl CacheControl {
-    /// The header value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::NoStore => "no-store",
-            Self::Private => "private",
-        }
-    }
-}
+use crate::refusal::{Refusal, RefusalResponse, Rejection};
 
 /// What an adapter does to the response once the handler has answered,
 /// as [`AuthHandle::finish`] decided it: the last step of a request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ResponseEdits {
+pub(crate) struct ResponseEdits {
     /// `Set-Cookie` values to append, in order.
-    pub set_cookies: Vec<String>,
+    pub(crate) set_cookies: Vec<String>,
     /// Whether the answer depends on the request's credentials: then the
     /// adapter appends [`Authenticator::vary_header`](crate::Authenticator::vary_header) to `Vary` (every
     /// header the credentials are read from).
-    pub vary: bool,
+    pub(crate) vary: bool,
     /// `Cache-Control` to set.
-    pub cache_control: Option<CacheControl>,
+    pub(crate) cache_control: Option<CacheControl>,
 }
 
 impl AuthHandle {
@@ -50,7 +29,7 @@ impl AuthHandle {
     /// (a new, refreshed or removed session cookie, a removed access-token
     /// cookie), and the `Vary` and `Cache-Control` an answer that depends
     /// on who asked needs.
-    pub async fn finish(&self) -> Result<ResponseEdits, Error> {
+    pub(crate) async fn finish(&self) -> Result<ResponseEdits, Error> {
         if !self.shared.state.lock().changes.is_empty() {
             // Boxed: most requests save nothing, and every request's
             // future would otherwise be as large as a save's.
@@ -94,37 +73,33 @@ impl AuthHandle {
 }
 
 impl AuthHandle {
-    /// What a refusal of this request looks like: the authenticator's
-    /// [`denial`](crate::Authenticator::denial), plus the RFC 6750 `Bearer`
+    /// What `refusal` of this request looks like: the authenticator's
+    /// [`render`](crate::Authenticator::render), plus the RFC 6750 `Bearer`
     /// challenges when access tokens are accepted: `error="invalid_token"`
     /// after a bad bearer token, `error="insufficient_scope"` for a bearer
     /// caller lacking a role or a permission (with the permission as
     /// `scope`).
-    pub fn denial(&self, denial: Denial) -> DenialResponse {
+    pub fn render(&self, refusal: &Refusal) -> RefusalResponse {
         let auth = self.authenticator();
-        let mut res = auth.denial(denial.clone());
+        let mut res = auth.render(refusal);
         if !auth.accepts_bearer() {
             return res;
         }
         let (method, rejection) = self.outcome();
         let bearer = method == Some(AuthMethod::Bearer);
-        match denial {
-            Denial::Unauthenticated => {
+        match refusal {
+            Refusal::Unauthenticated => {
                 if matches!(rejection, Some(Rejection::InvalidToken { .. })) {
-                    let challenge = auth.bearer_challenge(Some("invalid_token"));
-                    res.headers.insert(0, ("www-authenticate", challenge));
+                    res.challenge_first(auth.bearer_challenge(Some("invalid_token")));
                 } else {
-                    res.headers
-                        .insert(1, ("www-authenticate", auth.bearer_challenge(None)));
+                    res.challenge_second(auth.bearer_challenge(None));
                 }
             }
-            Denial::Forbidden if bearer => {
-                let challenge = auth.bearer_challenge(Some("insufficient_scope"));
-                res.headers.insert(0, ("www-authenticate", challenge));
+            Refusal::Forbidden if bearer => {
+                res.challenge_first(auth.bearer_challenge(Some("insufficient_scope")));
             }
-            Denial::InsufficientScope { missing } if bearer => {
-                let challenge = auth.scope_challenge(&missing);
-                res.headers.insert(0, ("www-authenticate", challenge));
+            Refusal::InsufficientScope { missing } if bearer => {
+                res.challenge_first(auth.scope_challenge(missing));
             }
             _ => {}
         }

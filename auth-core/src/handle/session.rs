@@ -92,14 +92,17 @@ impl AuthHandle {
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use auth_core::adapter::Exchange;
+    /// use auth_core::testing::{TestRequest, TestResponse};
     /// use auth_core::{Authenticator, Login, MemoryStore};
     ///
-    /// let auth = Authenticator::builder(MemoryStore::new()).build().unwrap();
-    /// let handle = auth.authenticate(auth.credentials([], None, None)).await.unwrap();
+    /// let exchange = Exchange::new(Authenticator::builder(MemoryStore::new()).build().unwrap());
+    /// let handle = exchange.admit(&mut TestRequest::post("/login")).await.unwrap();
     /// let identity = handle.login(Login::new("alice").with_roles(["user"])).await.unwrap();
     /// assert_eq!(identity.user_id(), "alice");
-    /// let edits = handle.finish().await.unwrap();
-    /// assert!(edits.set_cookies[0].starts_with("__Host-session="));
+    /// let mut response = TestResponse::new();
+    /// exchange.respond(&handle, None, &mut response).await.unwrap();
+    /// assert!(response.set_cookies()[0].starts_with("__Host-session="));
     /// # });
     /// ```
     pub async fn login(&self, login: Login) -> Result<Identity, Error> {
@@ -395,7 +398,7 @@ impl AuthHandle {
     /// address with the [login throttle](crate::throttle), if one is
     /// configured; call it before checking the password, then say how it
     /// went ([`LoginAttempt::failed`], [`LoginAttempt::succeeded`]).
-    /// Answer [`Throttled::Limited`] with [`Denial::Throttled`](crate::Denial::Throttled) (429), a
+    /// Answer [`Throttled::Limited`] with [`Refusal::Throttled`](crate::Refusal::Throttled) (429), a
     /// store error with 503.
     pub async fn reserve_login_attempt(&self, username: &str) -> Result<LoginAttempt, Throttled> {
         match self.auth.login_throttle() {

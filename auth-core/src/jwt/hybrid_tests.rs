@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::*;
 use crate::clock::ManualClock;
 use crate::{
-    AuthMethod, Authenticator, ClientMeta, CookiePolicy, Denial, Login, MemoryStore, Rejection,
+    AuthMethod, Authenticator, ClientMeta, CookiePolicy, Login, MemoryStore, Refusal, Rejection,
     SessionStore as _,
 };
 
@@ -223,13 +223,13 @@ async fn bearer_requests_authenticate_and_never_fall_back_to_the_cookie() {
             matches!(handle.rejection(), Some(Rejection::InvalidToken { .. })),
             "{bad}"
         );
-        let denial = handle.denial(Denial::Unauthenticated);
+        let answer = handle.render(&Refusal::Unauthenticated);
         assert_eq!(
-            denial.headers[0],
-            (
+            answer.headers().next(),
+            Some((
                 "www-authenticate",
-                r#"Bearer realm="app", error="invalid_token""#.to_owned()
-            )
+                r#"Bearer realm="app", error="invalid_token""#
+            ))
         );
     }
     let two = f.request(Some(&cookie), &[&bearer, &bearer]).await;
@@ -248,12 +248,11 @@ async fn bearer_requests_authenticate_and_never_fall_back_to_the_cookie() {
 async fn challenges_follow_rfc_6750() {
     let f = fixture();
     let anonymous = f.request(None, &[]).await;
-    let denial = anonymous.denial(Denial::Unauthenticated);
-    let challenges: Vec<&str> = denial
-        .headers
-        .iter()
+    let answer = anonymous.render(&Refusal::Unauthenticated);
+    let challenges: Vec<&str> = answer
+        .headers()
         .filter(|(n, _)| *n == "www-authenticate")
-        .map(|(_, v)| v.as_str())
+        .map(|(_, v)| v)
         .collect();
     assert_eq!(
         challenges,
@@ -266,11 +265,11 @@ async fn challenges_follow_rfc_6750() {
     let bearer = f
         .request(None, &[&format!("Bearer {}", pair.access_token)])
         .await;
-    let forbidden = bearer.denial(Denial::Forbidden);
-    assert_eq!(forbidden.status, 403);
+    let forbidden = bearer.render(&Refusal::Forbidden);
+    assert_eq!(forbidden.status(), 403);
     assert_eq!(
-        forbidden.headers[0].1,
-        r#"Bearer realm="app", error="insufficient_scope""#
+        forbidden.header("www-authenticate"),
+        Some(r#"Bearer realm="app", error="insufficient_scope""#)
     );
 }
 

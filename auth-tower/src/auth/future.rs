@@ -14,7 +14,13 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// Authentication awaits the store, so the work is one boxed future per
 /// request.
 pub struct ResponseFuture<B, E> {
-    pub(crate) inner: BoxFuture<Result<Response<ResponseBody<B>>, E>>,
+    inner: BoxFuture<Result<Response<ResponseBody<B>>, E>>,
+}
+
+impl<B, E> ResponseFuture<B, E> {
+    pub(crate) fn new(inner: BoxFuture<Result<Response<ResponseBody<B>>, E>>) -> Self {
+        Self { inner }
+    }
 }
 
 impl<B, E> Future for ResponseFuture<B, E> {

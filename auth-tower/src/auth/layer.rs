@@ -1,23 +1,70 @@
 use auth_core::Authenticator;
+use auth_core::adapter::Exchange;
 use tower_layer::Layer;
 
 use super::AuthService;
-use super::service::Gateway;
 
-/// Applies [`AuthService`] to a service. See the [module docs](super).
+/// The authentication layer: authenticates every request, attaches the
+/// caller, and applies the session decisions to the response.
+///
+/// For each request, the [`AuthService`] it makes:
+/// 1. reads the `Cookie` headers, `User-Agent` and the client address
+///    (axum's `ConnectInfo<SocketAddr>` or a `SocketAddr` extension);
+/// 2. asks the [`Authenticator`](auth_core::Authenticator) who is calling:
+///    one store read, plus a refresh write once the threshold has passed;
+/// 3. inserts the [`AuthHandle`](auth_core::AuthHandle) into the request's
+///    extensions; its [`identity`](auth_core::AuthHandle::identity) is the
+///    caller, if any;
+/// 4. runs the inner service;
+/// 5. saves pending session data and applies what the core decided
+///    ([`Exchange::respond`](auth_core::adapter::Exchange::respond)): the
+///    `Set-Cookie` values, `Vary` on the credential headers, and
+///    `Cache-Control`.
+///
+/// A store failure answers 503 with `Retry-After` before the inner service
+/// runs (or instead of its response, if saving failed afterwards): never as
+/// anonymous, never as a logout.
+///
+/// The layer does not refuse anonymous requests; put
+/// [`Require`](crate::Require) or the
+/// [`CurrentUser`](crate::CurrentUser) extractor where login is required.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use auth_core::{Authenticator, MemoryStore};
+/// use auth_tower::{AuthLayer, CurrentUser};
+///
+/// async fn me(CurrentUser(user): CurrentUser) -> String {
+///     user.user_id().to_owned()
+/// }
+///
+/// let auth = Authenticator::builder(MemoryStore::new()).build()?;
+/// let app: Router = Router::new()
+///     .route("/me", get(me))
+///     .layer(AuthLayer::new(auth));
+/// # Ok::<(), auth_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
-    auth: Authenticator,
-    gateway: Option<Gateway>,
+    exchange: Exchange,
 }
 
 impl AuthLayer {
     /// A layer that authenticates with `auth`.
     pub fn new(auth: Authenticator) -> Self {
         Self {
-            auth,
-            gateway: None,
+            exchange: Exchange::new(auth),
         }
+    }
+
+    /// Whether the peer address goes into the device list (default `true`),
+    /// read from axum's `ConnectInfo<SocketAddr>` (feature `axum`) or a
+    /// `SocketAddr` request extension. Behind a proxy the peer is the
+    /// proxy; turn it off rather than show the proxy's address.
+    #[must_use]
+    pub fn with_client_address(mut self, record: bool) -> Self {
+        self.exchange = self.exchange.with_client_address(record);
+        self
     }
 
     /// Gateway mode (feature `jwt`): every authenticated request reaches the
@@ -44,7 +91,7 @@ impl AuthLayer {
     #[cfg(feature = "jwt")]
     #[must_use]
     pub fn with_gateway(mut self, gateway: auth_core::jwt::GatewayTokens) -> Self {
-        self.gateway = Some(Gateway::new(gateway));
+        self.exchange = self.exchange.with_gateway(gateway);
         self
     }
 }
@@ -53,8 +100,6 @@ impl<S> Layer<S> for AuthLayer {
     type Service = AuthService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let mut service = AuthService::new(inner, self.auth.clone());
-        service.gateway = self.gateway.clone();
-        service
+        AuthService::new(inner, self.exchange.clone())
     }
 }

@@ -9,14 +9,12 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{
-    CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, LOCATION, SET_COOKIE,
-};
+use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use auth_actix::{Auth, AuthError, AuthMiddleware, CurrentUser, Permitted, Require};
-use auth_core::jwt::{RefreshError, TokenPair};
-use auth_core::{Authenticator, Clock, Denial, SessionId, SystemClock};
-use example_shared::{BodyKind, LoginFailure, ReadReports, VerifiedLogin, verify_login};
+use auth_core::{Authenticator, Clock, SystemClock};
+use example_shared::ReadReports;
+use example_shared::handlers::{self, Answer};
 pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
 
 /// The authenticator for `config`, on the system clock.
@@ -87,104 +85,33 @@ pub fn app(
         .wrap(AuthMiddleware::new(auth))
 }
 
-fn body_kind(req: &HttpRequest) -> Option<BodyKind> {
-    BodyKind::of(req.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes))
-}
-
-fn json(status: StatusCode, body: String) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("application/json")
-        .body(body)
-}
-
-fn json_error(status: StatusCode, code: &str) -> HttpResponse {
-    json(status, example_shared::json_error(code))
-}
-
-fn html(status: StatusCode, body: String) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(body)
-}
-
-fn see_other() -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((LOCATION, "/"))
-        .finish()
-}
-
-/// 303 to `/` for a form post, 204 otherwise.
-fn done(req: &HttpRequest) -> HttpResponse {
-    if body_kind(req) == Some(BodyKind::Form) {
-        see_other()
-    } else {
-        HttpResponse::NoContent().finish()
+/// A shared handler's answer as an actix response.
+fn respond(answer: Answer) -> HttpResponse {
+    let mut res = HttpResponse::build(
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    for (name, value) in answer.headers {
+        if let Ok(value) = HeaderValue::try_from(value) {
+            res.append_header((HeaderName::from_static(name), value));
+        }
     }
+    res.body(answer.body)
 }
 
-/// Checks the credentials of a login body: the login to perform, or the
-/// answer to send.
-async fn check_password(
-    req: &HttpRequest,
-    users: web::Data<Users>,
-    auth: &Auth,
-    body: &[u8],
-    allow_form: bool,
-) -> Result<VerifiedLogin, HttpResponse> {
-    let content_type = req.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes);
-    verify_login(auth, users.into_inner(), content_type, body, allow_form)
-        .await
-        .map_err(|failure| match failure {
-            LoginFailure::UnsupportedMediaType => {
-                json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
-            LoginFailure::InvalidRequest => json_error(StatusCode::BAD_REQUEST, "invalid_request"),
-            LoginFailure::Throttled(throttled) => denial(auth, throttled),
-            LoginFailure::WrongCredentials(kind) => invalid_credentials(auth, kind),
-            LoginFailure::Store(err) => error_response(err),
-            LoginFailure::Internal => json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        })
+fn content_type(req: &HttpRequest) -> Option<&[u8]> {
+    req.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes)
 }
+
+type Answered = Result<HttpResponse, AuthError>;
 
 async fn login(
     req: HttpRequest,
     users: web::Data<Users>,
     auth: Auth,
     body: web::Bytes,
-) -> HttpResponse {
-    let verified = match check_password(&req, users, &auth, &body, true).await {
-        Ok(verified) => verified,
-        Err(res) => return res,
-    };
-    let kind = verified.kind;
-    match auth.login(verified.login()).await {
-        Ok(_) if kind == BodyKind::Form => see_other(),
-        Ok(identity) => json(
-            StatusCode::OK,
-            example_shared::login_json(&identity, auth.csrf_token()),
-        ),
-        Err(err) => actix_web::ResponseError::error_response(&AuthError(err)),
-    }
-}
-
-/// A token endpoint's answer: never cached.
-fn token_response(result: Result<TokenPair, RefreshError>) -> HttpResponse {
-    match result {
-        Ok(pair) => {
-            let mut res = json(StatusCode::OK, example_shared::token_pair_json(&pair));
-            res.headers_mut()
-                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res
-        }
-        Err(RefreshError::Invalid | RefreshError::Reused) => {
-            json_error(StatusCode::BAD_REQUEST, "invalid_grant")
-        }
-        Err(RefreshError::Failed(err)) => actix_web::ResponseError::error_response(&AuthError(err)),
-        Err(err) => {
-            tracing::error!(error = %err, "token endpoint misconfigured");
-            json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal")
-        }
-    }
+) -> Answered {
+    let answer = handlers::login(users.into_inner(), &auth, content_type(&req), &body).await?;
+    Ok(respond(answer))
 }
 
 async fn token(
@@ -192,172 +119,66 @@ async fn token(
     users: web::Data<Users>,
     auth: Auth,
     body: web::Bytes,
-) -> HttpResponse {
-    let login = match check_password(&req, users, &auth, &body, false).await {
-        Ok(verified) => verified.login(),
-        Err(res) => return res,
-    };
-    token_response(
-        auth.authenticator()
-            .issue_tokens(login, auth.client().clone())
-            .await,
-    )
+) -> Answered {
+    let answer = handlers::token(users.into_inner(), &auth, content_type(&req), &body).await?;
+    Ok(respond(answer))
 }
 
-async fn token_refresh(auth: Auth, body: web::Bytes) -> HttpResponse {
-    match example_shared::parse_refresh_request(&body) {
-        Some(token) => token_response(auth.authenticator().refresh_tokens(&token).await),
-        None => json_error(StatusCode::BAD_REQUEST, "invalid_request"),
-    }
+async fn token_refresh(auth: Auth, body: web::Bytes) -> Answered {
+    Ok(respond(handlers::token_refresh(&auth, &body).await?))
 }
 
-async fn token_revoke(auth: Auth, body: web::Bytes) -> Result<HttpResponse, AuthError> {
-    let Some(token) = example_shared::parse_refresh_request(&body) else {
-        return Ok(json_error(StatusCode::BAD_REQUEST, "invalid_request"));
-    };
-    auth.authenticator().revoke_refresh_token(&token).await?;
-    Ok(HttpResponse::Ok().finish())
+async fn token_revoke(auth: Auth, body: web::Bytes) -> Answered {
+    Ok(respond(handlers::token_revoke(&auth, &body).await?))
 }
 
 async fn jwks(auth: Auth) -> HttpResponse {
-    json(
-        StatusCode::OK,
-        example_shared::jwks_json(auth.authenticator()),
-    )
-}
-
-fn error_response(err: auth_core::Error) -> HttpResponse {
-    actix_web::ResponseError::error_response(&AuthError(err))
-}
-
-/// A [`Denial`] as the core describes it.
-fn denial(auth: &Auth, denial: Denial) -> HttpResponse {
-    let described = auth.denial(denial);
-    let status =
-        StatusCode::from_u16(described.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut res = HttpResponse::build(status);
-    for (name, value) in &described.headers {
-        res.insert_header((*name, value.as_str()));
-    }
-    res.body(described.body)
-}
-
-fn invalid_credentials(auth: &Auth, kind: BodyKind) -> HttpResponse {
-    let denial = auth.denial(Denial::Unauthenticated);
-    let mut res = match kind {
-        BodyKind::Form => html(
-            StatusCode::UNAUTHORIZED,
-            example_shared::failed_login_page(),
-        ),
-        BodyKind::Json => json_error(StatusCode::UNAUTHORIZED, "invalid_credentials"),
-    };
-    for (name, value) in denial.headers.iter().filter(|(n, _)| *n != "content-type") {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            res.headers_mut()
-                .append(HeaderName::from_static(name), value);
-        }
-    }
-    res
+    respond(handlers::jwks(&auth))
 }
 
 async fn me(CurrentUser(user): CurrentUser, auth: Auth) -> HttpResponse {
-    json(
-        StatusCode::OK,
-        example_shared::me_json(&user, auth.csrf_token()),
-    )
+    respond(handlers::me(&user, &auth))
 }
 
-/// Ends every session the request's credentials belong to; the
-/// middleware removes every credential cookie it carried.
-async fn logout(req: HttpRequest, auth: Auth) -> Result<HttpResponse, AuthError> {
-    auth.logout().await?;
-    Ok(done(&req))
+async fn logout(req: HttpRequest, auth: Auth) -> Answered {
+    Ok(respond(handlers::logout(&auth, content_type(&req)).await?))
+}
+
+async fn logout_all(req: HttpRequest, _: CurrentUser, auth: Auth) -> Answered {
+    Ok(respond(
+        handlers::logout_all(&auth, content_type(&req)).await?,
+    ))
 }
 
 async fn reports(user: Permitted<ReadReports>) -> HttpResponse {
-    json(StatusCode::OK, example_shared::reports_json(&user))
+    respond(handlers::reports(&user))
 }
 
 async fn create_report(CurrentUser(user): CurrentUser) -> HttpResponse {
-    json(
-        StatusCode::CREATED,
-        example_shared::report_created_json(&user),
-    )
+    respond(handlers::create_report(&user))
 }
 
-/// Puts an access token for the caller's cookie session into the
-/// `HttpOnly` access cookie.
 async fn token_cookie(_: CurrentUser, auth: Auth) -> HttpResponse {
-    let cookie = example_shared::access_cookie(&auth)
-        .and_then(|c| HeaderValue::from_str(&c).map_err(|_| (500, "internal")));
-    match cookie {
-        Ok(value) => HttpResponse::NoContent()
-            .insert_header((SET_COOKIE, value))
-            .insert_header((CACHE_CONTROL, "no-store"))
-            .finish(),
-        Err((status, code)) => json_error(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            code,
-        ),
-    }
+    respond(handlers::token_cookie(&auth))
 }
 
-async fn logout_all(
-    req: HttpRequest,
-    _: CurrentUser,
-    auth: Auth,
-) -> Result<HttpResponse, AuthError> {
-    auth.logout_everywhere().await?;
-    Ok(done(&req))
+async fn sessions(_: CurrentUser, auth: Auth) -> Answered {
+    Ok(respond(handlers::sessions(&auth).await?))
 }
 
-async fn sessions(_: CurrentUser, auth: Auth) -> Result<HttpResponse, AuthError> {
-    let list = auth.sessions().await?;
-    Ok(json(StatusCode::OK, example_shared::sessions_json(&list)))
+async fn revoke(_: CurrentUser, auth: Auth, id: web::Path<String>) -> Answered {
+    Ok(respond(handlers::revoke(&auth, &id, false).await?))
 }
 
-async fn revoke_by_id(auth: &Auth, id: &str) -> Result<bool, AuthError> {
-    match id.parse::<SessionId>() {
-        Ok(id) => Ok(auth.revoke(&id).await?),
-        Err(_) => Ok(false),
-    }
-}
-
-async fn revoke(
-    _: CurrentUser,
-    auth: Auth,
-    id: web::Path<String>,
-) -> Result<HttpResponse, AuthError> {
-    Ok(if revoke_by_id(&auth, &id).await? {
-        HttpResponse::NoContent().finish()
-    } else {
-        json_error(StatusCode::NOT_FOUND, "no_such_session")
-    })
-}
-
-async fn revoke_form(
-    _: CurrentUser,
-    auth: Auth,
-    id: web::Path<String>,
-) -> Result<HttpResponse, AuthError> {
-    Ok(if revoke_by_id(&auth, &id).await? {
-        see_other()
-    } else {
-        json_error(StatusCode::NOT_FOUND, "no_such_session")
-    })
+async fn revoke_form(_: CurrentUser, auth: Auth, id: web::Path<String>) -> Answered {
+    Ok(respond(handlers::revoke(&auth, &id, true).await?))
 }
 
 async fn admin(CurrentUser(user): CurrentUser) -> HttpResponse {
-    json(StatusCode::OK, example_shared::admin_json(&user))
+    respond(handlers::admin(&user))
 }
 
-async fn page(user: Option<CurrentUser>, auth: Auth) -> Result<HttpResponse, AuthError> {
-    let body = match user {
-        None => example_shared::page(None, None),
-        Some(CurrentUser(user)) => {
-            let sessions = auth.sessions().await?;
-            example_shared::page(Some((&user, &sessions)), auth.csrf_token().as_deref())
-        }
-    };
-    Ok(html(StatusCode::OK, body))
+async fn page(user: Option<CurrentUser>, auth: Auth) -> Answered {
+    let user = user.map(|CurrentUser(user)| user);
+    Ok(respond(handlers::page(user.as_ref(), &auth).await?))
 }

@@ -30,19 +30,17 @@
 
 use std::sync::Arc;
 
-use auth_core::jwt::{RefreshError, TokenPair};
-use auth_core::{Authenticator, Clock, Denial, SessionId, SystemClock};
-use auth_tower::{
-    Auth, AuthError, AuthLayer, CurrentUser, Permitted, RequirePermissionLayer, RequireRoleLayer,
-};
+use auth_core::{Authenticator, Clock, SystemClock};
+use auth_tower::{Auth, AuthError, AuthLayer, CurrentUser, Permitted, Require};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{delete, get, post};
-use example_shared::{BodyKind, LoginFailure, ReadReports, VerifiedLogin, verify_login};
+use example_shared::ReadReports;
+use example_shared::handlers::{self, Answer};
 pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
 
 /// The demo app on the configured store and the system clock.
@@ -69,11 +67,11 @@ pub fn router(auth: Authenticator, users: Arc<Users>) -> Router {
         .route("/sessions", get(sessions))
         .route("/sessions/{id}", delete(revoke))
         .route("/sessions/{id}/revoke", post(revoke_form))
-        .route("/admin", get(admin).layer(RequireRoleLayer::new("admin")))
+        .route("/admin", get(admin).layer(Require::role("admin")))
         .route("/reports", get(reports))
         .route(
             "/reports",
-            post(create_report).layer(RequirePermissionLayer::new(example_shared::WRITE_REPORTS)),
+            post(create_report).layer(Require::permission(example_shared::WRITE_REPORTS)),
         )
         .route("/token/cookie", post(token_cookie))
         .route("/token", post(token))
@@ -85,164 +83,13 @@ pub fn router(auth: Authenticator, users: Arc<Users>) -> Router {
         .with_state(AppState { users })
 }
 
-fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
-    BodyKind::of(headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes))
-}
-
-fn json(status: StatusCode, body: String) -> Response {
-    (status, [(CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-fn json_error(status: StatusCode, code: &str) -> Response {
-    json(status, example_shared::json_error(code))
-}
-
-fn see_other() -> Response {
-    (StatusCode::SEE_OTHER, [(LOCATION, "/")]).into_response()
-}
-
-/// 303 to `/` for a form post, 204 otherwise.
-fn done(headers: &HeaderMap) -> Response {
-    if body_kind(headers) == Some(BodyKind::Form) {
-        see_other()
-    } else {
-        StatusCode::NO_CONTENT.into_response()
-    }
-}
-
-/// Checks the credentials of a login body: the login to perform, or the
-/// answer to send.
-async fn check_password(
-    app: &AppState,
-    auth: &Auth,
-    headers: &HeaderMap,
-    body: &[u8],
-    allow_form: bool,
-) -> Result<VerifiedLogin, Response> {
-    let content_type = headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes);
-    verify_login(auth, app.users.clone(), content_type, body, allow_form)
-        .await
-        .map_err(|failure| match failure {
-            LoginFailure::UnsupportedMediaType => {
-                json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
-            LoginFailure::InvalidRequest => json_error(StatusCode::BAD_REQUEST, "invalid_request"),
-            LoginFailure::Throttled(throttled) => denial(auth, throttled),
-            LoginFailure::WrongCredentials(kind) => invalid_credentials(auth, kind),
-            LoginFailure::Store(err) => AuthError(err).into_response(),
-            LoginFailure::Internal => json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        })
-}
-
-async fn login(
-    State(app): State<AppState>,
-    auth: Auth,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let verified = match check_password(&app, &auth, &headers, &body, true).await {
-        Ok(verified) => verified,
-        Err(res) => return res,
-    };
-    let kind = verified.kind;
-    match auth.login(verified.login()).await {
-        Ok(_) if kind == BodyKind::Form => see_other(),
-        Ok(identity) => json(
-            StatusCode::OK,
-            example_shared::login_json(&identity, auth.csrf_token()),
-        ),
-        Err(err) => AuthError(err).into_response(),
-    }
-}
-
-/// A token endpoint's answer: never cached.
-fn token_response(result: Result<TokenPair, RefreshError>) -> Response {
-    match result {
-        Ok(pair) => {
-            let mut res = json(StatusCode::OK, example_shared::token_pair_json(&pair));
-            res.headers_mut()
-                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res
-        }
-        Err(RefreshError::Invalid | RefreshError::Reused) => {
-            json_error(StatusCode::BAD_REQUEST, "invalid_grant")
-        }
-        Err(RefreshError::Failed(err)) => AuthError(err).into_response(),
-        Err(err) => {
-            tracing::error!(error = %err, "token endpoint misconfigured");
-            json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal")
-        }
-    }
-}
-
-async fn token(
-    State(app): State<AppState>,
-    auth: Auth,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let login = match check_password(&app, &auth, &headers, &body, false).await {
-        Ok(verified) => verified.login(),
-        Err(res) => return res,
-    };
-    token_response(
-        auth.authenticator()
-            .issue_tokens(login, auth.client().clone())
-            .await,
-    )
-}
-
-async fn token_refresh(auth: Auth, body: Bytes) -> Response {
-    match example_shared::parse_refresh_request(&body) {
-        Some(token) => token_response(auth.authenticator().refresh_tokens(&token).await),
-        None => json_error(StatusCode::BAD_REQUEST, "invalid_request"),
-    }
-}
-
-async fn token_revoke(auth: Auth, body: Bytes) -> Result<Response, AuthError> {
-    let Some(token) = example_shared::parse_refresh_request(&body) else {
-        return Ok(json_error(StatusCode::BAD_REQUEST, "invalid_request"));
-    };
-    auth.authenticator().revoke_refresh_token(&token).await?;
-    Ok(StatusCode::OK.into_response())
-}
-
-async fn jwks(auth: Auth) -> Response {
-    json(
-        StatusCode::OK,
-        example_shared::jwks_json(auth.authenticator()),
-    )
-}
-
-/// A [`Denial`] as the core describes it.
-fn denial(auth: &Auth, denial: Denial) -> Response {
-    let described = auth.denial(denial);
-    let mut res = (
-        StatusCode::from_u16(described.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        described.body,
-    )
-        .into_response();
-    for (name, value) in &described.headers {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            res.headers_mut()
-                .insert(HeaderName::from_static(name), value);
-        }
-    }
-    res
-}
-
-fn invalid_credentials(auth: &Auth, kind: BodyKind) -> Response {
-    let denial = auth.denial(Denial::Unauthenticated);
-    let mut res = match kind {
-        BodyKind::Form => (
-            StatusCode::UNAUTHORIZED,
-            Html(example_shared::failed_login_page()),
-        )
-            .into_response(),
-        BodyKind::Json => json_error(StatusCode::UNAUTHORIZED, "invalid_credentials"),
-    };
-    for (name, value) in denial.headers.iter().filter(|(n, _)| *n != "content-type") {
-        if let Ok(value) = HeaderValue::from_str(value) {
+/// A shared handler's answer as an axum response.
+fn respond(answer: Answer) -> Response {
+    let mut res = Response::new(axum::body::Body::from(answer.body));
+    *res.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in answer.headers {
+        if let Ok(value) = HeaderValue::try_from(value) {
             res.headers_mut()
                 .append(HeaderName::from_static(name), value);
         }
@@ -250,98 +97,89 @@ fn invalid_credentials(auth: &Auth, kind: BodyKind) -> Response {
     res
 }
 
-async fn me(CurrentUser(user): CurrentUser, auth: Auth) -> Response {
-    json(
-        StatusCode::OK,
-        example_shared::me_json(&user, auth.csrf_token()),
-    )
+fn content_type(headers: &HeaderMap) -> Option<&[u8]> {
+    headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes)
 }
 
-/// Ends every session the request's credentials belong to; the layer
-/// removes every credential cookie it carried.
-async fn logout(auth: Auth, headers: HeaderMap) -> Result<Response, AuthError> {
-    auth.logout().await?;
-    Ok(done(&headers))
+type Answered = Result<Response, AuthError>;
+
+async fn login(
+    State(app): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answered {
+    let answer = handlers::login(app.users, &auth, content_type(&headers), &body).await?;
+    Ok(respond(answer))
+}
+
+async fn token(
+    State(app): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answered {
+    let answer = handlers::token(app.users, &auth, content_type(&headers), &body).await?;
+    Ok(respond(answer))
+}
+
+async fn token_refresh(auth: Auth, body: Bytes) -> Answered {
+    Ok(respond(handlers::token_refresh(&auth, &body).await?))
+}
+
+async fn token_revoke(auth: Auth, body: Bytes) -> Answered {
+    Ok(respond(handlers::token_revoke(&auth, &body).await?))
+}
+
+async fn jwks(auth: Auth) -> Response {
+    respond(handlers::jwks(&auth))
+}
+
+async fn me(CurrentUser(user): CurrentUser, auth: Auth) -> Response {
+    respond(handlers::me(&user, &auth))
+}
+
+async fn logout(auth: Auth, headers: HeaderMap) -> Answered {
+    Ok(respond(
+        handlers::logout(&auth, content_type(&headers)).await?,
+    ))
+}
+
+async fn logout_all(_: CurrentUser, auth: Auth, headers: HeaderMap) -> Answered {
+    Ok(respond(
+        handlers::logout_all(&auth, content_type(&headers)).await?,
+    ))
 }
 
 async fn reports(user: Permitted<ReadReports>) -> Response {
-    json(StatusCode::OK, example_shared::reports_json(&user))
+    respond(handlers::reports(&user))
 }
 
 async fn create_report(CurrentUser(user): CurrentUser) -> Response {
-    json(
-        StatusCode::CREATED,
-        example_shared::report_created_json(&user),
-    )
+    respond(handlers::create_report(&user))
 }
 
-/// Puts an access token for the caller's cookie session into the
-/// `HttpOnly` access cookie.
 async fn token_cookie(_: CurrentUser, auth: Auth) -> Response {
-    let cookie = example_shared::access_cookie(&auth)
-        .and_then(|c| HeaderValue::from_str(&c).map_err(|_| (500, "internal")));
-    match cookie {
-        Ok(value) => {
-            let mut res = StatusCode::NO_CONTENT.into_response();
-            res.headers_mut().insert(SET_COOKIE, value);
-            res.headers_mut()
-                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res
-        }
-        Err((status, code)) => json_error(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            code,
-        ),
-    }
+    respond(handlers::token_cookie(&auth))
 }
 
-async fn logout_all(_: CurrentUser, auth: Auth, headers: HeaderMap) -> Result<Response, AuthError> {
-    auth.logout_everywhere().await?;
-    Ok(done(&headers))
+async fn sessions(_: CurrentUser, auth: Auth) -> Answered {
+    Ok(respond(handlers::sessions(&auth).await?))
 }
 
-async fn sessions(_: CurrentUser, auth: Auth) -> Result<Response, AuthError> {
-    let list = auth.sessions().await?;
-    Ok(json(StatusCode::OK, example_shared::sessions_json(&list)))
+async fn revoke(_: CurrentUser, auth: Auth, Path(id): Path<String>) -> Answered {
+    Ok(respond(handlers::revoke(&auth, &id, false).await?))
 }
 
-async fn revoke_by_id(auth: &Auth, id: &str) -> Result<bool, AuthError> {
-    match id.parse::<SessionId>() {
-        Ok(id) => Ok(auth.revoke(&id).await?),
-        Err(_) => Ok(false),
-    }
-}
-
-async fn revoke(_: CurrentUser, auth: Auth, Path(id): Path<String>) -> Result<Response, AuthError> {
-    Ok(if revoke_by_id(&auth, &id).await? {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        json_error(StatusCode::NOT_FOUND, "no_such_session")
-    })
-}
-
-async fn revoke_form(
-    _: CurrentUser,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> Result<Response, AuthError> {
-    Ok(if revoke_by_id(&auth, &id).await? {
-        see_other()
-    } else {
-        json_error(StatusCode::NOT_FOUND, "no_such_session")
-    })
+async fn revoke_form(_: CurrentUser, auth: Auth, Path(id): Path<String>) -> Answered {
+    Ok(respond(handlers::revoke(&auth, &id, true).await?))
 }
 
 async fn admin(CurrentUser(user): CurrentUser) -> Response {
-    json(StatusCode::OK, example_shared::admin_json(&user))
+    respond(handlers::admin(&user))
 }
 
-async fn page(user: Option<CurrentUser>, auth: Auth) -> Result<Html<String>, AuthError> {
-    Ok(Html(match user {
-        None => example_shared::page(None, None),
-        Some(CurrentUser(user)) => {
-            let sessions = auth.sessions().await?;
-            example_shared::page(Some((&user, &sessions)), auth.csrf_token().as_deref())
-        }
-    }))
+async fn page(user: Option<CurrentUser>, auth: Auth) -> Answered {
+    let user = user.map(|CurrentUser(user)| user);
+    Ok(respond(handlers::page(user.as_ref(), &auth).await?))
 }

@@ -2,6 +2,8 @@
 //! byte alike: accounts, settings, request parsing, JSON shapes and pages.
 //! Framework-specific routing lives in each demo.
 
+pub mod handlers;
+
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use auth_core::csrf::CsrfPolicy;
 use auth_core::custom::ApiKeys;
 use auth_core::jwt::oidc::ExternalIssuer;
 use auth_core::jwt::{AccessTokens, Algorithm, Key, RefreshPolicy, TokenPair};
-use auth_core::throttle::{CounterStore, LoginThrottle, Throttled};
+use auth_core::throttle::{CounterStore, LoginThrottle};
 use auth_core::{
     Authenticator, Clock, ConfigError, CookiePolicy, Identity, MemoryStore, Permission,
     RolePermissions, SessionId, SessionInfo, SessionLimit, SessionStore,
@@ -705,12 +707,11 @@ pub enum LoginFailure {
     UnsupportedMediaType,
     /// Unreadable or oversized: 400.
     InvalidRequest,
-    /// Too many failures: 429 with `Retry-After`.
-    Throttled(auth_core::Denial),
+    /// Too many failures (429 with `Retry-After`), or the store failed
+    /// (503).
+    Refused(auth_core::Refusal),
     /// Wrong username or password: 401.
     WrongCredentials(BodyKind),
-    /// The store failed: 503.
-    Store(auth_core::Error),
     /// The password check itself failed: 500.
     Internal,
 }
@@ -733,20 +734,10 @@ pub async fn verify_login(
     let creds = LoginForm::parse(kind, body).ok_or(LoginFailure::InvalidRequest)?;
     // Reserved before the password is checked: a burst of attempts cannot
     // get more checks than the limit.
-    let attempt = match auth.reserve_login_attempt(&creds.username).await {
-        Ok(attempt) => attempt,
-        Err(Throttled::Limited { retry_after, .. }) => {
-            let retry_after_secs = retry_after.as_secs();
-            return Err(LoginFailure::Throttled(auth_core::Denial::Throttled {
-                retry_after_secs,
-            }));
-        }
-        Err(Throttled::Store(err)) => return Err(LoginFailure::Store(err.into())),
-        Err(err) => {
-            tracing::error!(error = %err, "login throttle failed");
-            return Err(LoginFailure::Internal);
-        }
-    };
+    let attempt = auth
+        .reserve_login_attempt(&creds.username)
+        .await
+        .map_err(|throttled| LoginFailure::Refused(throttled.into()))?;
     let remember = creds.remember(kind);
     let LoginForm {
         username, password, ..
@@ -756,16 +747,14 @@ pub async fn verify_login(
         .await
         .map_err(|PasswordCheckBusy| {
             tracing::warn!("login refused: too many password checks at once");
-            LoginFailure::Store(
-                auth_core::StoreError::unavailable("too many password checks at once").into(),
-            )
+            LoginFailure::Refused(auth_core::Refusal::Unavailable)
         })?;
     match verified {
         Some(roles) => {
             attempt
                 .succeeded()
                 .await
-                .map_err(|e| LoginFailure::Store(e.into()))?;
+                .map_err(|e| LoginFailure::Refused(auth_core::Error::from(e).into()))?;
             Ok(VerifiedLogin {
                 kind,
                 username,

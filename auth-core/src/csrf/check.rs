@@ -1,8 +1,8 @@
-//! The CSRF check of a request (see [`csrf`](crate::csrf)): what an
-//! adapter captures before the handler runs, and the verdict on it.
+//! The CSRF check of a request: what the exchange captures before the
+//! handler runs, and the verdict on it.
 
+use super::{CsrfFailure, CsrfRequest, CsrfVerdict};
 use crate::authenticator::Authenticator;
-use crate::csrf::{CsrfFailure, CsrfRequest, CsrfVerdict};
 use crate::handle::AuthHandle;
 use crate::identity::AuthMethod;
 
@@ -12,32 +12,18 @@ impl Authenticator {
     /// method, and then nothing is read or copied. `host` (the `Host`
     /// header or, on HTTP/2, the URI's authority) is asked only for an
     /// unsafe method; `header` reads a header by lowercase name.
-    ///
-    /// ```
-    /// use auth_core::csrf::CsrfPolicy;
-    /// use auth_core::{Authenticator, MemoryStore};
-    ///
-    /// let auth = Authenticator::builder(MemoryStore::new())
-    ///     .with_csrf(CsrfPolicy::new(&[7; 32]).expect("a 32-byte key"))
-    ///     .build()?;
-    /// let no_host = || -> Option<&[u8]> { unreachable!("a GET needs no host") };
-    /// assert!(auth.csrf_capture("GET", "/", no_host, |_| None).is_none());
-    /// let capture = auth.csrf_capture("POST", "/logout", || Some(&b"example.com"[..]), |_| None);
-    /// assert_eq!(capture.unwrap().method(), "POST");
-    /// # Ok::<(), auth_core::ConfigError>(())
-    /// ```
-    pub fn csrf_capture<'a>(
+    pub(crate) fn csrf_capture<'a>(
         &self,
         method: &str,
         path: &str,
         host: impl FnOnce() -> Option<&'a [u8]>,
         header: impl Fn(&str) -> Option<&'a [u8]>,
-    ) -> Option<crate::csrf::CsrfCapture> {
+    ) -> Option<super::CsrfCapture> {
         let policy = self.csrf()?;
-        if !crate::csrf::is_unsafe_method(method) {
+        if !super::is_unsafe_method(method) {
             return None;
         }
-        Some(crate::csrf::CsrfCapture::read(
+        Some(super::CsrfCapture::read(
             policy,
             method,
             path,
@@ -53,46 +39,29 @@ impl AuthHandle {
     /// scripts; `None` without a [`CsrfPolicy`](crate::csrf::CsrfPolicy)
     /// or a cookie session. Never log it.
     pub fn csrf_token(&self) -> Option<String> {
-        let policy = self.auth.csrf()?;
+        let policy = self.authenticator().csrf()?;
         self.csrf_session().map(|id| policy.token_for(&id))
-    }
-
-    /// The session whose CSRF token this request must carry: the cookie
-    /// session's, or that of an access token from the cookie.
-    fn csrf_session(&self) -> Option<crate::token::SessionId> {
-        let state = self.shared.state.lock();
-        match &state.current {
-            Some(current) => Some(current.record.id.clone()),
-            None => state
-                .identity
-                .as_ref()
-                .filter(|i| i.method() == AuthMethod::AccessCookie)
-                .and_then(|i| i.session_id().cloned()),
-        }
     }
 
     /// The CSRF check of this request (see [`csrf`](crate::csrf)), which
     /// the adapters run before the handler. Refusals are logged.
-    pub fn check_csrf(&self, request: &CsrfRequest<'_>) -> CsrfVerdict {
-        let Some(policy) = self.auth.csrf() else {
+    pub(crate) fn check_csrf(&self, request: &CsrfRequest<'_>) -> CsrfVerdict {
+        let Some(policy) = self.authenticator().csrf() else {
             return CsrfVerdict::Allow;
         };
-        if !crate::csrf::is_unsafe_method(request.method) {
+        if !super::is_unsafe_method(request.method) {
             return CsrfVerdict::Allow;
         }
         // Credentials a browser never sends on its own need no protection.
-        let explicit = self
-            .shared
-            .state
-            .lock()
-            .identity
-            .as_ref()
-            .is_some_and(|i| matches!(i.method(), AuthMethod::Bearer | AuthMethod::Custom(_)));
+        let explicit = matches!(
+            self.outcome().0,
+            Some(AuthMethod::Bearer | AuthMethod::Custom(_))
+        );
         if explicit {
             return CsrfVerdict::Allow;
         }
         let session = self.csrf_session();
-        let secure = self.auth.cookie_policy().secure();
+        let secure = self.authenticator().cookie_policy().secure();
         if let Err(failure) = policy.check_origin(request, secure) {
             return self.csrf_denied(request.method, failure);
         }
@@ -113,8 +82,8 @@ impl AuthHandle {
     /// The last step after [`CsrfVerdict::ReadForm`]: the token in the
     /// urlencoded `body`. `body` is `None` when it was larger than
     /// [`max_form_bytes`](crate::csrf::CsrfPolicy::max_form_bytes).
-    pub fn check_csrf_form(&self, method: &str, body: Option<&[u8]>) -> CsrfVerdict {
-        let Some(policy) = self.auth.csrf() else {
+    pub(crate) fn check_csrf_form(&self, method: &str, body: Option<&[u8]>) -> CsrfVerdict {
+        let Some(policy) = self.authenticator().csrf() else {
             return CsrfVerdict::Allow;
         };
         let Some(body) = body else {
@@ -123,7 +92,7 @@ impl AuthHandle {
         let Some(id) = self.csrf_session() else {
             return CsrfVerdict::Allow;
         };
-        match crate::csrf::form_field(body, policy.form_field()) {
+        match super::form_field(body, policy.form_field()) {
             Some(token) if policy.verify(&id, &token) => CsrfVerdict::Allow,
             Some(_) => self.csrf_denied(method, CsrfFailure::BadToken),
             None => self.csrf_denied(method, CsrfFailure::MissingToken),
@@ -133,15 +102,18 @@ impl AuthHandle {
     /// The whole CSRF check as an adapter runs it: the headers, then, if
     /// the token was not in one, the form body, which `read_form` reads (at
     /// most the limit it is given; `None` if larger) and puts back for the
-    /// handler. `false`: refuse with [`Denial::Csrf`](crate::Denial::Csrf).
-    pub async fn enforce_csrf<B: AsRef<[u8]>>(
+    /// handler. `false`: refuse with [`Refusal::Csrf`](crate::Refusal::Csrf).
+    pub(crate) async fn enforce_csrf<B: AsRef<[u8]>>(
         &self,
-        capture: &crate::csrf::CsrfCapture,
+        capture: &super::CsrfCapture,
         read_form: impl AsyncFnOnce(usize) -> Option<B>,
     ) -> bool {
         let mut verdict = self.check_csrf(&capture.request());
         if verdict == CsrfVerdict::ReadForm {
-            let limit = self.auth.csrf().map_or(0, |p| p.max_form_bytes());
+            let limit = self
+                .authenticator()
+                .csrf()
+                .map_or(0, |p| p.max_form_bytes());
             let body = read_form(limit).await;
             verdict = self.check_csrf_form(capture.method(), body.as_ref().map(AsRef::as_ref));
         }

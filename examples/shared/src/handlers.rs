@@ -1,0 +1,270 @@
+//! The demo's handlers, free of any framework: each takes what its route
+//! extracted and gives an [`Answer`], or a [`Refusal`] that the demo's
+//! `AuthError` carries to the middleware. Each demo routes, extracts and
+//! turns an `Answer` into its framework's response; nothing else.
+
+use std::sync::Arc;
+
+use auth_core::jwt::{RefreshError, TokenPair};
+use auth_core::{AuthHandle, Identity, Refusal, RenderedBody, SessionId};
+
+use crate::{BodyKind, LoginFailure, Users, verify_login};
+
+/// A response, free of any framework.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// Headers, lowercase names, in order.
+    pub headers: Vec<(&'static str, String)>,
+    /// The body.
+    pub body: String,
+}
+
+impl Answer {
+    /// `body` as JSON.
+    pub fn json(status: u16, body: String) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type", "application/json".into())],
+            body,
+        }
+    }
+
+    /// `{"error": code}`.
+    pub fn error(status: u16, code: &str) -> Self {
+        Self::json(status, crate::json_error(code))
+    }
+
+    /// `body` as an HTML page.
+    pub fn html(status: u16, body: String) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type", "text/html; charset=utf-8".into())],
+            body,
+        }
+    }
+
+    /// No body.
+    pub fn empty(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+        }
+    }
+
+    /// 303 to `/`.
+    pub fn see_other() -> Self {
+        let mut answer = Self::empty(303);
+        answer.headers.push(("location", "/".into()));
+        answer
+    }
+
+    /// 303 to `/` for a form post, 204 otherwise.
+    pub fn done(content_type: Option<&[u8]>) -> Self {
+        if BodyKind::of(content_type) == Some(BodyKind::Form) {
+            Self::see_other()
+        } else {
+            Self::empty(204)
+        }
+    }
+
+    fn no_store(mut self) -> Self {
+        self.headers.push(("cache-control", "no-store".into()));
+        self
+    }
+}
+
+impl From<auth_core::adapter::RefusalResponse> for Answer {
+    fn from(refusal: auth_core::adapter::RefusalResponse) -> Self {
+        Self {
+            status: refusal.status(),
+            headers: refusal
+                .headers()
+                .map(|(name, value)| (name, value.to_owned()))
+                .collect(),
+            body: refusal.into_body().into_owned(),
+        }
+    }
+}
+
+/// Checks the credentials of a login body: the login to perform, or the
+/// answer to send.
+async fn check_password(
+    users: Arc<Users>,
+    auth: &AuthHandle,
+    content_type: Option<&[u8]>,
+    body: &[u8],
+    allow_form: bool,
+) -> Result<Result<crate::VerifiedLogin, Answer>, Refusal> {
+    Ok(
+        match verify_login(auth, users, content_type, body, allow_form).await {
+            Ok(verified) => Ok(verified),
+            Err(LoginFailure::UnsupportedMediaType) => {
+                Err(Answer::error(415, "unsupported_media_type"))
+            }
+            Err(LoginFailure::InvalidRequest) => Err(Answer::error(400, "invalid_request")),
+            Err(LoginFailure::Refused(refusal)) => return Err(refusal),
+            Err(LoginFailure::WrongCredentials(kind)) => Err(invalid_credentials(auth, kind)),
+            Err(LoginFailure::Internal) => Err(Answer::error(500, "internal")),
+        },
+    )
+}
+
+/// 401 with the authenticator's challenges, in the login's own words.
+fn invalid_credentials(auth: &AuthHandle, kind: BodyKind) -> Answer {
+    let body = match kind {
+        BodyKind::Form => RenderedBody::new("text/html; charset=utf-8", crate::failed_login_page()),
+        BodyKind::Json => {
+            RenderedBody::new("application/json", crate::json_error("invalid_credentials"))
+        }
+    };
+    auth.render(&Refusal::Unauthenticated)
+        .with_body(body)
+        .into()
+}
+
+/// `POST /login`: a password login, from JSON or a form.
+pub async fn login(
+    users: Arc<Users>,
+    auth: &AuthHandle,
+    content_type: Option<&[u8]>,
+    body: &[u8],
+) -> Result<Answer, Refusal> {
+    let verified = match check_password(users, auth, content_type, body, true).await? {
+        Ok(verified) => verified,
+        Err(answer) => return Ok(answer),
+    };
+    let kind = verified.kind;
+    let identity = auth.login(verified.login()).await?;
+    Ok(match kind {
+        BodyKind::Form => Answer::see_other(),
+        BodyKind::Json => Answer::json(200, crate::login_json(&identity, auth.csrf_token())),
+    })
+}
+
+/// A token endpoint's answer: never cached.
+fn token_answer(result: Result<TokenPair, RefreshError>) -> Result<Answer, Refusal> {
+    Ok(Answer::json(200, crate::token_pair_json(&result?)).no_store())
+}
+
+/// `POST /token`: a password login for an app, answered with tokens.
+pub async fn token(
+    users: Arc<Users>,
+    auth: &AuthHandle,
+    content_type: Option<&[u8]>,
+    body: &[u8],
+) -> Result<Answer, Refusal> {
+    let login = match check_password(users, auth, content_type, body, false).await? {
+        Ok(verified) => verified.login(),
+        Err(answer) => return Ok(answer),
+    };
+    token_answer(
+        auth.authenticator()
+            .issue_tokens(login, auth.client().clone())
+            .await,
+    )
+}
+
+/// `POST /token/refresh`.
+pub async fn token_refresh(auth: &AuthHandle, body: &[u8]) -> Result<Answer, Refusal> {
+    match crate::parse_refresh_request(body) {
+        Some(token) => token_answer(auth.authenticator().refresh_tokens(&token).await),
+        None => Ok(Answer::error(400, "invalid_request")),
+    }
+}
+
+/// `POST /token/revoke`.
+pub async fn token_revoke(auth: &AuthHandle, body: &[u8]) -> Result<Answer, Refusal> {
+    let Some(token) = crate::parse_refresh_request(body) else {
+        return Ok(Answer::error(400, "invalid_request"));
+    };
+    auth.authenticator().revoke_refresh_token(&token).await?;
+    Ok(Answer::empty(200))
+}
+
+/// `GET /.well-known/jwks.json`.
+pub fn jwks(auth: &AuthHandle) -> Answer {
+    Answer::json(200, crate::jwks_json(auth.authenticator()))
+}
+
+/// `GET /me`, for a caller the extractor admitted.
+pub fn me(user: &Identity, auth: &AuthHandle) -> Answer {
+    Answer::json(200, crate::me_json(user, auth.csrf_token()))
+}
+
+/// `POST /logout`: ends every session the request's credentials belong
+/// to; the middleware removes every credential cookie it carried.
+pub async fn logout(auth: &AuthHandle, content_type: Option<&[u8]>) -> Result<Answer, Refusal> {
+    auth.logout().await?;
+    Ok(Answer::done(content_type))
+}
+
+/// `POST /logout-all`.
+pub async fn logout_all(auth: &AuthHandle, content_type: Option<&[u8]>) -> Result<Answer, Refusal> {
+    auth.logout_everywhere().await?;
+    Ok(Answer::done(content_type))
+}
+
+/// `GET /sessions`.
+pub async fn sessions(auth: &AuthHandle) -> Result<Answer, Refusal> {
+    Ok(Answer::json(
+        200,
+        crate::sessions_json(&auth.sessions().await?),
+    ))
+}
+
+/// `DELETE /sessions/{id}` (204) and, for forms, `POST /sessions/{id}/revoke`
+/// (303).
+pub async fn revoke(auth: &AuthHandle, id: &str, form: bool) -> Result<Answer, Refusal> {
+    let revoked = match id.parse::<SessionId>() {
+        Ok(id) => auth.revoke(&id).await?,
+        Err(_) => false,
+    };
+    Ok(match (revoked, form) {
+        (true, true) => Answer::see_other(),
+        (true, false) => Answer::empty(204),
+        (false, _) => Answer::error(404, "no_such_session"),
+    })
+}
+
+/// `GET /reports`, for a caller holding `reports:read`.
+pub fn reports(reader: &Identity) -> Answer {
+    Answer::json(200, crate::reports_json(reader))
+}
+
+/// `POST /reports`, behind the `reports:write` guard.
+pub fn create_report(author: &Identity) -> Answer {
+    Answer::json(201, crate::report_created_json(author))
+}
+
+/// `GET /admin`, behind the `admin` role guard.
+pub fn admin(user: &Identity) -> Answer {
+    Answer::json(200, crate::admin_json(user))
+}
+
+/// `POST /token/cookie`: an access token for the caller's cookie session,
+/// in the `HttpOnly` access cookie.
+pub fn token_cookie(auth: &AuthHandle) -> Answer {
+    match crate::access_cookie(auth) {
+        Ok(cookie) => {
+            let mut answer = Answer::empty(204).no_store();
+            answer.headers.insert(0, ("set-cookie", cookie));
+            answer
+        }
+        Err((status, code)) => Answer::error(status, code),
+    }
+}
+
+/// `GET /`: the page, with the device list for a caller.
+pub async fn page(user: Option<&Identity>, auth: &AuthHandle) -> Result<Answer, Refusal> {
+    let body = match user {
+        None => crate::page(None, None),
+        Some(user) => {
+            let sessions = auth.sessions().await?;
+            crate::page(Some((user, &sessions)), auth.csrf_token().as_deref())
+        }
+    };
+    Ok(Answer::html(200, body))
+}
