@@ -27,6 +27,9 @@ pub enum Framework {
     Axum,
     /// `examples/actix-app`.
     Actix,
+    /// `examples/hyper-app`: plain hyper, through the adapter the demo
+    /// writes itself.
+    Hyper,
 }
 
 /// Where the demo keeps its sessions.
@@ -120,7 +123,7 @@ fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
         let writer = buffer.clone();
         let filter = tracing_subscriber::EnvFilter::new(
             "info,auth_core=trace,auth_tower=trace,auth_actix=trace,auth_redis=trace,\
-             example_axum=trace,example_actix=trace,example_shared=trace",
+             example_axum=trace,example_actix=trace,example_hyper=trace,example_shared=trace",
         );
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
@@ -382,6 +385,16 @@ impl TestApp {
                     .expect("actix server starts");
                 actix = Some(server.handle());
                 tokio::spawn(server);
+            }
+            Framework::Hyper => {
+                let app = example_hyper::App::new(auth, Arc::new(Users::demo()));
+                tokio::spawn(async move {
+                    example_hyper::serve(listener, app, async {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .expect("server runs");
+                });
             }
         }
         Self {
@@ -840,8 +853,9 @@ impl Client {
 }
 
 /// Declares each scenario once and runs it against every framework and
-/// store (memory, Redis, PostgreSQL): `scenarios!(a, b)` makes
-/// `axum_memory::a`, `axum_redis::a`, …, each calling `a(env)`.
+/// store (memory, Redis, PostgreSQL; the hyper demo, whose adapter only
+/// translates, on memory): `scenarios!(a, b)` makes `axum_memory::a`,
+/// `axum_redis::a`, …, each calling `a(env)`.
 #[macro_export]
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
@@ -849,6 +863,7 @@ macro_rules! scenarios {
         $crate::scenarios!(@on axum_redis, Axum, Redis; $($name),*);
         $crate::scenarios!(@on actix_memory, Actix, Memory; $($name),*);
         $crate::scenarios!(@on actix_redis, Actix, Redis; $($name),*);
+        $crate::scenarios!(@on hyper_memory, Hyper, Memory; $($name),*);
         $crate::scenarios!(@on axum_postgres, Axum, Postgres; $($name),*);
         $crate::scenarios!(@on actix_postgres, Actix, Postgres; $($name),*);
     };

@@ -1,4 +1,5 @@
-//! The axum and actix demos answer the same conversation the same way:
+//! The axum, actix and hyper demos answer the same conversation the same
+//! way:
 //! status codes, the headers that matter (every value of them), cookie
 //! attributes, and bodies (with session ids, tokens and times masked):
 //! sessions, bearer and refresh tokens, CSRF refusals, API keys and the
@@ -224,15 +225,25 @@ async fn conversation(framework: Framework) -> Vec<String> {
     log
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn axum_and_actix_answer_alike() {
+/// Each framework's conversation is the axum demo's, step by step.
+async fn answers_like_axum(framework: Framework) {
     let axum = conversation(Framework::Axum).await;
-    let actix = conversation(Framework::Actix).await;
-    assert_eq!(axum.len(), actix.len());
-    for (i, (x, y)) in axum.iter().zip(&actix).enumerate() {
+    let other = conversation(framework).await;
+    assert_eq!(axum.len(), other.len());
+    for (i, (x, y)) in axum.iter().zip(&other).enumerate() {
         assert_eq!(
             x, y,
-            "step {i} differs between axum (left) and actix (right)"
+            "step {i} differs between axum (left) and {framework:?} (right)"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axum_and_actix_answer_alike() {
+    answers_like_axum(Framework::Actix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axum_and_hyper_answer_alike() {
+    answers_like_axum(Framework::Hyper).await;
 }

@@ -18,62 +18,31 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use example_actix::{Config, Users, build_auth, server};
-use tracing_subscriber::EnvFilter;
+use example_shared::startup::{announce, configured, exit_code, init_logging, listen};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("configuration error: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    let auth = match build_auth(&config).await {
-        Ok(auth) => auth,
-        Err(err) => {
-            eprintln!("configuration error: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    let listener = match std::net::TcpListener::bind(config.addr) {
-        Ok(listener) => listener,
-        Err(err) => {
-            eprintln!("cannot listen on {}: {err}", config.addr);
-            return ExitCode::FAILURE;
-        }
-    };
-    let addr = listener.local_addr().unwrap_or(config.addr);
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let server = match server(listener, auth, Arc::new(Users::demo()), workers) {
-        Ok(server) => server,
-        Err(err) => {
+    init_logging();
+    let started = async {
+        let config = configured(Config::from_env())?;
+        let auth = configured(build_auth(&config).await)?;
+        let (listener, addr) = listen(&config)?;
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let server = server(listener, auth, Arc::new(Users::demo()), workers).map_err(|err| {
             eprintln!("cannot start the server: {err}");
-            return ExitCode::FAILURE;
-        }
+            ExitCode::FAILURE
+        })?;
+        announce("actix-web", &config, addr);
+        Ok(server)
     };
-    println!(
-        "auth demo (actix-web, {}) listening on http://{addr}/",
-        config.store.describe()
-    );
-    for line in config.banner() {
-        println!("{line}");
-    }
+    let server = match started.await {
+        Ok(server) => server,
+        Err(code) => return code,
+    };
     let handle = server.handle();
     actix_web::rt::spawn(async move {
         let _ = actix_web::rt::signal::ctrl_c().await;
         handle.stop(true).await;
     });
-    match server.await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("server error: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code(server.await)
 }

@@ -36,7 +36,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use example_shared::ReadReports;
@@ -85,16 +85,7 @@ pub fn router(auth: Authenticator, users: Arc<Users>) -> Router {
 
 /// A shared handler's answer as an axum response.
 fn respond(answer: Answer) -> Response {
-    let mut res = Response::new(axum::body::Body::from(answer.body));
-    *res.status_mut() =
-        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    for (name, value) in answer.headers {
-        if let Ok(value) = HeaderValue::try_from(value) {
-            res.headers_mut()
-                .append(HeaderName::from_static(name), value);
-        }
-    }
-    res
+    answer.into_http()
 }
 
 fn content_type(headers: &HeaderMap) -> Option<&[u8]> {

@@ -23,44 +23,26 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use example_axum::{Config, build_app};
-use tracing_subscriber::EnvFilter;
+use example_shared::startup::{announce, configured, exit_code, init_logging, listen};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("configuration error: {err}");
-            return ExitCode::from(2);
-        }
+    init_logging();
+    let started = async {
+        let config = configured(Config::from_env())?;
+        let app = configured(build_app(&config).await)?;
+        let (listener, addr) = listen(&config)?;
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(|err| {
+            eprintln!("cannot listen on {addr}: {err}");
+            ExitCode::FAILURE
+        })?;
+        announce("axum", &config, addr);
+        Ok((listener, app))
     };
-    let app = match build_app(&config).await {
-        Ok(app) => app,
-        Err(err) => {
-            eprintln!("configuration error: {err}");
-            return ExitCode::from(2);
-        }
+    let (listener, app) = match started.await {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-    let listener = match tokio::net::TcpListener::bind(config.addr).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            eprintln!("cannot listen on {}: {err}", config.addr);
-            return ExitCode::FAILURE;
-        }
-    };
-    let addr = listener.local_addr().unwrap_or(config.addr);
-    println!(
-        "auth demo (axum, {}) listening on http://{addr}/",
-        config.store.describe()
-    );
-    for line in config.banner() {
-        println!("{line}");
-    }
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -69,11 +51,5 @@ async fn main() -> ExitCode {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("server error: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code(served)
 }

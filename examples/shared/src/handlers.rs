@@ -70,6 +70,20 @@ impl Answer {
         }
     }
 
+    /// As an `http` response (the axum and hyper demos).
+    pub fn into_http<B: From<String>>(self) -> http::Response<B> {
+        let mut res = http::Response::new(B::from(self.body));
+        *res.status_mut() = http::StatusCode::from_u16(self.status)
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        for (name, value) in self.headers {
+            if let Ok(value) = http::HeaderValue::try_from(value) {
+                res.headers_mut()
+                    .append(http::HeaderName::from_static(name), value);
+            }
+        }
+        res
+    }
+
     fn no_store(mut self) -> Self {
         self.headers.push(("cache-control", "no-store".into()));
         self

@@ -3,6 +3,7 @@
 //! Framework-specific routing lives in each demo.
 
 pub mod handlers;
+pub mod startup;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
