@@ -49,6 +49,13 @@
 //!
 //! actix-web 4 uses `http` 0.2 and `cookie` 0.16; auth-core's API uses
 //! neither, so the two adapters share one core without version clashes.
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The examples of the crate README, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 mod exchange;
 mod extract;

@@ -6,6 +6,13 @@
 //! | `testing` | [`testing`]: the store conformance suite and a call-counting store wrapper |
 //! | `jwt` | [`jwt`]: access tokens (issue, verify, keys, JWKS), refresh tokens, gateway tokens; bearer authentication in [`Authenticator`] |
 //! | `oidc` | [`jwt::oidc`]: access tokens of external OpenID providers (discovery, JWKS refreshed in the background) |
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The examples of the crate README, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 pub mod adapter;
 pub mod clock;

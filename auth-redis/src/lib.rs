@@ -89,6 +89,13 @@
 //! |---|---|
 //! | `cluster` | [`RedisStore::cluster`] and [`RedisStore::from_cluster_pool`] |
 //! | `testing` | [`testing`]: throwaway `redis-server` processes and clusters for tests |
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The examples of the crate README, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 mod announce;
 mod scripts;

@@ -46,6 +46,13 @@
 //! |---|---|---|
 //! | `axum` | yes | the extractors, [`AuthError`], client addresses from `ConnectInfo` (beside a `SocketAddr` extension) |
 //! | `jwt` | no | gateway mode ([`AuthLayer::with_gateway`]) |
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The examples of the crate README, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 mod auth;
 mod body;

@@ -3,6 +3,12 @@
 //! client that keeps the session cookie the way a browser would while
 //! exposing every `Set-Cookie` it receives.
 
+/// The Rust examples of the repository's README, compiled and run as
+/// doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
