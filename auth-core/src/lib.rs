@@ -60,5 +60,5 @@ pub use identity::{AuthMethod, Identity, RolePermissions};
 pub use lifecycle::SessionInfo;
 pub use record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};
 pub use refusal::{JsonRefusals, Refusal, RefusalResponse, Rejection, RenderRefusal, RenderedBody};
-pub use store::{CachedStore, MemoryStore, SessionStore, StoreError};
+pub use store::{Announcements, CachedStore, MemoryStore, SessionStore, StoreError};
 pub use token::{SessionId, SessionKey, SessionToken, Verifier};

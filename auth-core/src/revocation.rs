@@ -7,8 +7,8 @@
 //! everywhere, a revoked device, detected refresh-token reuse) or its
 //! tokens are cut off (a role or password change), the authenticator adds
 //! a [`Revocation`] to its own list and hands it to
-//! [`SessionStore::announce`]; at build time it calls
-//! [`SessionStore::subscribe`] so the announcements of the other instances
+//! [`Announcements::announce`]; at build time it calls
+//! [`Announcements::subscribe`] so the announcements of the other instances
 //! reach its list too. The memory store delivers within the process;
 //! `auth-redis` through Redis pub/sub, with a sorted set from which a
 //! subscriber that was disconnected catches up.
@@ -20,8 +20,8 @@
 //! token's session in the store, and refuses (503) a token it cannot check
 //! that way.
 //!
-//! [`SessionStore::announce`]: crate::SessionStore::announce
-//! [`SessionStore::subscribe`]: crate::SessionStore::subscribe
+//! [`Announcements::announce`]: crate::Announcements::announce
+//! [`Announcements::subscribe`]: crate::Announcements::subscribe
 
 use std::collections::HashMap;
 use std::fmt;
@@ -532,7 +532,7 @@ impl fmt::Debug for State {
 }
 
 /// Keeps a store's delivery of announcements running; dropping it stops
-/// the delivery. [`SessionStore::subscribe`](crate::SessionStore::subscribe)
+/// the delivery. [`Announcements::subscribe`](crate::Announcements::subscribe)
 /// returns one, and the [`Authenticator`](crate::Authenticator) holds it.
 pub struct Subscription {
     _guard: Box<dyn Send + Sync>,

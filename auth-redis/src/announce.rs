@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::StoreError;
+use async_trait::async_trait;
 use auth_core::revocation::{Revocation, Revocations, Subscription, WeakRevocations};
+use auth_core::{Announcements, StoreError};
 use deadpool_redis::redis;
 use futures_util::StreamExt;
 
@@ -85,7 +86,7 @@ impl RedisStore {
     pub(crate) fn subscribe_revocations(
         &self,
         sink: &Revocations,
-    ) -> Result<Option<Subscription>, StoreError> {
+    ) -> Result<Subscription, StoreError> {
         if self.subscribe_urls.is_empty() {
             return Err(StoreError::backend(
                 "revocation announcements need a Redis URL to subscribe to: \
@@ -99,7 +100,7 @@ impl RedisStore {
         // missing revocations: tokens are checked against the store.
         sink.feed_connecting();
         let task = runtime.spawn(listen(self.clone(), sink.downgrade()));
-        Ok(Some(Subscription::new(AbortOnDrop(task))))
+        Ok(Subscription::new(AbortOnDrop(task)))
     }
 }
 
@@ -202,4 +203,20 @@ fn parse(payload: &str) -> Option<(Revocation, Duration)> {
     let (keep, revocation) = payload.split_once(' ')?;
     let keep = Duration::from_millis(keep.parse().ok()?);
     Some((Revocation::decode(revocation)?, keep))
+}
+
+#[async_trait]
+impl Announcements for RedisStore {
+    /// Adds the revocation to a sorted set (kept for `keep`) and publishes
+    /// it on a channel, in one script.
+    async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
+        self.announce_revocation(revocation, keep).await
+    }
+
+    /// Spawns a listener on the current Tokio runtime: it subscribes to the
+    /// channel, catches up from the sorted set, and resubscribes after any
+    /// failure.
+    fn subscribe(&self, sink: &Revocations) -> Result<Subscription, StoreError> {
+        self.subscribe_revocations(sink)
+    }
 }

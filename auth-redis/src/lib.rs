@@ -53,12 +53,12 @@
 
 //! # Revocation announcements
 //! With access tokens, an ended session's tokens must stop working on every
-//! instance, not just the one that saw the logout. [`SessionStore::announce`]
+//! instance, not just the one that saw the logout. [`Announcements::announce`]
 //! runs one script on `{prefix}revocations`: it adds the revocation to that
 //! sorted set (score: when to forget it, by Redis's clock), drops forgotten
 //! ones, extends the set's expiry, and `PUBLISH`es it on the channel of the
 //! same name. Each authenticator subscribes when it is built
-//! ([`SessionStore::subscribe`]): a task on the current Tokio runtime
+//! ([`Announcements::subscribe`]): a task on the current Tokio runtime
 //! subscribes, then reads the set to catch up on what it missed, then
 //! applies messages as they come; when the connection fails it subscribes
 //! again (to the next URL given, after a pause growing to 5 s) and catches
@@ -109,8 +109,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_core::record::unix_millis::{from_millis, to_millis};
-use auth_core::revocation::{Revocation, Revocations, Subscription};
-use auth_core::{SessionKey, SessionRecord, SessionStore, StoreError};
+use auth_core::{Announcements, SessionKey, SessionRecord, SessionStore, StoreError};
 use deadpool_redis::redis::aio::ConnectionLike;
 use deadpool_redis::redis::{self, Cmd, Pipeline, RedisError, RedisFuture, Script, Value};
 use futures_util::future::try_join_all;
@@ -730,17 +729,8 @@ impl SessionStore for RedisStore {
         .await
     }
 
-    /// Adds the revocation to a sorted set (kept for `keep`) and publishes
-    /// it on a channel, in one script.
-    async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
-        self.announce_revocation(revocation, keep).await
-    }
-
-    /// Spawns a listener on the current Tokio runtime: it subscribes to the
-    /// channel, catches up from the sorted set, and resubscribes after any
-    /// failure.
-    fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
-        self.subscribe_revocations(sink)
+    fn announcements(&self) -> Option<&dyn Announcements> {
+        Some(self)
     }
 }
 

@@ -14,6 +14,8 @@
 //! ```
 
 use std::net::TcpListener;
+
+use deadpool_redis::redis;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -214,5 +216,59 @@ impl RedisCluster {
     /// The nodes.
     pub fn nodes(&self) -> &[RedisServer] {
         &self.nodes
+    }
+}
+
+/// Counts the live session hashes under the store's prefix (`SCAN`, then
+/// their expiry fields), for tests that check what a logout or an expiry
+/// left behind. On a standalone server only: a scan through a cluster
+/// connection would see one node.
+#[async_trait::async_trait]
+impl auth_core::testing::Inventory for crate::RedisStore {
+    async fn live_sessions(
+        &self,
+        now: time::OffsetDateTime,
+    ) -> Result<usize, auth_core::StoreError> {
+        #[cfg(feature = "cluster")]
+        if matches!(self.pool, crate::Pool::Cluster(_)) {
+            return Err(auth_core::StoreError::backend(
+                "counting sessions needs a standalone server",
+            ));
+        }
+        let pattern = format!("{}s:*", self.prefix);
+        let now = auth_core::record::unix_millis::to_millis(now);
+        self.run(async |conn| {
+            let (mut cursor, mut live) = (0_u64, 0);
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(conn)
+                    .await
+                    .map_err(crate::map_redis)?;
+                for key in keys {
+                    let ends: (Option<i64>, Option<i64>) = redis::cmd("HMGET")
+                        .arg(&key)
+                        .arg("i")
+                        .arg("a")
+                        .query_async(conn)
+                        .await
+                        .map_err(crate::map_redis)?;
+                    if let (Some(idle), Some(absolute)) = ends
+                        && idle.min(absolute) > now
+                    {
+                        live += 1;
+                    }
+                }
+                if next == 0 {
+                    return Ok(live);
+                }
+                cursor = next;
+            }
+        })
+        .await
     }
 }

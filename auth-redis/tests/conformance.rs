@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use auth_core::testing::{conformance, sample_record};
+use auth_core::testing::{conformance, inventory_conformance, sample_record};
 use auth_core::{SessionStore, SessionToken, StoreError};
 use auth_redis::RedisStore;
 use auth_redis::testing::{RedisCluster, RedisServer};
@@ -14,6 +14,21 @@ async fn standalone_passes_the_conformance_suite() {
     conformance(|_clock| {
         let url = url.clone();
         async move { RedisStore::from_url(&url).unwrap() }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_passes_the_inventory_conformance() {
+    let server = RedisServer::start().await;
+    let url = server.url();
+    inventory_conformance(|_clock| {
+        let url = url.clone();
+        async move {
+            RedisStore::from_url(&url)
+                .unwrap()
+                .with_prefix("inventory:")
+        }
     })
     .await;
 }

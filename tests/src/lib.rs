@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use auth_core::testing::{CountingStore, FailingStore};
+use auth_core::testing::{CountingStore, FailingStore, Inventory};
 use auth_core::throttle::CounterStore;
 use auth_core::{Clock, ManualClock, MemoryStore, SessionStore, SessionToken};
 use auth_redis::RedisStore;
@@ -287,7 +287,8 @@ pub struct TestApp {
     pub redis: Option<SharedRedis>,
     /// The database behind the app, on `Backend::Postgres`.
     pub postgres: Option<Arc<TestDatabase>>,
-    memory: Option<MemoryStore>,
+    /// What the store holds, counted through the store.
+    inventory: Arc<dyn Inventory>,
     shutdown: Option<oneshot::Sender<()>>,
     actix: Option<actix_web::dev::ServerHandle>,
 }
@@ -312,35 +313,50 @@ impl TestApp {
         let clock = ManualClock::starting_now();
         let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
         let mut postgres = None;
-        let (inner, counters, memory, redis): (Arc<dyn SessionStore>, Arc<dyn CounterStore>, _, _) =
-            match env.backend {
-                Backend::Memory => {
-                    let memory = MemoryStore::with_clock(dyn_clock.clone());
-                    (
-                        Arc::new(memory.clone()),
-                        Arc::new(memory.clone()),
-                        Some(memory),
-                        None,
-                    )
-                }
-                Backend::Redis => {
-                    let redis = match options.redis.clone() {
-                        Some(shared) => shared,
-                        None => SharedRedis::start().await,
-                    };
-                    let store = RedisStore::from_url(&redis.url)
-                        .expect("Redis URL")
-                        .with_prefix(redis.prefix.clone())
-                        .with_timeout(Duration::from_millis(300));
-                    (Arc::new(store.clone()), Arc::new(store), None, Some(redis))
-                }
-                Backend::Postgres => {
-                    let db = TestDatabase::create().await;
-                    let store = db.store().await.with_clock(dyn_clock.clone());
-                    postgres = Some(Arc::new(db));
-                    (Arc::new(store.clone()), Arc::new(store), None, None)
-                }
-            };
+        type Backing = (
+            Arc<dyn SessionStore>,
+            Arc<dyn CounterStore>,
+            Arc<dyn Inventory>,
+            Option<SharedRedis>,
+        );
+        let (inner, counters, inventory, redis): Backing = match env.backend {
+            Backend::Memory => {
+                let memory = MemoryStore::with_clock(dyn_clock.clone());
+                (
+                    Arc::new(memory.clone()),
+                    Arc::new(memory.clone()),
+                    Arc::new(memory),
+                    None,
+                )
+            }
+            Backend::Redis => {
+                let redis = match options.redis.clone() {
+                    Some(shared) => shared,
+                    None => SharedRedis::start().await,
+                };
+                let store = RedisStore::from_url(&redis.url)
+                    .expect("Redis URL")
+                    .with_prefix(redis.prefix.clone())
+                    .with_timeout(Duration::from_millis(300));
+                (
+                    Arc::new(store.clone()),
+                    Arc::new(store.clone()),
+                    Arc::new(store),
+                    Some(redis),
+                )
+            }
+            Backend::Postgres => {
+                let db = TestDatabase::create().await;
+                let store = db.store().await.with_clock(dyn_clock.clone());
+                postgres = Some(Arc::new(db));
+                (
+                    Arc::new(store.clone()),
+                    Arc::new(store.clone()),
+                    Arc::new(store),
+                    None,
+                )
+            }
+        };
         let store = CountingStore::new(FailingStore::new(inner));
         let config = Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -410,7 +426,7 @@ impl TestApp {
             cookie_name,
             redis,
             postgres,
-            memory,
+            inventory,
             shutdown: Some(tx),
             actix,
         }
@@ -442,40 +458,13 @@ impl TestApp {
         client
     }
 
-    /// Sessions in the store that are live by the app's clock.
+    /// Sessions in the store that are live by the app's clock, counted
+    /// through the store's [`Inventory`], the same way on every store.
     pub async fn sessions_in_store(&self) -> usize {
-        if let Some(memory) = &self.memory {
-            return memory.len();
-        }
-        if let Some(db) = &self.postgres {
-            let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-                .await
-                .expect("the test database");
-            tokio::spawn(connection);
-            let now = self.clock.now();
-            let row = client
-                .query_one(
-                    "SELECT count(*) FROM auth_sessions \
-                     WHERE idle_expires_at > $1 AND absolute_expires_at > $1",
-                    &[&now],
-                )
-                .await
-                .expect("count sessions");
-            return usize::try_from(row.get::<_, i64>(0)).expect("a count");
-        }
-        let redis = self.redis.as_ref().expect("a store");
-        let server = redis.server.lock().await;
-        let pattern = format!("{}s:*", redis.prefix);
-        let keys = server.cli(&["KEYS", &pattern]).unwrap_or_default();
-        let now = auth_core::record::unix_millis::to_millis(self.clock.now());
-        keys.lines()
-            .filter(|k| !k.is_empty())
-            .filter(|key| {
-                let fields = server.cli(&["HMGET", key, "i", "a"]).unwrap_or_default();
-                let ends = fields.lines().filter_map(|v| v.parse::<i64>().ok()).min();
-                ends.is_some_and(|end| end > now)
-            })
-            .count()
+        self.inventory
+            .live_sessions(self.clock.now())
+            .await
+            .expect("count the store's sessions")
     }
 }
 

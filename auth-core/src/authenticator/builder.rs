@@ -262,7 +262,7 @@ impl AuthenticatorBuilder {
     /// Declares that this is the only instance using the store, so
     /// revocations need not travel between processes. Without it, a store
     /// that cannot deliver revocation announcements
-    /// ([`SessionStore::subscribe`] answers `None`) is refused when access
+    /// ([`SessionStore::announcements`] answers `None`) is refused when access
     /// tokens are accepted ([`ConfigError::RevocationsNotShared`]): another
     /// instance would go on accepting the tokens of a session ended here.
     pub fn with_single_instance(mut self) -> Self {
@@ -387,9 +387,7 @@ impl AuthenticatorBuilder {
         #[cfg(not(feature = "jwt"))]
         let revocations: Option<Revocations> = None;
         let subscription = match &revocations {
-            Some(revocations) => match self
-                .store
-                .subscribe(revocations)
+            Some(revocations) => match crate::store::subscribe(&*self.store, revocations)
                 .map_err(|e| ConfigError::Announcements(error_chain(&e)))?
             {
                 Some(subscription) => Some(subscription),

@@ -729,15 +729,27 @@ impl crate::SessionStore for Undelivered {
     ) -> Result<Vec<crate::SessionKey>, crate::StoreError> {
         self.store.delete_user(user, keep).await
     }
+    fn announcements(&self) -> Option<&dyn crate::Announcements> {
+        self.subscribes.then_some(self as &dyn crate::Announcements)
+    }
+}
+
+/// Subscribes, and never delivers.
+#[async_trait::async_trait]
+impl crate::Announcements for Undelivered {
+    async fn announce(
+        &self,
+        _: &crate::revocation::Revocation,
+        _: std::time::Duration,
+    ) -> Result<(), crate::StoreError> {
+        Ok(())
+    }
     fn subscribe(
         &self,
         sink: &Revocations,
-    ) -> Result<Option<crate::revocation::Subscription>, crate::StoreError> {
-        if !self.subscribes {
-            return Ok(None);
-        }
+    ) -> Result<crate::revocation::Subscription, crate::StoreError> {
         sink.feed_connecting();
-        Ok(Some(crate::revocation::Subscription::new(())))
+        Ok(crate::revocation::Subscription::new(()))
     }
 }
 

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
-use super::{SessionStore, StoreError};
+use super::{Announcements, SessionStore, StoreError};
 use crate::clock::{Clock, SystemClock};
 use crate::record::SessionRecord;
 use crate::revocation::{DEFAULT_MAX_STALENESS, Revocation, Revocations, Subscription};
@@ -37,7 +37,7 @@ struct Entry {
 /// Every write that goes through it (update, touch, delete, delete of a
 /// user's sessions) changes or drops the local copy, and the ones that end
 /// or change a session (a rotation is an update) are announced to the
-/// other instances ([`SessionStore::announce`], as
+/// other instances ([`Announcements::announce`], as
 /// [`Revocation::StaleSession`] and [`Revocation::StaleUser`]): each instance's
 /// cache subscribes to the store and drops the named sessions as soon as
 /// the announcement arrives (through Redis pub/sub, typically within a
@@ -107,7 +107,7 @@ impl<S: SessionStore> CachedStore<S> {
     /// deliver announcements but cannot start.
     pub fn new(inner: S) -> Result<Self, StoreError> {
         let evictions = Revocations::new(DEFAULT_CACHE_TTL * 2);
-        let subscription = inner.subscribe(&evictions)?.map(Arc::new);
+        let subscription = super::subscribe(&inner, &evictions)?.map(Arc::new);
         let shards: Vec<_> = (0..SHARDS).map(|_| Mutex::default()).collect();
         Ok(Self {
             inner: Arc::new(inner),
@@ -227,7 +227,7 @@ impl<S: SessionStore> CachedStore<S> {
     async fn announce_stale(&self, stale: Revocation) -> Result<(), StoreError> {
         let keep = self.announce_keep();
         self.evictions.apply(&stale, keep);
-        self.inner.announce(&stale, keep).await
+        super::announce(&*self.inner, &stale, keep).await
     }
 
     fn announce_keep(&self) -> Duration {
@@ -331,12 +331,8 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         Ok(deleted)
     }
 
-    async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
-        self.inner.announce(revocation, keep).await
-    }
-
-    fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
-        self.inner.subscribe(sink)
+    fn announcements(&self) -> Option<&dyn Announcements> {
+        self.inner.announcements()
     }
 }
 

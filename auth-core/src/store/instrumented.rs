@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::record::SessionRecord;
 use crate::revocation::{Revocation, Revocations, Subscription};
-use crate::store::{SessionStore, StoreError};
+use crate::store::{Announcements, SessionStore, StoreError};
 use crate::telemetry::{self, Retryable, STORE_DURATION, static_key};
 use crate::token::SessionKey;
 
@@ -86,7 +86,7 @@ impl InstrumentedStore {
         revocation: &Revocation,
         keep: Duration,
     ) -> Result<(), StoreError> {
-        timed!("announce", self.0.announce(revocation, keep))
+        timed!("announce", super::announce(&*self.0, revocation, keep))
     }
 }
 
@@ -128,10 +128,19 @@ impl SessionStore for InstrumentedStore {
     ) -> Result<Vec<SessionKey>, StoreError> {
         InstrumentedStore::delete_user(self, user_id, keep).await
     }
+    fn announcements(&self) -> Option<&dyn Announcements> {
+        // Itself, so announcements are timed too.
+        self.0.announcements().map(|_| self as &dyn Announcements)
+    }
+}
+
+#[async_trait]
+impl Announcements for InstrumentedStore {
     async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
         InstrumentedStore::announce(self, revocation, keep).await
     }
-    fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
-        self.0.subscribe(sink)
+    fn subscribe(&self, sink: &Revocations) -> Result<Subscription, StoreError> {
+        super::subscribe(&*self.0, sink)?
+            .ok_or_else(|| StoreError::backend("the store has no announcements"))
     }
 }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
 use time::OffsetDateTime;
 
-use super::{SessionStore, StoreError};
+use super::{Announcements, SessionStore, StoreError};
 use crate::clock::{Clock, SystemClock};
 use crate::record::SessionRecord;
 use crate::revocation::{Revocation, Revocations, Subscription, WeakRevocations};
@@ -233,7 +233,11 @@ impl MemoryStore {
 
     /// How many live sessions the store holds.
     pub fn len(&self) -> usize {
-        let now = self.inner.clock.now();
+        self.live_at(self.inner.clock.now())
+    }
+
+    /// How many sessions are live at `now`.
+    pub(crate) fn live_at(&self, now: OffsetDateTime) -> usize {
         self.inner
             .sessions
             .iter()
@@ -452,6 +456,13 @@ impl SessionStore for MemoryStore {
         Ok(deleted)
     }
 
+    fn announcements(&self) -> Option<&dyn Announcements> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Announcements for MemoryStore {
     /// Delivers to every authenticator built on this store (clones share
     /// one list of subscribers), within the process.
     async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
@@ -468,16 +479,16 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
-    fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
+    fn subscribe(&self, sink: &Revocations) -> Result<Subscription, StoreError> {
         let id = self
             .inner
             .next_subscriber
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.inner.subscribers.lock().push((id, sink.downgrade()));
-        Ok(Some(Subscription::new(Unsubscribe {
+        Ok(Subscription::new(Unsubscribe {
             store: Arc::downgrade(&self.inner),
             id,
-        })))
+        }))
     }
 }
 
@@ -538,6 +549,14 @@ mod tests {
     async fn passes_the_conformance_suite() {
         conformance(|clock: ManualClock| async move { MemoryStore::with_clock(Arc::new(clock)) })
             .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passes_the_inventory_conformance() {
+        crate::testing::inventory_conformance(|clock: ManualClock| async move {
+            MemoryStore::with_clock(Arc::new(clock))
+        })
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,6 +39,7 @@
 //!   A store never turns an error into "not found": that would log users out
 //!   whenever the database hiccups.
 
+mod announcements;
 mod cache;
 mod instrumented;
 mod memory;
@@ -47,15 +48,15 @@ use std::error::Error as StdError;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::record::SessionRecord;
-use crate::revocation::{Revocation, Revocations, Subscription};
 use crate::token::SessionKey;
 
+pub use announcements::Announcements;
+pub(crate) use announcements::{announce, subscribe};
 pub use cache::{CachedStore, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 pub use memory::MemoryStore;
 
@@ -169,36 +170,12 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
         keep: Option<&SessionKey>,
     ) -> Result<Vec<SessionKey>, StoreError>;
 
-    /// Tells every instance sharing this store about `revocation`, which its
-    /// receivers keep for `keep`. The default delivers nothing: right for a
-    /// store only one process uses and that has no subscribers.
-    ///
-    /// Called before the session's records are deleted, so an error leaves
-    /// the logout undone and retryable rather than half done. A store that
-    /// shares state across processes should also keep recent announcements
-    /// for `keep`, so a subscriber that was disconnected can catch up.
-    async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
-        let _ = (revocation, keep);
-        Ok(())
-    }
-
-    /// Delivers the announcements of every instance (this one included) to
-    /// `sink` until the returned [`Subscription`] is dropped, and reports
-    /// the delivery's health to it ([`Revocations::feed_live`] once caught
-    /// up and whenever the connection proves alive, [`Revocations::feed_lost`]
-    /// when it fails), so that an instance that may be missing
-    /// announcements checks tokens against the store instead.
-    ///
-    /// `Ok(None)` (the default) means the store cannot deliver
-    /// announcements between instances: the authenticator then refuses to
-    /// build with access tokens unless told it is the only instance
-    /// ([`AuthenticatorBuilder::with_single_instance`](crate::AuthenticatorBuilder::with_single_instance)).
-    /// An error means the store should deliver but cannot start (no async
-    /// runtime, no address to subscribe to); the authenticator refuses to
-    /// build then too.
-    fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
-        let _ = sink;
-        Ok(None)
+    /// How this store tells the other instances sharing it about
+    /// revocations, if it can: a store that implements [`Announcements`]
+    /// returns `Some(self)`. `None` (the default) is right for a store only
+    /// one process uses.
+    fn announcements(&self) -> Option<&dyn Announcements> {
+        None
     }
 }
 
@@ -300,19 +277,7 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     {
         (**self).delete_user(user_id, keep)
     }
-    fn announce<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        revocation: &'life1 Revocation,
-        keep: Duration,
-    ) -> Call<'async_trait, ()>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        (**self).announce(revocation, keep)
-    }
-    fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
-        (**self).subscribe(sink)
+    fn announcements(&self) -> Option<&dyn Announcements> {
+        (**self).announcements()
     }
 }

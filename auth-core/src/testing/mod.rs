@@ -14,6 +14,9 @@
 //! ```
 //!
 //! - [`counter_conformance`]: the same for a [`CounterStore`](crate::throttle::CounterStore).
+//! - [`Inventory`]: what a store holds, counted through the store, so tests
+//!   assert what is left behind alike on every store; proved by
+//!   [`inventory_conformance`].
 //!
 //! - [`CountingStore`]: wraps any store and counts calls per operation, to
 //!   assert how many reads and writes a request costs.
@@ -30,18 +33,21 @@ use time::{Duration, OffsetDateTime};
 
 mod conformance;
 mod exchange;
+mod inventory;
 
 pub use conformance::{conformance, counter_conformance};
 pub use exchange::{TestRequest, TestResponse};
+pub use inventory::{Inventory, inventory_conformance};
 
 use crate::record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};
 use crate::revocation::{Revocation, Revocations, Subscription};
-use crate::store::{SessionStore, StoreError};
+use crate::store::{Announcements, SessionStore, StoreError};
 use crate::token::{SessionKey, SessionToken};
 
 /// Implements [`SessionStore`] for a wrapper `$ty<S>` with field `inner`,
 /// calling `self.$hook(index)?` (index 0..8 in trait order) before
-/// delegating each operation; `subscribe` is passed through.
+/// delegating each operation (announcements included); `subscribe` is
+/// passed through.
 macro_rules! intercepting_store {
     ($ty:ident, $hook:ident) => {
         #[async_trait]
@@ -85,16 +91,32 @@ macro_rules! intercepting_store {
                 self.$hook(6)?;
                 self.inner.delete_user(user_id, keep).await
             }
+            fn announcements(&self) -> Option<&dyn Announcements> {
+                // Itself, so announcements are intercepted too.
+                self.inner
+                    .announcements()
+                    .map(|_| self as &dyn Announcements)
+            }
+        }
+
+        #[async_trait]
+        impl<S: SessionStore> Announcements for $ty<S> {
             async fn announce(
                 &self,
                 revocation: &Revocation,
                 keep: std::time::Duration,
             ) -> Result<(), StoreError> {
                 self.$hook(7)?;
-                self.inner.announce(revocation, keep).await
+                match self.inner.announcements() {
+                    Some(announcements) => announcements.announce(revocation, keep).await,
+                    None => Ok(()),
+                }
             }
-            fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
-                self.inner.subscribe(sink)
+            fn subscribe(&self, sink: &Revocations) -> Result<Subscription, StoreError> {
+                match self.inner.announcements() {
+                    Some(announcements) => announcements.subscribe(sink),
+                    None => Err(StoreError::backend("the store has no announcements")),
+                }
             }
         }
     };

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::StoreError;
+use async_trait::async_trait;
 use auth_core::revocation::{Revocation, Revocations, Subscription, WeakRevocations};
+use auth_core::{Announcements, StoreError};
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 
@@ -52,7 +53,7 @@ impl PostgresStore {
     pub(crate) fn subscribe_revocations(
         &self,
         sink: &Revocations,
-    ) -> Result<Option<Subscription>, StoreError> {
+    ) -> Result<Subscription, StoreError> {
         let Some(config) = self.listen.clone() else {
             return Err(StoreError::backend(
                 "revocation announcements need a connection of their own: \
@@ -66,7 +67,7 @@ impl PostgresStore {
         // revocations: tokens are checked against the store.
         sink.feed_connecting();
         let task = runtime.spawn(listen(config, self.timeout, sink.downgrade()));
-        Ok(Some(Subscription::new(AbortOnDrop(task))))
+        Ok(Subscription::new(AbortOnDrop(task)))
     }
 }
 
@@ -209,4 +210,19 @@ fn parse(payload: &str) -> Option<(Revocation, Duration)> {
     let (keep, revocation) = payload.split_once(' ')?;
     let keep = Duration::from_millis(keep.parse().ok()?);
     Some((Revocation::decode(revocation)?, keep))
+}
+
+#[async_trait]
+impl Announcements for PostgresStore {
+    /// Inserts the revocation into `auth_revocations` and sends it with
+    /// `NOTIFY`, in one statement.
+    async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
+        self.announce_revocation(revocation, keep).await
+    }
+
+    /// Spawns a listener on the current Tokio runtime, with a connection
+    /// of its own.
+    fn subscribe(&self, sink: &Revocations) -> Result<Subscription, StoreError> {
+        self.subscribe_revocations(sink)
+    }
 }

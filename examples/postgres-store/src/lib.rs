@@ -36,7 +36,7 @@
 //! deletion removed comes back. `delete_user` is one `DELETE … RETURNING`.
 //!
 //! # Revocations between instances
-//! [`SessionStore::announce`] inserts the revocation into `auth_revocations`
+//! [`Announcements::announce`] inserts the revocation into `auth_revocations`
 //! (kept until it no longer matters, by the database's clock) and sends it
 //! with `NOTIFY`, in one statement. Each authenticator's subscription
 //! listens on a connection of its own: it `LISTEN`s, catches up from the
@@ -54,9 +54,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use auth_core::revocation::{Revocation, Revocations, Subscription};
 use auth_core::throttle::CounterStore;
-use auth_core::{Clock, SessionKey, SessionRecord, SessionStore, StoreError, SystemClock};
+use auth_core::{
+    Announcements, Clock, SessionKey, SessionRecord, SessionStore, StoreError, SystemClock,
+};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use time::OffsetDateTime;
 use tokio_postgres::types::Json;
@@ -433,16 +434,8 @@ impl SessionStore for PostgresStore {
         .await
     }
 
-    /// Inserts the revocation into `auth_revocations` and sends it with
-    /// `NOTIFY`, in one statement.
-    async fn announce(&self, revocation: &Revocation, keep: Duration) -> Result<(), StoreError> {
-        self.announce_revocation(revocation, keep).await
-    }
-
-    /// Spawns a listener on the current Tokio runtime, with a connection
-    /// of its own.
-    fn subscribe(&self, sink: &Revocations) -> Result<Option<Subscription>, StoreError> {
-        self.subscribe_revocations(sink)
+    fn announcements(&self) -> Option<&dyn Announcements> {
+        Some(self)
     }
 }
 

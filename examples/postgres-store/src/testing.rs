@@ -97,3 +97,26 @@ fn server_host(config: &tokio_postgres::Config) -> String {
         _ => "127.0.0.1".into(),
     }
 }
+
+/// Counts the live rows of `auth_sessions`, for tests that check what a
+/// logout or an expiry left behind.
+#[async_trait::async_trait]
+impl auth_core::testing::Inventory for PostgresStore {
+    async fn live_sessions(
+        &self,
+        now: time::OffsetDateTime,
+    ) -> Result<usize, auth_core::StoreError> {
+        self.run(async |client| {
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM auth_sessions \
+                     WHERE idle_expires_at > $1 AND absolute_expires_at > $1",
+                    &[&now],
+                )
+                .await
+                .map_err(crate::map_pg)?;
+            usize::try_from(row.get::<_, i64>(0)).map_err(auth_core::StoreError::backend)
+        })
+        .await
+    }
+}

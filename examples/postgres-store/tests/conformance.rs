@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::testing::{conformance, counter_conformance, sample_record};
+use auth_core::testing::{conformance, counter_conformance, inventory_conformance, sample_record};
 use auth_core::throttle::CounterStore;
 use auth_core::{Clock, ManualClock, SessionStore, SessionToken};
 use example_postgres_store::PostgresStore;
@@ -20,6 +20,21 @@ async fn postgres_passes_the_conformance_suite() {
     let db = TestDatabase::create().await;
     let url = db.url.clone();
     conformance(|clock: ManualClock| {
+        let url = url.clone();
+        async move {
+            let store = PostgresStore::connect(&url).await.unwrap();
+            store.migrate().await.unwrap();
+            store.with_clock(Arc::new(clock))
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_passes_the_inventory_conformance() {
+    let db = TestDatabase::create().await;
+    let url = db.url.clone();
+    inventory_conformance(|clock: ManualClock| {
         let url = url.clone();
         async move {
             let store = PostgresStore::connect(&url).await.unwrap();

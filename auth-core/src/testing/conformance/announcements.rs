@@ -12,19 +12,17 @@ use crate::token::SessionId;
 /// same backend, and a store that delivers says when its feed is current.
 pub(super) async fn announcements<S: SessionStore + Clone>(store: &S) {
     let other = store.clone();
-    let sink = Revocations::new(std::time::Duration::from_secs(60));
-    let Some(subscription) = other.subscribe(&sink).expect("subscribe") else {
-        // Says it cannot deliver: the authenticator then refuses it unless
-        // the app is its only instance. Announcing must still succeed.
-        store
-            .announce(
-                &Revocation::Session { sid: "x".into() },
-                std::time::Duration::from_secs(1),
-            )
-            .await
-            .expect("announce of a store without delivery");
+    let (Some(announcer), Some(receiver)) = (store.announcements(), other.announcements()) else {
+        // It cannot deliver: the authenticator then refuses it unless the
+        // app is its only instance. Both handles must say so alike.
+        assert!(
+            store.announcements().is_none() && other.announcements().is_none(),
+            "two handles on one backend disagree on whether it announces"
+        );
         return;
     };
+    let sink = Revocations::new(std::time::Duration::from_secs(60));
+    let subscription = receiver.subscribe(&sink).expect("subscribe");
     let staleness = crate::revocation::DEFAULT_MAX_STALENESS;
     eventually("the feed to report itself current", || async {
         sink.is_current(staleness)
@@ -34,7 +32,7 @@ pub(super) async fn announcements<S: SessionStore + Clone>(store: &S) {
     let user = unique_user("announced");
     let now_ms = crate::record::unix_millis::to_millis(OffsetDateTime::now_utc());
     let keep = std::time::Duration::from_secs(30);
-    store
+    announcer
         .announce(
             &Revocation::Session {
                 sid: sid.as_str().into(),
@@ -43,7 +41,7 @@ pub(super) async fn announcements<S: SessionStore + Clone>(store: &S) {
         )
         .await
         .expect("announce");
-    store
+    announcer
         .announce(
             &Revocation::UserBefore {
                 user: user.clone(),

@@ -39,7 +39,7 @@ pub(super) fn rotated(record: &SessionRecord) -> SessionRecord {
     next
 }
 
-pub(super) fn unique_user(tag: &str) -> String {
+pub(crate) fn unique_user(tag: &str) -> String {
     let id = SessionId::generate().expect("system random source");
     format!("conformance-{tag}-{id}")
 }
