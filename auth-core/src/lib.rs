@@ -59,6 +59,6 @@ pub use handle::{AuthHandle, Login};
 pub use identity::{AuthMethod, Identity, RolePermissions};
 pub use lifecycle::SessionInfo;
 pub use record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};
-pub use refusal::{JsonRefusals, Refusal, RefusalResponse, Rejection, RenderRefusal, RenderedBody};
+pub use refusal::{JsonRefusals, Refusal, Rejection, RenderRefusal, RenderedBody};
 pub use store::{Announcements, CachedStore, MemoryStore, SessionStore, StoreError};
 pub use token::{SessionId, SessionKey, SessionToken, Verifier};

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use super::{
     AccessTokens, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, DEFAULT_TTL, Inner, JwtConfigError, Key,
-    Revocations, keys,
+    keys,
 };
 use crate::clock::{Clock, SystemClock};
+use crate::revocation::Revocations;
 
 impl AccessTokens {
     /// Starts building for `issuer` (the `iss` of every token; required).

@@ -746,7 +746,7 @@ impl crate::Announcements for Undelivered {
     }
     fn subscribe(
         &self,
-        sink: &Revocations,
+        sink: &crate::revocation::Revocations,
     ) -> Result<crate::revocation::Subscription, crate::StoreError> {
         sink.feed_connecting();
         Ok(crate::revocation::Subscription::new(()))

@@ -62,7 +62,6 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-pub use crate::revocation::Revocations;
 pub use builder::AccessTokensBuilder;
 pub use claims::{Audience, Claims, IssuedToken, NoClaims, Subject};
 pub use error::{JwtConfigError, JwtError};
@@ -71,6 +70,7 @@ pub use keys::{Algorithm, Key, KeyError};
 pub use refresh::{RefreshError, RefreshPolicy, TokenPair};
 
 use crate::clock::Clock;
+use crate::revocation::Revocations;
 use crate::token::{SessionId, decode_b64url};
 
 /// The `typ` of access tokens (RFC 9068).
