@@ -15,34 +15,23 @@ use example_postgres_store::PostgresStore;
 use example_postgres_store::testing::TestDatabase;
 use tokio_postgres::NoTls;
 
+/// A migrated store on the database at `url`, on `clock`.
+async fn store_on(url: String, clock: ManualClock) -> PostgresStore {
+    let store = PostgresStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    store.with_clock(Arc::new(clock))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_passes_the_conformance_suite() {
     let db = TestDatabase::create().await;
-    let url = db.url.clone();
-    conformance(|clock: ManualClock| {
-        let url = url.clone();
-        async move {
-            let store = PostgresStore::connect(&url).await.unwrap();
-            store.migrate().await.unwrap();
-            store.with_clock(Arc::new(clock))
-        }
-    })
-    .await;
+    conformance(|clock| store_on(db.url.clone(), clock)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_passes_the_inventory_conformance() {
     let db = TestDatabase::create().await;
-    let url = db.url.clone();
-    inventory_conformance(|clock: ManualClock| {
-        let url = url.clone();
-        async move {
-            let store = PostgresStore::connect(&url).await.unwrap();
-            store.migrate().await.unwrap();
-            store.with_clock(Arc::new(clock))
-        }
-    })
-    .await;
+    inventory_conformance(|clock| store_on(db.url.clone(), clock)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
