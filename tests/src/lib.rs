@@ -118,6 +118,8 @@ pub struct Options {
     pub max_sessions_per_user: Option<usize>,
     /// `OIDC_ISSUER` and `OIDC_AUDIENCE`: trust this provider's tokens.
     pub oidc: Option<OidcSettings>,
+    /// `TRUSTED_PROXIES`.
+    pub trusted_proxies: Option<auth_core::proxy::TrustedProxies>,
 }
 
 /// Everything the apps log during a test binary's run, at `trace` for the
@@ -368,6 +370,7 @@ impl TestApp {
             jwt_leeway: None,
             csrf_key: Some(TEST_CSRF_KEY.to_owned()),
             trusted_origins: Vec::new(),
+            trusted_proxies: options.trusted_proxies.clone(),
             max_sessions_per_user: options.max_sessions_per_user,
             api_key: Some(TEST_API_KEY.to_owned()),
             oidc: options.oidc.clone(),

@@ -1,6 +1,7 @@
 //! The request flow every adapter drives: before the handler,
 //! [`admit`](Exchange::admit); after it, [`respond`](Exchange::respond).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::request::{Header, Request};
@@ -9,6 +10,7 @@ use super::response::Response;
 use crate::authenticator::Authenticator;
 use crate::csrf::CsrfCapture;
 use crate::handle::AuthHandle;
+use crate::proxy::TrustedProxies;
 use crate::refusal::{Refusal, RefusalResponse};
 
 /// One request's way through authentication, for adapters: read the
@@ -126,10 +128,11 @@ impl Exchange {
     /// a cross-site request, 500 when a gateway token cannot be minted.
     pub async fn admit<R: Request>(&self, req: &mut R) -> Result<AuthHandle, RefusalResponse> {
         let auth = &self.inner.auth;
+        let proxies = auth.trusted_proxies();
         let address = self
             .inner
             .client_address
-            .then(|| req.peer_ip().map(|ip| ip.to_string()))
+            .then(|| client_ip(&*req, proxies).map(|ip| ip.to_string()))
             .flatten();
         // The credentials are read before the client's copy of the gateway
         // header goes (with the gateway in `Authorization`, the client's
@@ -152,12 +155,25 @@ impl Exchange {
         // the store answers. Boxed: only unsafe requests get here, and the
         // check (which may read the body) would otherwise enlarge every
         // request's future.
-        if let Some(capture) = auth.csrf_capture(
-            req.method(),
-            req.path(),
-            || req.authority(),
-            |name| req.header(Header::Named(name)),
-        ) && !Box::pin(enforce_csrf(&handle, capture, req)).await
+        // In a block: nothing borrowing the request may live across the
+        // check's await (tower's future would need a `Sync` body).
+        let capture = {
+            // Behind a trusted proxy, the origin it forwarded is the request's.
+            let peer = proxies.and_then(|_| req.peer_ip());
+            let forwarded = |name| {
+                proxies
+                    .and_then(|p| p.forwarded_value(peer, req.header_values(Header::Named(name))))
+            };
+            auth.csrf_capture(
+                req.method(),
+                req.path(),
+                || forwarded("x-forwarded-host").or_else(|| req.authority()),
+                forwarded("x-forwarded-proto"),
+                |name| req.header(Header::Named(name)),
+            )
+        };
+        if let Some(capture) = capture
+            && !Box::pin(enforce_csrf(&handle, capture, req)).await
         {
             return Err(handle.render(&Refusal::Csrf));
         }
@@ -220,6 +236,20 @@ impl Exchange {
         }
         Ok(())
     }
+}
+
+/// The client's address: the peer's, or behind trusted `proxies` the one
+/// they forwarded.
+fn client_ip<R: Request>(req: &R, proxies: Option<&TrustedProxies>) -> Option<IpAddr> {
+    let peer = req.peer_ip()?;
+    Some(match proxies {
+        Some(proxies) => proxies.client_ip(
+            peer,
+            req.header_values(Header::Named("forwarded")),
+            req.header_values(Header::Named("x-forwarded-for")),
+        ),
+        None => peer,
+    })
 }
 
 /// The CSRF check of `req`, reading its form body if the token is not in a

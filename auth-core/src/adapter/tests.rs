@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::{Exchange, HandlerRefusal};
 use crate::csrf::CsrfPolicy;
+use crate::proxy::TrustedProxies;
 use crate::testing::{FailingStore, TestRequest, TestResponse};
 use crate::{Authenticator, CookiePolicy, Login, MemoryStore, Refusal};
 
@@ -188,6 +189,45 @@ async fn client_addresses_are_recorded_unless_turned_off() {
         assert_eq!(handle.client().address.as_deref(), expected);
         let sessions = exchange.authenticator().sessions_of("alice").await.unwrap();
         assert_eq!(sessions[0].address.as_deref(), expected);
+    }
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_counts() {
+    let behind_proxy = |trusted: Option<&str>| {
+        let builder = Authenticator::builder(MemoryStore::new())
+            .with_cookie(CookiePolicy::default().with_secure(false))
+            .with_csrf(CsrfPolicy::new(&[5; 32]).unwrap());
+        let builder = match trusted {
+            Some(list) => builder.with_trusted_proxies(TrustedProxies::parse(list).unwrap()),
+            None => builder,
+        };
+        Exchange::new(builder.build().unwrap())
+    };
+    let proxy = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let from_proxy = |path: &str| {
+        TestRequest::post(path)
+            .with_peer(proxy)
+            .with_header("x-forwarded-for", "6.6.6.6, 203.0.113.7")
+            .with_header("host", "10.0.0.5:8080")
+            .with_header("x-forwarded-host", "app.example")
+            .with_header("x-forwarded-proto", "https")
+    };
+    for (trusted, address) in [(Some("127.0.0.1/32"), "203.0.113.7"), (None, "127.0.0.1")] {
+        let exchange = behind_proxy(trusted);
+        let handle = exchange.admit(&mut from_proxy("/login")).await.unwrap();
+        handle.login(Login::new("alice")).await.unwrap();
+        assert_eq!(handle.client().address.as_deref(), Some(address));
+        // The origin the proxy forwarded is the request's own.
+        let origin = from_proxy("/login").with_header("origin", "https://app.example");
+        assert_eq!(
+            exchange.admit(&mut origin.clone()).await.is_ok(),
+            trusted.is_some(),
+            "trusted: {trusted:?}"
+        );
+        // Not the scheme the proxy says the client used.
+        let http = from_proxy("/login").with_header("origin", "http://app.example");
+        assert!(exchange.admit(&mut http.clone()).await.is_err());
     }
 }
 

@@ -67,6 +67,7 @@ pub struct AuthenticatorBuilder {
     realm: String,
     renderer: Arc<dyn crate::refusal::RenderRefusal>,
     csrf: Option<crate::csrf::CsrfPolicy>,
+    proxies: Option<crate::proxy::TrustedProxies>,
     throttle: Option<crate::throttle::LoginThrottle>,
     grants: crate::identity::RolePermissions,
     custom: Vec<Arc<dyn crate::custom::CustomAuthenticator>>,
@@ -179,6 +180,16 @@ impl AuthenticatorBuilder {
     /// enforce it before the handler runs.
     pub fn with_csrf(mut self, policy: crate::csrf::CsrfPolicy) -> Self {
         self.csrf = Some(policy);
+        self
+    }
+
+    /// Behind a load balancer: connections from `proxies` speak for their
+    /// clients (`Forwarded` / `X-Forwarded-For` give the client address for
+    /// the device list and the per-address throttle; `X-Forwarded-Host` and
+    /// `X-Forwarded-Proto` the origin the CSRF check expects). Off by
+    /// default, when those headers are ignored; see [`proxy`](crate::proxy).
+    pub fn with_trusted_proxies(mut self, proxies: crate::proxy::TrustedProxies) -> Self {
+        self.proxies = Some(proxies);
         self
     }
 
@@ -413,6 +424,7 @@ impl AuthenticatorBuilder {
                 store: crate::store::InstrumentedStore(self.store),
                 store_dyn,
                 csrf: self.csrf,
+                proxies: self.proxies,
                 throttle: self.throttle,
                 grants: self.grants,
                 custom: self.custom,
@@ -466,6 +478,7 @@ impl Authenticator {
             realm: "app".into(),
             renderer: Arc::new(crate::refusal::JsonRefusals),
             csrf: None,
+            proxies: None,
             throttle: None,
             grants: crate::identity::RolePermissions::new(),
             custom: Vec::new(),

@@ -50,6 +50,7 @@ pub(crate) struct Inner {
     #[cfg(feature = "oidc")]
     pub(crate) external: Vec<crate::jwt::oidc::ExternalIssuer>,
     pub(crate) csrf: Option<crate::csrf::CsrfPolicy>,
+    pub(crate) proxies: Option<crate::proxy::TrustedProxies>,
     pub(crate) throttle: Option<crate::throttle::LoginThrottle>,
     pub(crate) grants: crate::identity::RolePermissions,
     pub(crate) custom: Vec<Arc<dyn crate::custom::CustomAuthenticator>>,
@@ -124,6 +125,11 @@ impl Authenticator {
     /// The login throttle, if configured.
     pub fn login_throttle(&self) -> Option<&crate::throttle::LoginThrottle> {
         self.inner.throttle.as_ref()
+    }
+
+    /// The trusted proxies, if configured.
+    pub fn trusted_proxies(&self) -> Option<&crate::proxy::TrustedProxies> {
+        self.inner.proxies.as_ref()
     }
 
     /// The CSRF policy, if configured.

@@ -17,6 +17,7 @@ impl Authenticator {
         method: &str,
         path: &str,
         host: impl FnOnce() -> Option<&'a [u8]>,
+        scheme: Option<&[u8]>,
         header: impl Fn(&str) -> Option<&'a [u8]>,
     ) -> Option<super::CsrfCapture> {
         let policy = self.csrf()?;
@@ -28,6 +29,7 @@ impl Authenticator {
             method,
             path,
             host(),
+            scheme,
             header,
         ))
     }

@@ -254,7 +254,7 @@ impl CsrfPolicy {
             _ => {}
         }
         if let Some(origin) = request.origin {
-            return if self.trusts(origin.trim_ascii(), request.host, secure_cookie) {
+            return if self.trusts(origin.trim_ascii(), request, secure_cookie) {
                 Ok(())
             } else {
                 Err(CsrfFailure::Origin)
@@ -262,27 +262,40 @@ impl CsrfPolicy {
         }
         if let Some(referer) = request.referer {
             return match origin_of(referer.trim_ascii()) {
-                Some(origin) if self.trusts(origin, request.host, secure_cookie) => Ok(()),
+                Some(origin) if self.trusts(origin, request, secure_cookie) => Ok(()),
                 _ => Err(CsrfFailure::Referer),
             };
         }
         Ok(())
     }
 
-    fn trusts(&self, origin: &[u8], host: Option<&[u8]>, secure_cookie: bool) -> bool {
+    fn trusts(&self, origin: &[u8], request: &CsrfRequest<'_>, secure_cookie: bool) -> bool {
         if !self.origins.is_empty() {
             return self
                 .origins
                 .iter()
                 .any(|o| o.as_bytes().eq_ignore_ascii_case(origin));
         }
-        let Some(host) = host.map(<[u8]>::trim_ascii).filter(|h| !h.is_empty()) else {
+        let Some(host) = request
+            .host
+            .map(<[u8]>::trim_ascii)
+            .filter(|h| !h.is_empty())
+        else {
             return false;
         };
-        let authority = if let Some(rest) = strip_prefix_ci(origin, b"https://") {
+        // Behind a trusted proxy its `X-Forwarded-Proto` is the scheme.
+        let allowed = |scheme: &[u8]| {
+            request
+                .scheme
+                .is_none_or(|s| s.trim_ascii().eq_ignore_ascii_case(scheme))
+        };
+        let authority = if let Some(rest) = strip_prefix_ci(origin, b"https://")
+            && allowed(b"https")
+        {
             rest
         } else if let Some(rest) = strip_prefix_ci(origin, b"http://")
             && !secure_cookie
+            && allowed(b"http")
         {
             rest
         } else {

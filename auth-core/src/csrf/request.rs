@@ -18,8 +18,12 @@ pub(crate) struct CsrfRequest<'a> {
     pub(crate) origin: Option<&'a [u8]>,
     /// `Referer`.
     pub(crate) referer: Option<&'a [u8]>,
-    /// `Host` (or the URI's authority on HTTP/2).
+    /// `Host` (or the URI's authority on HTTP/2), or a trusted proxy's
+    /// `X-Forwarded-Host`.
     pub(crate) host: Option<&'a [u8]>,
+    /// A trusted proxy's `X-Forwarded-Proto`: the only scheme the origin
+    /// may have.
+    pub(crate) scheme: Option<&'a [u8]>,
     /// The token header (default `X-CSRF-Token`).
     pub(crate) token: Option<&'a [u8]>,
     /// Whether the body is `application/x-www-form-urlencoded`.
@@ -36,6 +40,7 @@ pub(crate) struct CsrfCapture {
     origin: Option<Vec<u8>>,
     referer: Option<Vec<u8>>,
     host: Option<Vec<u8>>,
+    scheme: Option<Vec<u8>>,
     token: Option<Vec<u8>>,
     form: bool,
 }
@@ -60,6 +65,7 @@ impl CsrfCapture {
         method: &str,
         path: &str,
         host: Option<&[u8]>,
+        scheme: Option<&[u8]>,
         header: impl Fn(&str) -> Option<&'a [u8]>,
     ) -> Self {
         let keep = |v: &[u8]| v[..v.len().min(MAX_CAPTURED)].to_vec();
@@ -76,6 +82,7 @@ impl CsrfCapture {
             origin: header("origin").map(keep),
             referer: header("referer").map(keep),
             host: host.map(keep),
+            scheme: scheme.map(keep),
             token: header(policy.header_name()).map(keep),
             form,
         }
@@ -90,6 +97,7 @@ impl CsrfCapture {
             origin: self.origin.as_deref(),
             referer: self.referer.as_deref(),
             host: self.host.as_deref(),
+            scheme: self.scheme.as_deref(),
             token: self.token.as_deref(),
             form: self.form,
         }

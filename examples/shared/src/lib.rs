@@ -62,6 +62,11 @@ pub struct Config {
     /// `TRUSTED_ORIGINS`: comma-separated origins allowed to post to the
     /// app (default: the request's own `Host`).
     pub trusted_origins: Vec<String>,
+    /// `TRUSTED_PROXIES`: comma-separated addresses and CIDR blocks of the
+    /// load balancers in front of the demo, whose `X-Forwarded-For` (or
+    /// `Forwarded`), `X-Forwarded-Host` and `X-Forwarded-Proto` are
+    /// believed (default: none; the headers are ignored).
+    pub trusted_proxies: Option<auth_core::proxy::TrustedProxies>,
     /// `MAX_SESSIONS_PER_USER`: past it, a login ends the user's oldest
     /// sessions (default: no limit).
     pub max_sessions_per_user: Option<usize>,
@@ -188,6 +193,7 @@ impl Default for Config {
             jwt_leeway: None,
             csrf_key: None,
             trusted_origins: Vec::new(),
+            trusted_proxies: None,
             max_sessions_per_user: None,
             api_key: None,
             oidc: None,
@@ -272,6 +278,12 @@ impl Config {
             (None, None) => None,
             _ => return Err("set both OIDC_ISSUER and OIDC_AUDIENCE, or neither".into()),
         };
+        config.trusted_proxies = nonempty("TRUSTED_PROXIES")
+            .map(|list| {
+                auth_core::proxy::TrustedProxies::parse(&list)
+                    .map_err(|e| format!("TRUSTED_PROXIES: {e}"))
+            })
+            .transpose()?;
         config.trusted_origins = nonempty("TRUSTED_ORIGINS")
             .map(|v| {
                 v.split(',')
@@ -325,6 +337,11 @@ impl Config {
             lines.push(format!(
                 "bearer tokens of {} for audience {:?} are trusted",
                 oidc.issuer, oidc.audience
+            ));
+        }
+        if let Some(proxies) = &self.trusted_proxies {
+            lines.push(format!(
+                "client addresses forwarded by {proxies:?} are believed"
             ));
         }
         if let Some(limit) = self.max_sessions_per_user {
@@ -416,6 +433,9 @@ impl Config {
         }
         if let Some(limit) = self.max_sessions_per_user {
             builder = builder.with_max_sessions_per_user(limit, SessionLimit::EndOldest);
+        }
+        if let Some(proxies) = &self.trusted_proxies {
+            builder = builder.with_trusted_proxies(proxies.clone());
         }
         if let Some(absolute) = self.absolute_timeout {
             builder = builder.with_absolute_timeout(absolute);
