@@ -82,6 +82,16 @@ pub fn app(
                 .wrap(Require::role("admin"))
                 .route(web::get().to(admin)),
         )
+        .service(
+            web::resource("/admin/users/{user}/sessions")
+                .wrap(Require::role("admin"))
+                .route(web::get().to(user_sessions)),
+        )
+        .service(
+            web::resource("/admin/users/{user}/logout")
+                .wrap(Require::role("admin"))
+                .route(web::post().to(logout_user)),
+        )
         .wrap(AuthMiddleware::new(auth))
 }
 
@@ -172,6 +182,15 @@ async fn revoke(_: CurrentUser, auth: Auth, id: web::Path<String>) -> Answered {
 
 async fn revoke_form(_: CurrentUser, auth: Auth, id: web::Path<String>) -> Answered {
     Ok(respond(handlers::revoke(&auth, &id, true).await?))
+}
+
+async fn user_sessions(auth: Auth, user: web::Path<String>) -> Answered {
+    Ok(respond(handlers::user_sessions(&auth, &user).await?))
+}
+
+async fn logout_user(req: HttpRequest, auth: Auth, user: web::Path<String>) -> Answered {
+    let answer = handlers::logout_user(&auth, &user, content_type(&req)).await?;
+    Ok(respond(answer))
 }
 
 async fn admin(CurrentUser(user): CurrentUser) -> HttpResponse {

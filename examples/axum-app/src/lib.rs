@@ -14,6 +14,8 @@
 //! | `GET /sessions` | `[{"id","created_at","last_seen_at","expires_at","user_agent","current",…}]` |
 //! | `DELETE /sessions/{id}` | 204, or 404 if not one of the caller's; `POST /sessions/{id}/revoke` for forms |
 //! | `GET /admin` | 200 for role `admin`, 403 for others, 401 anonymous |
+//! | `GET /admin/users/{user}/sessions` | role `admin`: that user's sessions, as `GET /sessions` lists them |
+//! | `POST /admin/users/{user}/logout` | role `admin`: every session, access token and refresh token of that user ended, on every instance; 200 `{"user","ended"}` (303 for a form) |
 //! | `GET /reports` | 200 with permission `reports:read` (role `user`, or the `X-API-Key` robot), 403 `insufficient_scope` for others, 401 anonymous |
 //! | `POST /reports` | 201 with permission `reports:write` (role `admin`), 403 `insufficient_scope` for others |
 //! | `POST /token`, `/token/refresh`, `/token/revoke` | token pairs for apps (JSON) |
@@ -68,6 +70,14 @@ pub fn router(auth: Authenticator, users: Arc<Users>) -> Router {
         .route("/sessions/{id}", delete(revoke))
         .route("/sessions/{id}/revoke", post(revoke_form))
         .route("/admin", get(admin).layer(Require::role("admin")))
+        .route(
+            "/admin/users/{user}/sessions",
+            get(user_sessions).layer(Require::role("admin")),
+        )
+        .route(
+            "/admin/users/{user}/logout",
+            post(logout_user).layer(Require::role("admin")),
+        )
         .route("/reports", get(reports))
         .route(
             "/reports",
@@ -164,6 +174,15 @@ async fn revoke(_: CurrentUser, auth: Auth, Path(id): Path<String>) -> Answered 
 
 async fn revoke_form(_: CurrentUser, auth: Auth, Path(id): Path<String>) -> Answered {
     Ok(respond(handlers::revoke(&auth, &id, true).await?))
+}
+
+async fn user_sessions(auth: Auth, Path(user): Path<String>) -> Answered {
+    Ok(respond(handlers::user_sessions(&auth, &user).await?))
+}
+
+async fn logout_user(auth: Auth, Path(user): Path<String>, headers: HeaderMap) -> Answered {
+    let answer = handlers::logout_user(&auth, &user, content_type(&headers)).await?;
+    Ok(respond(answer))
 }
 
 async fn admin(CurrentUser(user): CurrentUser) -> Response {

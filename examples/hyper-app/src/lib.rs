@@ -118,6 +118,24 @@ impl App {
                     Err(refused) => refused,
                 }
             }
+            (Method::GET, path) if admin_target(path, "/sessions").is_some() => {
+                match signed_in(Some(&Requirement::role("admin"))) {
+                    Ok(_) => {
+                        let user = admin_target(path, "/sessions").unwrap_or("");
+                        handlers::user_sessions(auth, user).await?
+                    }
+                    Err(refused) => refused,
+                }
+            }
+            (Method::POST, path) if admin_target(path, "/logout").is_some() => {
+                match signed_in(Some(&Requirement::role("admin"))) {
+                    Ok(_) => {
+                        let user = admin_target(path, "/logout").unwrap_or("");
+                        handlers::logout_user(auth, user, req.content_type()).await?
+                    }
+                    Err(refused) => refused,
+                }
+            }
             (Method::POST, "/login" | "/token" | "/token/refresh" | "/token/revoke") => {
                 return self.with_body(req, &path).await;
             }
@@ -139,6 +157,12 @@ impl App {
             _ => handlers::token_revoke(auth, &body).await,
         }
     }
+}
+
+/// The `{user}` of `/admin/users/{user}{suffix}`.
+fn admin_target<'a>(path: &'a str, suffix: &str) -> Option<&'a str> {
+    let user = path.strip_prefix("/admin/users/")?.strip_suffix(suffix)?;
+    (!user.is_empty() && !user.contains('/')).then_some(user)
 }
 
 /// The `{id}` of `/sessions/{id}{suffix}`.

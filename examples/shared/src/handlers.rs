@@ -282,3 +282,26 @@ pub async fn page(user: Option<&Identity>, auth: &AuthHandle) -> Result<Answer, 
     };
     Ok(Answer::html(200, body))
 }
+
+/// `GET /admin/users/{user}/sessions` (role `admin`): any user's sessions
+/// and refresh-token families, as their device list shows them.
+pub async fn user_sessions(auth: &AuthHandle, user: &str) -> Result<Answer, Refusal> {
+    let sessions = auth.authenticator().sessions_of(user).await?;
+    Ok(Answer::json(200, crate::sessions_json(&sessions)))
+}
+
+/// `POST /admin/users/{user}/logout` (role `admin`): ends every session,
+/// access token and refresh token of the user, on every instance sharing
+/// the store. `{"user","ended"}`, or 303 to `/` for a form.
+pub async fn logout_user(
+    auth: &AuthHandle,
+    user: &str,
+    content_type: Option<&[u8]>,
+) -> Result<Answer, Refusal> {
+    let ended = auth.authenticator().end_all_sessions_of(user).await?;
+    if BodyKind::of(content_type) == Some(BodyKind::Form) {
+        return Ok(Answer::see_other());
+    }
+    let body = serde_json::json!({ "user": user, "ended": ended });
+    Ok(Answer::json(200, body.to_string()))
+}
