@@ -80,7 +80,7 @@ impl Default for CookiePolicy {
             path: "/".into(),
             domain: None,
             host_prefix: true,
-            persistent: true,
+            persistent: false,
         };
         p.full_name = p.compute_name();
         p
@@ -174,8 +174,10 @@ impl CookiePolicy {
         self.rebuild()
     }
 
-    /// Whether the cookie carries `Max-Age` and survives a browser restart
-    /// (default `true`), or is a browser-session cookie.
+    /// Whether the cookie carries `Max-Age` and survives a browser restart,
+    /// or is a browser-session cookie (the default, as users expect of a
+    /// login without "remember me"; the server-side timeouts apply either
+    /// way). A login's [`remember`](crate::Login::remember) overrides it.
     pub fn with_persistent(mut self, persistent: bool) -> Self {
         self.persistent = persistent;
         self
@@ -448,7 +450,12 @@ mod tests {
         let now = datetime!(2030-01-01 0:00 UTC);
         let c = p.session_cookie("TOKEN", now, now + Duration::minutes(30));
         assert_eq!(
-            c,
+            c, "__Host-session=TOKEN; Path=/; HttpOnly; Secure; SameSite=Lax",
+            "a browser-session cookie unless asked to persist"
+        );
+        let persistent = p.with_persistent(true);
+        assert_eq!(
+            persistent.session_cookie("TOKEN", now, now + Duration::minutes(30)),
             "__Host-session=TOKEN; Max-Age=1800; Path=/; HttpOnly; Secure; SameSite=Lax"
         );
     }
@@ -464,7 +471,9 @@ mod tests {
 
     #[test]
     fn insecure_drops_the_host_prefix_and_secure() {
-        let p = CookiePolicy::default().with_secure(false);
+        let p = CookiePolicy::default()
+            .with_secure(false)
+            .with_persistent(true);
         assert_eq!(p.cookie_name(), "session");
         let now = datetime!(2030-01-01 0:00 UTC);
         let c = p.session_cookie("T", now, now);

@@ -107,6 +107,8 @@ impl SharedRedis {
 pub struct Options {
     /// `COOKIE_SECURE=1`.
     pub cookie_secure: bool,
+    /// `COOKIE_PERSISTENT=1`.
+    pub cookie_persistent: bool,
     /// `SESSION_IDLE_TIMEOUT`.
     pub idle_timeout: Option<Duration>,
     /// `SESSION_ABSOLUTE_TIMEOUT`.
@@ -363,6 +365,7 @@ impl TestApp {
         let config = Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             cookie_secure: options.cookie_secure,
+            cookie_persistent: options.cookie_persistent,
             idle_timeout: options.idle_timeout,
             absolute_timeout: options.absolute_timeout,
             store: StoreConfig::Memory,

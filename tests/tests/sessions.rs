@@ -179,9 +179,7 @@ async fn cookie_attributes_on_plain_http(env: Env) {
     assert_eq!(me["session"]["id"], id);
     assert_eq!(
         cookies,
-        [format!(
-            "session={token}; Max-Age=1800; Path=/; HttpOnly; SameSite=Lax"
-        )]
+        [format!("session={token}; Path=/; HttpOnly; SameSite=Lax")]
     );
     assert_eq!(res.header("cache-control"), Some("no-store"));
 }
@@ -201,7 +199,7 @@ async fn cookie_attributes_when_secure(env: Env) {
     assert_eq!(
         res.set_cookies(),
         [format!(
-            "__Host-session={token}; Max-Age=1800; Path=/; HttpOnly; Secure; SameSite=Lax"
+            "__Host-session={token}; Path=/; HttpOnly; Secure; SameSite=Lax"
         )]
     );
     assert_eq!(client.get("/me").await.status, 200);
@@ -325,6 +323,8 @@ async fn absolute_expiry(env: Env) {
         Options {
             idle_timeout: Some(Duration::from_secs(60)),
             absolute_timeout: Some(Duration::from_secs(300)),
+            // A persistent cookie, whose Max-Age is what is capped.
+            cookie_persistent: true,
             ..Options::default()
         },
     )
@@ -355,7 +355,13 @@ async fn absolute_expiry(env: Env) {
 }
 
 async fn refresh_writes_only_past_threshold(env: Env) {
-    let app = TestApp::start(env).await;
+    // A persistent cookie, which a refresh sends again with its new Max-Age
+    // (a browser-session cookie is written to the store only).
+    let options = Options {
+        cookie_persistent: true,
+        ..Options::default()
+    };
+    let app = TestApp::start_with(env, options).await;
     let client = app.logged_in("alice").await;
     let token = client.token();
     app.store.take_calls();

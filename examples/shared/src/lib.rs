@@ -45,6 +45,9 @@ pub struct Config {
     pub addr: SocketAddr,
     /// `Secure` cookies with the `__Host-` prefix (`COOKIE_SECURE=1`).
     pub cookie_secure: bool,
+    /// `COOKIE_PERSISTENT=1`: session cookies carry `Max-Age` even without
+    /// "remember me" (default: a browser-session cookie).
+    pub cookie_persistent: bool,
     /// `SESSION_IDLE_TIMEOUT`, seconds.
     pub idle_timeout: Option<Duration>,
     /// `SESSION_ABSOLUTE_TIMEOUT`, seconds.
@@ -186,6 +189,7 @@ impl Default for Config {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             cookie_secure: false,
+            cookie_persistent: false,
             idle_timeout: None,
             absolute_timeout: None,
             store: StoreConfig::Memory,
@@ -220,6 +224,13 @@ impl Config {
                 "1" | "true" => true,
                 "0" | "false" | "" => false,
                 other => return Err(format!("COOKIE_SECURE must be 1 or 0, got {other:?}")),
+            };
+        }
+        if let Some(persistent) = lookup("COOKIE_PERSISTENT") {
+            config.cookie_persistent = match persistent.as_str() {
+                "1" | "true" => true,
+                "0" | "false" | "" => false,
+                other => return Err(format!("COOKIE_PERSISTENT must be 1 or 0, got {other:?}")),
             };
         }
         let seconds = |key: &str| -> Result<Option<Duration>, String> {
@@ -407,7 +418,11 @@ impl Config {
             .with_refresh_tokens(refresh)
             .with_clock(clock)
             .with_realm("auth demo")
-            .with_cookie(CookiePolicy::default().with_secure(self.cookie_secure));
+            .with_cookie(
+                CookiePolicy::default()
+                    .with_secure(self.cookie_secure)
+                    .with_persistent(self.cookie_persistent),
+            );
         if let Some(key) = &self.api_key {
             let (user, roles, permissions) = API_KEY_CALLER;
             builder = builder.with_authenticator(ApiKeys::new().with_key(
