@@ -155,23 +155,12 @@ impl Exchange {
         // the store answers. Boxed: only unsafe requests get here, and the
         // check (which may read the body) would otherwise enlarge every
         // request's future.
-        // In a block: nothing borrowing the request may live across the
-        // check's await (tower's future would need a `Sync` body).
-        let capture = {
-            // Behind a trusted proxy, the origin it forwarded is the request's.
-            let peer = proxies.and_then(|_| req.peer_ip());
-            let forwarded = |name| {
-                proxies
-                    .and_then(|p| p.forwarded_value(peer, req.header_values(Header::Named(name))))
-            };
-            auth.csrf_capture(
-                req.method(),
-                req.path(),
-                || forwarded("x-forwarded-host").or_else(|| req.authority()),
-                forwarded("x-forwarded-proto"),
-                |name| req.header(Header::Named(name)),
-            )
-        };
+        let capture = auth.csrf_capture(
+            req.method(),
+            req.path(),
+            || own_origin(&*req, proxies),
+            |name| req.header(Header::Named(name)),
+        );
         if let Some(capture) = capture
             && !Box::pin(enforce_csrf(&handle, capture, req)).await
         {
@@ -250,6 +239,24 @@ fn client_ip<R: Request>(req: &R, proxies: Option<&TrustedProxies>) -> Option<Ip
         ),
         None => peer,
     })
+}
+
+/// The host and scheme `req` was sent to, as the CSRF check compares
+/// them with its `Origin`: the `Host` header and no scheme, or behind a
+/// trusted proxy what it forwarded. Asked only for unsafe requests.
+fn own_origin<'a, R: Request>(
+    req: &'a R,
+    proxies: Option<&TrustedProxies>,
+) -> (Option<&'a [u8]>, Option<&'a [u8]>) {
+    let Some(proxies) = proxies else {
+        return (req.authority(), None);
+    };
+    let peer = req.peer_ip();
+    let forwarded = |name| proxies.forwarded_value(peer, req.header_values(Header::Named(name)));
+    (
+        forwarded("x-forwarded-host").or_else(|| req.authority()),
+        forwarded("x-forwarded-proto"),
+    )
 }
 
 /// The CSRF check of `req`, reading its form body if the token is not in a

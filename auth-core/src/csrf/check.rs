@@ -16,8 +16,7 @@ impl Authenticator {
         &self,
         method: &str,
         path: &str,
-        host: impl FnOnce() -> Option<&'a [u8]>,
-        scheme: Option<&[u8]>,
+        origin: impl FnOnce() -> (Option<&'a [u8]>, Option<&'a [u8]>),
         header: impl Fn(&str) -> Option<&'a [u8]>,
     ) -> Option<super::CsrfCapture> {
         let policy = self.csrf()?;
@@ -28,8 +27,7 @@ impl Authenticator {
             policy,
             method,
             path,
-            host(),
-            scheme,
+            origin(),
             header,
         ))
     }

@@ -64,8 +64,7 @@ impl CsrfCapture {
         policy: &CsrfPolicy,
         method: &str,
         path: &str,
-        host: Option<&[u8]>,
-        scheme: Option<&[u8]>,
+        (host, scheme): (Option<&[u8]>, Option<&[u8]>),
         header: impl Fn(&str) -> Option<&'a [u8]>,
     ) -> Self {
         let keep = |v: &[u8]| v[..v.len().min(MAX_CAPTURED)].to_vec();

@@ -56,6 +56,16 @@ pub(crate) async fn announce<S: SessionStore + ?Sized>(
     }
 }
 
+/// A wrapper's subscription: its inner store's. A wrapper returns itself
+/// from [`SessionStore::announcements`] only when `inner` has
+/// announcements, so the error is never seen through it.
+pub(crate) fn subscribe_through<S: SessionStore + ?Sized>(
+    inner: &S,
+    sink: &Revocations,
+) -> Result<Subscription, StoreError> {
+    subscribe(inner, sink)?.ok_or_else(|| StoreError::backend("the store has no announcements"))
+}
+
 /// Subscribes `sink` to `store`'s announcements; `None` for a store
 /// without them.
 pub(crate) fn subscribe<S: SessionStore + ?Sized>(

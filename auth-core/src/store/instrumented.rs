@@ -140,7 +140,6 @@ impl Announcements for InstrumentedStore {
         InstrumentedStore::announce(self, revocation, keep).await
     }
     fn subscribe(&self, sink: &Revocations) -> Result<Subscription, StoreError> {
-        super::subscribe(&*self.0, sink)?
-            .ok_or_else(|| StoreError::backend("the store has no announcements"))
+        super::subscribe_through(&*self.0, sink)
     }
 }

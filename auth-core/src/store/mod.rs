@@ -56,7 +56,7 @@ use crate::record::SessionRecord;
 use crate::token::SessionKey;
 
 pub use announcements::Announcements;
-pub(crate) use announcements::{announce, subscribe};
+pub(crate) use announcements::{announce, subscribe, subscribe_through};
 pub use cache::{CachedStore, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 pub use memory::MemoryStore;
 

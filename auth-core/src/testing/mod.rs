@@ -107,16 +107,10 @@ macro_rules! intercepting_store {
                 keep: std::time::Duration,
             ) -> Result<(), StoreError> {
                 self.$hook(7)?;
-                match self.inner.announcements() {
-                    Some(announcements) => announcements.announce(revocation, keep).await,
-                    None => Ok(()),
-                }
+                crate::store::announce(&self.inner, revocation, keep).await
             }
             fn subscribe(&self, sink: &Revocations) -> Result<Subscription, StoreError> {
-                match self.inner.announcements() {
-                    Some(announcements) => announcements.subscribe(sink),
-                    None => Err(StoreError::backend("the store has no announcements")),
-                }
+                crate::store::subscribe_through(&self.inner, sink)
             }
         }
     };
