@@ -27,6 +27,10 @@ impl adapter::Request for ActixRequest<'_> {
         self.0.uri().path()
     }
 
+    fn query(&self) -> Option<&str> {
+        self.0.uri().query()
+    }
+
     fn authority(&self) -> Option<&[u8]> {
         self.0
             .headers()

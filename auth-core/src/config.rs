@@ -50,4 +50,10 @@ pub enum ConfigError {
         "the store cannot tell other instances about revoked tokens; use a store that announces revocations, or with_single_instance() if this is the only instance"
     )]
     RevocationsNotShared,
+    /// The login URL is neither a path of this origin nor an absolute
+    /// `http(s)` URL, or the parameter name is not URL-safe.
+    #[error(
+        "the login URL must be a path (/login) or an http(s) URL, and its parameter URL-safe, not {0:?}"
+    )]
+    LoginUrl(String),
 }

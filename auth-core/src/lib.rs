@@ -19,6 +19,7 @@ pub mod clock;
 pub mod cookie;
 pub mod csrf;
 pub mod guide;
+pub mod navigation;
 pub mod proxy;
 pub mod record;
 pub mod revocation;

@@ -9,7 +9,7 @@ use super::response::CacheControl;
 use super::response::Response;
 use crate::authenticator::Authenticator;
 use crate::csrf::CsrfCapture;
-use crate::handle::AuthHandle;
+use crate::handle::{AuthHandle, Navigation};
 use crate::proxy::TrustedProxies;
 use crate::refusal::{Refusal, RefusalResponse};
 
@@ -151,6 +151,16 @@ impl Exchange {
         {
             self.attach_gateway_token(req, gateway, &identity)?;
         }
+        if matches!(req.method(), "GET" | "HEAD")
+            && crate::navigation::is_navigation(
+                req.header(Header::Named("sec-fetch-mode")),
+                req.header(Header::Named("accept")),
+            )
+        {
+            handle.set_navigation(Navigation {
+                sign_in: auth.login_redirect().map(|r| r.location(&target(&*req))),
+            });
+        }
         // Read after the authentication, so the capture is not held while
         // the store answers. Boxed: only unsafe requests get here, and the
         // check (which may read the body) would otherwise enlarge every
@@ -224,6 +234,14 @@ impl Exchange {
             None => {}
         }
         Ok(())
+    }
+}
+
+/// The path and query `req` asked for.
+fn target<R: Request>(req: &R) -> std::borrow::Cow<'_, str> {
+    match req.query() {
+        Some(query) => format!("{}?{query}", req.path()).into(),
+        None => req.path().into(),
     }
 }
 

@@ -52,6 +52,13 @@ pub trait Request {
     /// The path of the request target, without the query.
     fn path(&self) -> &str;
 
+    /// The query of the request target, without the `?`; a browser sent
+    /// to sign in comes back to the path and this query. The default says
+    /// there is none.
+    fn query(&self) -> Option<&str> {
+        None
+    }
+
     /// The `Host` header or, on HTTP/2, the target's authority.
     fn authority(&self) -> Option<&[u8]>;
 

@@ -257,3 +257,77 @@ async fn the_gateway_header_is_the_exchanges_alone() {
         .expect("a token of the gateway's issuer");
     assert_eq!(claims.sub, "alice");
 }
+
+/// Pages for browsers: an "access denied" page for a 403.
+#[derive(Debug)]
+struct Pages;
+
+impl crate::RenderRefusal for Pages {
+    fn render(&self, refusal: &Refusal) -> crate::RenderedBody {
+        crate::JsonRefusals.render(refusal)
+    }
+
+    fn render_page(&self, refusal: &Refusal) -> Option<crate::RenderedBody> {
+        (refusal.status() == 403)
+            .then(|| crate::RenderedBody::new("text/html; charset=utf-8", "<h1>Access denied</h1>"))
+    }
+}
+
+fn browser_exchange() -> Exchange {
+    Exchange::new(
+        Authenticator::builder(MemoryStore::new())
+            .with_login_redirect(crate::navigation::LoginRedirect::new("/login").unwrap())
+            .with_refusal_renderer(Pages)
+            .build()
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_browser_navigation_is_sent_to_sign_in_and_an_api_call_gets_401() {
+    let exchange = browser_exchange();
+    let navigate = TestRequest::get("/admin?tab=users").with_header("sec-fetch-mode", "navigate");
+    let handle = exchange.admit(&mut navigate.clone()).await.unwrap();
+    let answer = handle.render(&Refusal::Unauthenticated);
+    assert_eq!(answer.status(), 303);
+    assert_eq!(
+        answer.header("location"),
+        Some("/login?next=%2Fadmin%3Ftab%3Dusers")
+    );
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    assert_eq!(handle.render(&Refusal::StaleLogin).status(), 303);
+    let forbidden = handle.render(&Refusal::Forbidden);
+    assert_eq!(
+        forbidden.status(),
+        403,
+        "a missing role is no reason to sign in"
+    );
+    assert_eq!(forbidden.body(), "<h1>Access denied</h1>");
+
+    // An old browser says so in Accept.
+    let old = TestRequest::get("/admin").with_header("accept", "text/html,*/*;q=0.8");
+    let handle = exchange.admit(&mut old.clone()).await.unwrap();
+    assert_eq!(handle.render(&Refusal::Unauthenticated).status(), 303);
+
+    for api in [
+        TestRequest::get("/admin").with_header("sec-fetch-mode", "cors"),
+        TestRequest::get("/admin").with_header("accept", "application/json"),
+        TestRequest::get("/admin"),
+        TestRequest::post("/admin").with_header("sec-fetch-mode", "navigate"),
+    ] {
+        let handle = exchange.admit(&mut api.clone()).await.unwrap();
+        let answer = handle.render(&Refusal::Unauthenticated);
+        assert_eq!(answer.status(), 401);
+        assert!(answer.header("www-authenticate").is_some());
+        let forbidden = handle.render(&Refusal::Forbidden);
+        assert_eq!(forbidden.body(), r#"{"error":"forbidden"}"#);
+    }
+}
+
+#[tokio::test]
+async fn without_a_login_redirect_a_navigation_gets_401() {
+    let exchange = exchange();
+    let navigate = TestRequest::get("/admin").with_header("sec-fetch-mode", "navigate");
+    let handle = exchange.admit(&mut navigate.clone()).await.unwrap();
+    assert_eq!(handle.render(&Refusal::Unauthenticated).status(), 401);
+}

@@ -66,6 +66,7 @@ pub struct AuthenticatorBuilder {
     retry_after: std::time::Duration,
     realm: String,
     renderer: Arc<dyn crate::refusal::RenderRefusal>,
+    login_redirect: Option<crate::navigation::LoginRedirect>,
     csrf: Option<crate::csrf::CsrfPolicy>,
     proxies: Option<crate::proxy::TrustedProxies>,
     throttle: Option<crate::throttle::LoginThrottle>,
@@ -151,6 +152,26 @@ impl AuthenticatorBuilder {
     /// See [`RenderRefusal`](crate::RenderRefusal).
     pub fn with_refusal_renderer(mut self, renderer: impl crate::refusal::RenderRefusal) -> Self {
         self.renderer = Arc::new(renderer);
+        self
+    }
+
+    /// Sends browsers that navigate to a page needing a login to sign in
+    /// (303 to the login page, the page they wanted in its `next`
+    /// parameter) instead of answering 401; API calls still get 401. See
+    /// [`navigation`](crate::navigation).
+    ///
+    /// ```
+    /// use auth_core::navigation::LoginRedirect;
+    /// use auth_core::{Authenticator, MemoryStore};
+    ///
+    /// let auth = Authenticator::builder(MemoryStore::new())
+    ///     .with_login_redirect(LoginRedirect::new("/login")?)
+    ///     .build()?;
+    /// assert_eq!(auth.login_redirect().map(|r| r.url()), Some("/login"));
+    /// # Ok::<(), auth_core::ConfigError>(())
+    /// ```
+    pub fn with_login_redirect(mut self, redirect: crate::navigation::LoginRedirect) -> Self {
+        self.login_redirect = Some(redirect);
         self
     }
 
@@ -444,6 +465,7 @@ impl AuthenticatorBuilder {
                 challenge,
                 realm: self.realm,
                 renderer: self.renderer,
+                login_redirect: self.login_redirect,
                 #[cfg(feature = "jwt")]
                 access_tokens: self.access_tokens,
                 #[cfg(feature = "jwt")]
@@ -477,6 +499,7 @@ impl Authenticator {
             retry_after: std::time::Duration::from_secs(1),
             realm: "app".into(),
             renderer: Arc::new(crate::refusal::JsonRefusals),
+            login_redirect: None,
             csrf: None,
             proxies: None,
             throttle: None,

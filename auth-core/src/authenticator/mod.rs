@@ -43,6 +43,8 @@ pub(crate) struct Inner {
     pub(crate) realm: String,
     /// The body of every refusal.
     pub(crate) renderer: Arc<dyn crate::refusal::RenderRefusal>,
+    /// Where browsers are sent to sign in.
+    pub(crate) login_redirect: Option<crate::navigation::LoginRedirect>,
     #[cfg(feature = "jwt")]
     pub(crate) access_tokens: Option<crate::jwt::AccessTokens>,
     #[cfg(feature = "jwt")]
@@ -130,6 +132,12 @@ impl Authenticator {
     /// The trusted proxies, if configured.
     pub fn trusted_proxies(&self) -> Option<&crate::proxy::TrustedProxies> {
         self.inner.proxies.as_ref()
+    }
+
+    /// Where browsers are sent to sign in, if configured
+    /// ([`with_login_redirect`](crate::AuthenticatorBuilder::with_login_redirect)).
+    pub fn login_redirect(&self) -> Option<&crate::navigation::LoginRedirect> {
+        self.inner.login_redirect.as_ref()
     }
 
     /// The CSRF policy, if configured.

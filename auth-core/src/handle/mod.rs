@@ -77,6 +77,16 @@ struct State {
     /// Data keys changed by this request: `None` means removed.
     changes: BTreeMap<String, Option<Value>>,
     rejection: Option<Rejection>,
+    /// Set when the request is a browser's navigation to a page.
+    navigation: Option<Navigation>,
+}
+
+/// A browser's navigation to a page: refusals answer it with pages, and a
+/// missing login with a redirect to sign in, when one is configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Navigation {
+    /// The `Location` that sends the browser to sign in and back.
+    pub(crate) sign_in: Option<String>,
 }
 
 /// The authentication state of one request, and the way handlers change it.
@@ -137,6 +147,7 @@ impl AuthHandle {
                     remove_access_cookie: false,
                     changes: BTreeMap::new(),
                     rejection,
+                    navigation: None,
                 }),
             }),
         }
@@ -205,6 +216,11 @@ impl AuthHandle {
     #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn remove_access_cookie(&self) {
         self.shared.state.lock().remove_access_cookie = true;
+    }
+
+    /// Marks the request as a browser's navigation to a page.
+    pub(crate) fn set_navigation(&self, navigation: Navigation) {
+        self.shared.state.lock().navigation = Some(navigation);
     }
 
     /// What the client said about itself (user agent, address).

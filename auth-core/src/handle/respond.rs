@@ -2,7 +2,7 @@
 //! to set or remove, `Vary` and `Cache-Control`; on a refusal, the
 //! challenges that fit how the caller authenticated.
 
-use super::{AuthHandle, CookieAction};
+use super::{AuthHandle, CookieAction, Navigation};
 use crate::adapter::CacheControl;
 use crate::error::Error;
 use crate::identity::AuthMethod;
@@ -78,10 +78,22 @@ impl AuthHandle {
     /// challenges when access tokens are accepted: `error="invalid_token"`
     /// after a bad bearer token, `error="insufficient_scope"` for a bearer
     /// caller lacking a role or a permission (with the permission as
-    /// `scope`).
+    /// `scope`). A browser navigating to a page is sent to sign in instead
+    /// of a 401, when a [login redirect](crate::navigation) is configured,
+    /// and gets the renderer's pages for other refusals.
     pub fn render(&self, refusal: &Refusal) -> RefusalResponse {
         let auth = self.authenticator();
-        let mut res = auth.render(refusal);
+        let navigation = self.shared.state.lock().navigation.clone();
+        let mut res = match navigation {
+            None => auth.render(refusal),
+            Some(Navigation { sign_in }) => match (refusal, sign_in) {
+                (Refusal::Unauthenticated | Refusal::StaleLogin, Some(location)) => {
+                    tracing::debug!(reason = refusal.code(), "browser sent to sign in");
+                    return RefusalResponse::see_other(location);
+                }
+                _ => auth.render_for_browser(refusal),
+            },
+        };
         if !auth.accepts_bearer() {
             return res;
         }

@@ -45,6 +45,17 @@ use super::Refusal;
 pub trait RenderRefusal: fmt::Debug + Send + Sync + 'static {
     /// The body of `refusal`, with its content type.
     fn render(&self, refusal: &Refusal) -> RenderedBody;
+
+    /// The page a browser navigating to a page gets for `refusal` (an
+    /// HTML "access denied" page, say), or `None` (the default) for
+    /// [`render`](Self::render)'s body. A navigation that needs a login is
+    /// redirected to sign in instead, when
+    /// [`with_login_redirect`](crate::AuthenticatorBuilder::with_login_redirect)
+    /// is configured.
+    fn render_page(&self, refusal: &Refusal) -> Option<RenderedBody> {
+        let _ = refusal;
+        None
+    }
 }
 
 /// A rendered body and its content type.

@@ -81,6 +81,18 @@ impl RefusalResponse {
         }
     }
 
+    /// 303 to `location`, never stored: a browser sent to sign in.
+    pub(crate) fn see_other(location: String) -> Self {
+        Self {
+            status: 303,
+            headers: vec![
+                ("location", location.into()),
+                ("cache-control", "no-store".into()),
+            ],
+            body: Cow::Borrowed(""),
+        }
+    }
+
     /// Adds a challenge before the others.
     pub(crate) fn challenge_first(&mut self, challenge: String) {
         self.headers
@@ -112,7 +124,22 @@ impl Authenticator {
     /// # Ok::<(), auth_core::ConfigError>(())
     /// ```
     pub fn render(&self, refusal: &Refusal) -> RefusalResponse {
-        let RenderedBody { content_type, body } = self.inner.renderer.render(refusal);
+        self.render_body(refusal, self.inner.renderer.render(refusal))
+    }
+
+    /// What `refusal` looks like to a browser navigating to a page: the
+    /// renderer's [page](crate::RenderRefusal::render_page) if it has one.
+    pub(crate) fn render_for_browser(&self, refusal: &Refusal) -> RefusalResponse {
+        let renderer = &self.inner.renderer;
+        let body = renderer
+            .render_page(refusal)
+            .unwrap_or_else(|| renderer.render(refusal));
+        self.render_body(refusal, body)
+    }
+
+    /// `refusal` with `body`, and the protocol headers.
+    fn render_body(&self, refusal: &Refusal, body: RenderedBody) -> RefusalResponse {
+        let RenderedBody { content_type, body } = body;
         let mut headers = Vec::with_capacity(4);
         match refusal {
             Refusal::Unauthenticated | Refusal::StaleLogin => {

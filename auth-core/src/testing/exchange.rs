@@ -40,7 +40,8 @@ pub struct TestRequest {
 }
 
 impl TestRequest {
-    /// A request with `method` for `path`, without headers.
+    /// A request with `method` for `path` (and its query, if any), without
+    /// headers.
     pub fn new(method: &str, path: &str) -> Self {
         Self {
             method: method.to_owned(),
@@ -100,7 +101,13 @@ impl Request for TestRequest {
     }
 
     fn path(&self) -> &str {
-        &self.path
+        self.path
+            .split_once('?')
+            .map_or(&self.path, |(path, _)| path)
+    }
+
+    fn query(&self) -> Option<&str> {
+        self.path.split_once('?').map(|(_, query)| query)
     }
 
     fn authority(&self) -> Option<&[u8]> {

@@ -21,6 +21,10 @@ impl<B: 'static> adapter::Request for TowerRequest<'_, B> {
         self.0.uri().path()
     }
 
+    fn query(&self) -> Option<&str> {
+        self.0.uri().query()
+    }
+
     fn authority(&self) -> Option<&[u8]> {
         self.0
             .headers()

@@ -197,7 +197,8 @@ async fn admin(CurrentUser(user): CurrentUser) -> HttpResponse {
     respond(handlers::admin(&user))
 }
 
-async fn page(user: Option<CurrentUser>, auth: Auth) -> Answered {
+async fn page(user: Option<CurrentUser>, auth: Auth, req: HttpRequest) -> Answered {
     let user = user.map(|CurrentUser(user)| user);
-    Ok(respond(handlers::page(user.as_ref(), &auth).await?))
+    let query = Some(req.query_string()).filter(|q| !q.is_empty());
+    Ok(respond(handlers::page(user.as_ref(), &auth, query).await?))
 }

@@ -36,7 +36,7 @@ use auth_core::{Authenticator, Clock, SystemClock};
 use auth_tower::{Auth, AuthError, AuthLayer, CurrentUser, Permitted, Require};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
@@ -189,7 +189,9 @@ async fn admin(CurrentUser(user): CurrentUser) -> Response {
     respond(handlers::admin(&user))
 }
 
-async fn page(user: Option<CurrentUser>, auth: Auth) -> Answered {
+async fn page(user: Option<CurrentUser>, auth: Auth, RawQuery(query): RawQuery) -> Answered {
     let user = user.map(|CurrentUser(user)| user);
-    Ok(respond(handlers::page(user.as_ref(), &auth).await?))
+    Ok(respond(
+        handlers::page(user.as_ref(), &auth, query.as_deref()).await?,
+    ))
 }

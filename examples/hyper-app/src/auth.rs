@@ -169,6 +169,10 @@ impl adapter::Request for HyperRequest {
         self.head.uri.path()
     }
 
+    fn query(&self) -> Option<&str> {
+        self.head.uri.query()
+    }
+
     fn authority(&self) -> Option<&[u8]> {
         self.head.headers.get(HOST).map(HeaderValue::as_bytes)
     }

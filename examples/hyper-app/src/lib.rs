@@ -68,7 +68,10 @@ impl App {
         let signed_in =
             |requirement: Option<&Requirement>| req.caller(requirement).map_err(Answer::from);
         Ok(match (method, path.as_str()) {
-            (Method::GET, "/") => handlers::page(signed_in(None).ok().as_ref(), auth).await?,
+            (Method::GET, "/") => {
+                let query = req.head.uri.query();
+                handlers::page(signed_in(None).ok().as_ref(), auth, query).await?
+            }
             (Method::GET, "/me") => match signed_in(None) {
                 Ok(user) => handlers::me(&user, auth),
                 Err(refused) => refused,

@@ -56,8 +56,13 @@ impl Answer {
 
     /// 303 to `/`.
     pub fn see_other() -> Self {
+        Self::see_other_to("/".into())
+    }
+
+    /// 303 to `location`.
+    pub fn see_other_to(location: String) -> Self {
         let mut answer = Self::empty(303);
-        answer.headers.push(("location", "/".into()));
+        answer.headers.push(("location", location));
         answer
     }
 
@@ -120,16 +125,21 @@ async fn check_password(
             }
             Err(LoginFailure::InvalidRequest) => Err(Answer::error(400, "invalid_request")),
             Err(LoginFailure::Refused(refusal)) => return Err(refusal),
-            Err(LoginFailure::WrongCredentials(kind)) => Err(invalid_credentials(auth, kind)),
+            Err(LoginFailure::WrongCredentials(kind)) => Err(invalid_credentials(auth, kind, body)),
             Err(LoginFailure::Internal) => Err(Answer::error(500, "internal")),
         },
     )
 }
 
-/// 401 with the authenticator's challenges, in the login's own words.
-fn invalid_credentials(auth: &AuthHandle, kind: BodyKind) -> Answer {
+/// 401 with the authenticator's challenges, in the login's own words; a
+/// form keeps the page to go back to.
+fn invalid_credentials(auth: &AuthHandle, kind: BodyKind, login: &[u8]) -> Answer {
     let body = match kind {
-        BodyKind::Form => RenderedBody::new("text/html; charset=utf-8", crate::failed_login_page()),
+        BodyKind::Form => {
+            let form = crate::LoginForm::parse(kind, login);
+            let next = form.as_ref().and_then(|f| f.next.as_deref());
+            RenderedBody::new("text/html; charset=utf-8", crate::failed_login_page(next))
+        }
         BodyKind::Json => {
             RenderedBody::new("application/json", crate::json_error("invalid_credentials"))
         }
@@ -151,9 +161,10 @@ pub async fn login(
         Err(answer) => return Ok(answer),
     };
     let kind = verified.kind;
+    let next = verified.next_page().to_owned();
     let identity = auth.login(verified.login()).await?;
     Ok(match kind {
-        BodyKind::Form => Answer::see_other(),
+        BodyKind::Form => Answer::see_other_to(next),
         BodyKind::Json => Answer::json(200, crate::login_json(&identity, auth.csrf_token())),
     })
 }
@@ -271,13 +282,19 @@ pub fn token_cookie(auth: &AuthHandle) -> Answer {
     }
 }
 
-/// `GET /`: the page, with the device list for a caller.
-pub async fn page(user: Option<&Identity>, auth: &AuthHandle) -> Result<Answer, Refusal> {
+/// `GET /`: the page, with the device list for a caller; the login form
+/// keeps the `next` of `query`.
+pub async fn page(
+    user: Option<&Identity>,
+    auth: &AuthHandle,
+    query: Option<&str>,
+) -> Result<Answer, Refusal> {
+    let view = crate::PageView::from_query(query);
     let body = match user {
-        None => crate::page(None, None),
+        None => crate::page(None, None, view),
         Some(user) => {
             let sessions = auth.sessions().await?;
-            crate::page(Some((user, &sessions)), auth.csrf_token().as_deref())
+            crate::page(Some((user, &sessions)), auth.csrf_token().as_deref(), view)
         }
     };
     Ok(Answer::html(200, body))

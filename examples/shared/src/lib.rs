@@ -17,10 +17,12 @@ use auth_core::csrf::CsrfPolicy;
 use auth_core::custom::ApiKeys;
 use auth_core::jwt::oidc::ExternalIssuer;
 use auth_core::jwt::{AccessTokens, Algorithm, Key, RefreshPolicy, TokenPair};
+use auth_core::navigation::LoginRedirect;
 use auth_core::throttle::{CounterStore, LoginThrottle};
 use auth_core::{
-    Authenticator, Clock, ConfigError, CookiePolicy, Identity, MemoryStore, Permission,
-    RolePermissions, SessionId, SessionInfo, SessionLimit, SessionStore,
+    Authenticator, Clock, ConfigError, CookiePolicy, Identity, JsonRefusals, MemoryStore,
+    Permission, Refusal, RenderRefusal, RenderedBody, RolePermissions, SessionId, SessionInfo,
+    SessionLimit, SessionStore,
 };
 use auth_redis::RedisStore;
 use example_postgres_store::PostgresStore;
@@ -410,6 +412,8 @@ impl Config {
             csrf = csrf.with_token_exempt_path(path);
         }
         let mut builder = Authenticator::builder_shared(store)
+            .with_login_redirect(LoginRedirect::new("/").map_err(|e| e.to_string())?)
+            .with_refusal_renderer(DemoRefusals)
             .with_role_permissions(role_permissions())
             .with_access_token_cookie(ACCESS_COOKIE)
             .with_login_throttle(throttle)
@@ -456,6 +460,22 @@ impl Config {
             builder = builder.with_absolute_timeout(absolute);
         }
         builder.build().map_err(|e: ConfigError| e.to_string())
+    }
+}
+
+/// The demo's refusals: JSON for APIs, and for a browser navigating to a
+/// page it may not see, an HTML page.
+#[derive(Debug)]
+pub struct DemoRefusals;
+
+impl RenderRefusal for DemoRefusals {
+    fn render(&self, refusal: &Refusal) -> RenderedBody {
+        JsonRefusals.render(refusal)
+    }
+
+    fn render_page(&self, refusal: &Refusal) -> Option<RenderedBody> {
+        (refusal.status() == 403)
+            .then(|| RenderedBody::new("text/html; charset=utf-8", forbidden_page()))
     }
 }
 
@@ -663,6 +683,10 @@ pub struct LoginForm {
     /// The "remember me" box: `on` in a form, a boolean in JSON.
     #[serde(default)]
     remember: Option<Flag>,
+    /// Where a form login goes next: the page that sent the browser to
+    /// sign in, followed only if it is a path of this site.
+    #[serde(default)]
+    next: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -687,6 +711,7 @@ impl std::fmt::Debug for LoginForm {
             .field("username", &self.username)
             .field("password", &"REDACTED")
             .field("remember", &self.remember)
+            .field("next", &self.next)
             .finish()
     }
 }
@@ -733,6 +758,8 @@ pub struct VerifiedLogin {
     pub roles: Vec<String>,
     /// The "remember me" choice, if the body made one.
     pub remember: Option<bool>,
+    /// The page the login form asked to go back to, unchecked.
+    pub next: Option<String>,
 }
 
 /// Why a login body did not check out; each demo turns it into its
@@ -776,7 +803,10 @@ pub async fn verify_login(
         .map_err(|throttled| LoginFailure::Refused(throttled.into()))?;
     let remember = creds.remember(kind);
     let LoginForm {
-        username, password, ..
+        username,
+        password,
+        next,
+        ..
     } = creds;
     let verified = users
         .verify_bounded(username.clone(), password)
@@ -796,6 +826,7 @@ pub async fn verify_login(
                 username,
                 roles,
                 remember,
+                next,
             })
         }
         None => {
@@ -807,6 +838,15 @@ pub async fn verify_login(
 }
 
 impl VerifiedLogin {
+    /// Where a form login goes next: the page it came from when that is a
+    /// path of this site, else the home page (no open redirect).
+    pub fn next_page(&self) -> &str {
+        self.next
+            .as_deref()
+            .and_then(auth_core::navigation::safe_next)
+            .unwrap_or("/")
+    }
+
     /// The [`Login`](auth_core::Login) to perform.
     pub fn login(self) -> auth_core::Login {
         let login = auth_core::Login::new(self.username).with_roles(self.roles);
@@ -903,18 +943,67 @@ pub fn sessions_json(sessions: &[SessionInfo]) -> String {
     serde_json::to_string(sessions).unwrap_or_else(|_| json_error("internal"))
 }
 
-/// The page at `/`: the login form, or the user and their sessions, with
-/// the session's CSRF token in every form.
-pub fn page(user: Option<(&Identity, &[SessionInfo])>, csrf_token: Option<&str>) -> String {
-    match user {
-        None => login_page(None),
-        Some((user, sessions)) => home_page(user, sessions, csrf_token.unwrap_or_default()),
+/// What the page at `/` shows besides the user: a one-time notice (a
+/// flash message) and, on the login form, the page to go back to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PageView<'a> {
+    /// A notice shown once ("You have been signed out.").
+    pub notice: Option<&'a str>,
+    /// The page that sent the browser to sign in (the `next` parameter),
+    /// kept in the login form if it is a path of this site.
+    pub next: Option<&'a str>,
+}
+
+impl<'a> PageView<'a> {
+    /// The view of a request with `query`: its `next` parameter.
+    pub fn from_query(query: Option<&'a str>) -> Self {
+        let next = query
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .find_map(|pair| {
+                let value = pair.strip_prefix("next=")?;
+                Some(value)
+            });
+        Self { notice: None, next }
     }
 }
 
-/// The login page after failed credentials.
-pub fn failed_login_page() -> String {
-    login_page(Some("Wrong username or password."))
+/// The `next` parameter of `view`, decoded, if it may be followed.
+fn next_of(view: &PageView<'_>) -> Option<String> {
+    let raw = view.next?;
+    let decoded: Vec<(String, String)> = serde_urlencoded::from_str(&format!("next={raw}")).ok()?;
+    let next = decoded.into_iter().next()?.1;
+    auth_core::navigation::safe_next(&next).map(str::to_owned)
+}
+
+/// The page at `/`: the login form, or the user and their sessions, with
+/// the session's CSRF token in every form.
+pub fn page(
+    user: Option<(&Identity, &[SessionInfo])>,
+    csrf_token: Option<&str>,
+    view: PageView<'_>,
+) -> String {
+    match user {
+        None => login_page(None, view.notice, next_of(&view).as_deref()),
+        Some((user, sessions)) => {
+            home_page(user, sessions, csrf_token.unwrap_or_default(), view.notice)
+        }
+    }
+}
+
+/// The login page after failed credentials, keeping the page to go back
+/// to.
+pub fn failed_login_page(next: Option<&str>) -> String {
+    let next = next.and_then(auth_core::navigation::safe_next);
+    login_page(Some("Wrong username or password."), None, next)
+}
+
+/// The page a browser gets for a page it may not see (403).
+pub fn forbidden_page() -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Access denied</title><style>{STYLE}</style></head><body>\
+<h1>Access denied</h1><p>Your account may not see this page.</p><p><a href=\"/\">Back to the start</a></p></body></html>"
+    )
 }
 
 /// Escapes text for HTML element content and quoted attributes.
@@ -937,16 +1026,31 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:46rem;margi
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left}\
 form.inline{display:inline}";
 
-fn login_page(error: Option<&str>) -> String {
+fn notice_html(html: &mut String, notice: Option<&str>) {
+    if let Some(notice) = notice {
+        let _ = write!(html, "<p role=\"status\" id=\"notice\">{}</p>", esc(notice));
+    }
+}
+
+fn login_page(error: Option<&str>, notice: Option<&str>, next: Option<&str>) -> String {
     let mut html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sign in</title><style>{STYLE}</style></head><body>\
 <h1>Sign in</h1>"
     );
+    notice_html(&mut html, notice);
     if let Some(error) = error {
         let _ = write!(html, "<p role=\"alert\" id=\"error\">{}</p>", esc(error));
     }
+    html.push_str("<form method=\"post\" action=\"/login\" id=\"login\">");
+    if let Some(next) = next {
+        let _ = write!(
+            html,
+            "<input type=\"hidden\" name=\"next\" id=\"next\" value=\"{}\">",
+            esc(next)
+        );
+    }
     html.push_str(
-        "<form method=\"post\" action=\"/login\" id=\"login\">\
+        "\
 <p><label>Username <input name=\"username\" id=\"username\" autocomplete=\"username\" required></label></p>\
 <p><label>Password <input name=\"password\" id=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
 <p><label><input type=\"checkbox\" name=\"remember\" id=\"remember\"> Remember me</label></p>\
@@ -962,17 +1066,25 @@ fn fmt_time(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-fn home_page(user: &Identity, sessions: &[SessionInfo], csrf_token: &str) -> String {
+fn home_page(
+    user: &Identity,
+    sessions: &[SessionInfo],
+    csrf_token: &str,
+    notice: Option<&str>,
+) -> String {
     let csrf = format!(
         "<input type=\"hidden\" name=\"csrf_token\" value=\"{}\">",
         esc(csrf_token)
     );
     let mut html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Signed in</title><style>{STYLE}</style></head><body>\
-<h1>Signed in as <span id=\"user\">{}</span></h1><p>Roles: <span id=\"roles\">{}</span></p>\
-<h2>Your sessions</h2><table id=\"sessions\"><tr><th>Device</th><th>Address</th><th>Signed in</th><th>Last seen</th><th></th></tr>",
+<h1>Signed in as <span id=\"user\">{}</span></h1><p>Roles: <span id=\"roles\">{}</span></p>",
         esc(user.user_id()),
         esc(&user.roles().join(", ")),
+    );
+    notice_html(&mut html, notice);
+    html.push_str(
+        "<h2>Your sessions</h2><table id=\"sessions\"><tr><th>Device</th><th>Address</th><th>Signed in</th><th>Last seen</th><th></th></tr>",
     );
     for s in sessions {
         let _ = write!(
