@@ -50,14 +50,15 @@ pub mod testing;
 pub use authenticator::{
     Authenticator, AuthenticatorBuilder, DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_DATA_BYTES, DEFAULT_MAX_SESSIONS_PER_USER, DEFAULT_REFRESH_THRESHOLD,
-    DEFAULT_REMEMBER_ABSOLUTE, DEFAULT_REMEMBER_IDLE, SessionLimit,
+    DEFAULT_REMEMBER_ABSOLUTE, DEFAULT_REMEMBER_IDLE, DEFAULT_VISITOR_ABSOLUTE,
+    DEFAULT_VISITOR_IDLE, SessionLimit,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::ConfigError;
 pub use cookie::{CookiePolicy, SameSite};
 pub use error::Error;
 pub use guard::{Permission, Requirement};
-pub use handle::{AuthHandle, Login};
+pub use handle::{AuthHandle, FLASH_KEY, Login};
 pub use identity::{AuthMethod, Identity, RolePermissions};
 pub use lifecycle::SessionInfo;
 pub use record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};

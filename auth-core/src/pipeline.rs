@@ -210,7 +210,7 @@ impl Authenticator {
                     return Err(err.into());
                 }
             };
-            if record.kind != SessionKind::Browser {
+            if !matches!(record.kind, SessionKind::Browser | SessionKind::Visitor) {
                 return Ok(self.rejected(
                     credentials.client,
                     Presented::cookie(Some(token)),
@@ -247,6 +247,14 @@ impl Authenticator {
                         }
                     }
                 }
+            }
+            if record.kind == SessionKind::Visitor {
+                return Ok(AuthHandle::visitor(
+                    self,
+                    credentials.client,
+                    Current { token, record },
+                    cookie,
+                ));
             }
             let identity = Identity::from_session(&record, &self.inner.grants);
             Ok(AuthHandle::authenticated(

@@ -20,6 +20,11 @@ pub enum SessionKind {
     /// The session behind a refresh token (a refresh family): one record
     /// however often its token is rotated.
     Refresh,
+    /// An anonymous visitor's session: data kept before a login (a cart,
+    /// the page to return to, a flash message), carried by the session
+    /// cookie but authenticating no one. Created when the app first writes
+    /// to it, replaced by the login's session at login.
+    Visitor,
 }
 
 /// How long a browser session lives and how its cookie is kept, chosen at
@@ -39,6 +44,10 @@ pub enum SessionLifetime {
     /// ([`AuthenticatorBuilder::with_remember_me`](crate::AuthenticatorBuilder::with_remember_me))
     /// and a persistent cookie.
     Remembered,
+    /// A [visitor's](SessionKind::Visitor) session: the visitor timeouts
+    /// ([`AuthenticatorBuilder::with_visitor_timeouts`](crate::AuthenticatorBuilder::with_visitor_timeouts))
+    /// and a cookie the browser forgets when it closes.
+    Visitor,
 }
 
 /// What the client told us about itself when the session began, for the

@@ -31,6 +31,13 @@ pub const DEFAULT_REMEMBER_IDLE: std::time::Duration =
 pub const DEFAULT_REMEMBER_ABSOLUTE: std::time::Duration =
     std::time::Duration::from_secs(30 * 24 * 60 * 60);
 
+/// Default idle timeout of visitor sessions: 30 minutes.
+pub const DEFAULT_VISITOR_IDLE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// Default absolute timeout of visitor sessions: 2 hours.
+pub const DEFAULT_VISITOR_ABSOLUTE: std::time::Duration =
+    std::time::Duration::from_secs(2 * 60 * 60);
+
 /// Default limit of live sessions per user (browser sessions and refresh
 /// families): 100, the oldest ending first. It bounds what one account
 /// keeps in the store, whatever its clients do.
@@ -60,6 +67,8 @@ pub struct AuthenticatorBuilder {
     refresh_threshold: f64,
     remember_idle: std::time::Duration,
     remember_absolute: std::time::Duration,
+    visitor_idle: std::time::Duration,
+    visitor_absolute: std::time::Duration,
     session_limit: Option<(usize, SessionLimit)>,
     cookie: CookiePolicy,
     max_data_bytes: usize,
@@ -152,6 +161,31 @@ impl AuthenticatorBuilder {
     /// See [`RenderRefusal`](crate::RenderRefusal).
     pub fn with_refusal_renderer(mut self, renderer: impl crate::refusal::RenderRefusal) -> Self {
         self.renderer = Arc::new(renderer);
+        self
+    }
+
+    /// The timeouts of [visitor sessions](crate::AuthHandle#before-the-login)
+    /// (defaults: 30 minutes idle, 2 hours in all): what an anonymous
+    /// visitor's data lives for. Its cookie is always a browser-session
+    /// cookie.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use auth_core::{Authenticator, MemoryStore};
+    ///
+    /// let auth = Authenticator::builder(MemoryStore::new())
+    ///     .with_visitor_timeouts(Duration::from_secs(10 * 60), Duration::from_secs(60 * 60))
+    ///     .build()?;
+    /// # let _ = auth;
+    /// # Ok::<(), auth_core::ConfigError>(())
+    /// ```
+    pub fn with_visitor_timeouts(
+        mut self,
+        idle: std::time::Duration,
+        absolute: std::time::Duration,
+    ) -> Self {
+        self.visitor_idle = idle;
+        self.visitor_absolute = absolute;
         self
     }
 
@@ -355,6 +389,16 @@ impl AuthenticatorBuilder {
         if remember_absolute < remember_idle {
             return Err(ConfigError::AbsoluteTimeout);
         }
+        let visitor_idle =
+            Duration::try_from(self.visitor_idle).map_err(|_| ConfigError::IdleTimeout)?;
+        let visitor_absolute =
+            Duration::try_from(self.visitor_absolute).map_err(|_| ConfigError::AbsoluteTimeout)?;
+        if visitor_idle <= Duration::ZERO {
+            return Err(ConfigError::IdleTimeout);
+        }
+        if visitor_absolute < visitor_idle {
+            return Err(ConfigError::AbsoluteTimeout);
+        }
         self.cookie.validate()?;
         let mut custom_headers: Vec<&'static str> = Vec::new();
         for authenticator in &self.custom {
@@ -458,6 +502,9 @@ impl AuthenticatorBuilder {
                 remember_idle,
                 remember_absolute,
                 remember_refresh_after: remember_idle * self.refresh_threshold,
+                visitor_idle,
+                visitor_absolute,
+                visitor_refresh_after: visitor_idle * self.refresh_threshold,
                 session_limit: self.session_limit,
                 cookie: self.cookie,
                 max_data_bytes: self.max_data_bytes,
@@ -493,6 +540,8 @@ impl Authenticator {
             refresh_threshold: DEFAULT_REFRESH_THRESHOLD,
             remember_idle: DEFAULT_REMEMBER_IDLE,
             remember_absolute: DEFAULT_REMEMBER_ABSOLUTE,
+            visitor_idle: DEFAULT_VISITOR_IDLE,
+            visitor_absolute: DEFAULT_VISITOR_ABSOLUTE,
             session_limit: Some((DEFAULT_MAX_SESSIONS_PER_USER, SessionLimit::EndOldest)),
             cookie: CookiePolicy::default(),
             max_data_bytes: DEFAULT_MAX_DATA_BYTES,

@@ -9,7 +9,7 @@ mod builder;
 pub use builder::{
     AuthenticatorBuilder, DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DATA_BYTES,
     DEFAULT_MAX_SESSIONS_PER_USER, DEFAULT_REFRESH_THRESHOLD, DEFAULT_REMEMBER_ABSOLUTE,
-    DEFAULT_REMEMBER_IDLE, SessionLimit,
+    DEFAULT_REMEMBER_IDLE, DEFAULT_VISITOR_ABSOLUTE, DEFAULT_VISITOR_IDLE, SessionLimit,
 };
 
 use std::fmt;
@@ -35,6 +35,9 @@ pub(crate) struct Inner {
     pub(crate) remember_idle: Duration,
     pub(crate) remember_absolute: Duration,
     pub(crate) remember_refresh_after: Duration,
+    pub(crate) visitor_idle: Duration,
+    pub(crate) visitor_absolute: Duration,
+    pub(crate) visitor_refresh_after: Duration,
     pub(crate) session_limit: Option<(usize, SessionLimit)>,
     pub(crate) cookie: CookiePolicy,
     pub(crate) max_data_bytes: usize,
@@ -179,7 +182,7 @@ impl Inner {
     /// Whether the cookie of a session with `lifetime` has a `Max-Age`.
     pub(crate) fn cookie_is_persistent(&self, lifetime: SessionLifetime) -> bool {
         match lifetime {
-            SessionLifetime::BrowserSession => false,
+            SessionLifetime::BrowserSession | SessionLifetime::Visitor => false,
             SessionLifetime::Remembered => true,
             _ => self.cookie.is_persistent(),
         }
@@ -189,6 +192,7 @@ impl Inner {
     pub(crate) fn idle_of(&self, lifetime: SessionLifetime) -> (Duration, Duration) {
         match lifetime {
             SessionLifetime::Remembered => (self.remember_idle, self.remember_refresh_after),
+            SessionLifetime::Visitor => (self.visitor_idle, self.visitor_refresh_after),
             _ => (self.idle, self.refresh_after),
         }
     }
@@ -197,6 +201,7 @@ impl Inner {
     pub(crate) fn lifetimes_of(&self, lifetime: SessionLifetime) -> (Duration, Duration) {
         match lifetime {
             SessionLifetime::Remembered => (self.remember_idle, self.remember_absolute),
+            SessionLifetime::Visitor => (self.visitor_idle, self.visitor_absolute),
             _ => (self.idle, self.absolute),
         }
     }

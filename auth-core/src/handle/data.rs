@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::AuthHandle;
 use crate::error::Error;
-use crate::record::{SessionData, SessionRecord};
+use crate::record::{SessionData, SessionKind, SessionRecord};
 use crate::store::StoreError;
 
 /// How many times a data save re-reads and re-applies its changes after
@@ -18,24 +18,33 @@ use crate::store::StoreError;
 const SAVE_ATTEMPTS: usize = 3;
 
 impl AuthHandle {
-    /// Reads a value from the session's data.
+    /// Reads a value from the session's data: the caller's session, or an
+    /// anonymous visitor's (`None` when the visitor has none yet).
+    /// [`Error::NoSession`] for a caller without a session (an access
+    /// token).
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
         let state = self.shared.state.lock();
-        let current = state.current.as_ref().ok_or(Error::NoSession)?;
+        let stored = match state.data_session() {
+            Some(session) => session.record.data.get_value(key),
+            None if state.identity.is_none() => None,
+            None => return Err(Error::NoSession),
+        };
         let value = match state.changes.get(key) {
             Some(changed) => changed.as_ref(),
-            None => current.record.data.get_value(key),
+            None => stored,
         };
         value
             .map(|v| T::deserialize(v).map_err(Error::Data))
             .transpose()
     }
 
-    /// Sets a value in the session's data; saved with the response.
+    /// Sets a value in the session's data; saved with the response. For an
+    /// anonymous visitor without a session, the first write starts a
+    /// [visitor's session](AuthHandle#before-the-login).
     pub fn insert<T: Serialize>(&self, key: &str, value: &T) -> Result<(), Error> {
         let value = serde_json::to_value(value).map_err(Error::Data)?;
         let mut state = self.shared.state.lock();
-        if state.current.is_none() {
+        if !state.may_write_data() {
             return Err(Error::NoSession);
         }
         state.changes.insert(key.to_owned(), Some(value));
@@ -45,7 +54,7 @@ impl AuthHandle {
     /// Removes a value from the session's data; saved with the response.
     pub fn remove(&self, key: &str) -> Result<(), Error> {
         let mut state = self.shared.state.lock();
-        if state.current.is_none() {
+        if !state.may_write_data() {
             return Err(Error::NoSession);
         }
         state.changes.insert(key.to_owned(), None);
@@ -55,30 +64,41 @@ impl AuthHandle {
     /// Saves pending data changes now. On a concurrent change by another
     /// request, re-reads the session and re-applies only this request's
     /// changes, so neither request's keys are lost. A session that ended
-    /// meanwhile takes the changes with it.
+    /// meanwhile takes the changes with it. An anonymous visitor's first
+    /// data starts a visitor's session; a visitor's session whose data is
+    /// all removed ends.
     pub async fn save(&self) -> Result<(), Error> {
         let store = &self.auth.inner.store;
         for _ in 0..SAVE_ATTEMPTS {
-            let (mut record, changes) = {
+            let (record, changes) = {
                 let state = self.shared.state.lock();
                 if state.changes.is_empty() {
                     return Ok(());
                 }
-                let Some(current) = state.current.as_ref() else {
+                let record = state
+                    .data_session()
+                    .map(|s| SessionRecord::clone(&s.record));
+                if record.is_none() && !state.may_write_data() {
                     return Ok(());
-                };
-                (SessionRecord::clone(&current.record), state.changes.clone())
+                }
+                (record, state.changes.clone())
+            };
+            let Some(mut record) = record else {
+                return self.start_visit(changes).await;
             };
             apply_changes(&mut record.data, &changes);
+            if record.kind == SessionKind::Visitor && record.data.is_empty() {
+                return self.end_visit(&record).await;
+            }
             check_size(&record.data, self.auth.inner.max_data_bytes)?;
             match store.update(&record).await {
                 Ok(version) => {
                     record.version = version;
                     let mut state = self.shared.state.lock();
-                    if let Some(current) = state.current.as_mut()
-                        && current.record.id == record.id
+                    if let Some(session) = state.data_session_mut()
+                        && session.record.id == record.id
                     {
-                        current.record = Arc::new(record);
+                        session.record = Arc::new(record);
                     }
                     state.changes.retain(|k, v| changes.get(k) != Some(v));
                     return Ok(());
@@ -86,8 +106,8 @@ impl AuthHandle {
                 Err(StoreError::Conflict) => match store.load(&record.key()).await? {
                     Some(fresh) => {
                         let mut state = self.shared.state.lock();
-                        if let Some(current) = state.current.as_mut() {
-                            current.record = Arc::new(fresh);
+                        if let Some(session) = state.data_session_mut() {
+                            session.record = Arc::new(fresh);
                         }
                     }
                     None => {

@@ -4,11 +4,14 @@
 #[cfg(feature = "jwt")]
 mod access;
 mod data;
+mod flash;
 mod respond;
 mod session;
 #[cfg(test)]
 mod tests;
+mod visitor;
 
+pub use flash::FLASH_KEY;
 pub use session::Login;
 
 use std::collections::BTreeMap;
@@ -69,7 +72,13 @@ impl Presented {
 }
 
 struct State {
+    /// The session of the caller, when a session cookie authenticated
+    /// them or they logged in.
     current: Option<Current>,
+    /// An anonymous visitor's session, which holds data but authenticates
+    /// no one: the one the cookie carried, or the one this request
+    /// created.
+    visitor: Option<Current>,
     identity: Option<Identity>,
     presented: Presented,
     cookie: CookieAction,
@@ -79,6 +88,25 @@ struct State {
     rejection: Option<Rejection>,
     /// Set when the request is a browser's navigation to a page.
     navigation: Option<Navigation>,
+}
+
+impl State {
+    /// The session the app's data lives in: the caller's, or the
+    /// anonymous visitor's.
+    fn data_session(&self) -> Option<&Current> {
+        self.current.as_ref().or(self.visitor.as_ref())
+    }
+
+    fn data_session_mut(&mut self) -> Option<&mut Current> {
+        self.current.as_mut().or(self.visitor.as_mut())
+    }
+
+    /// Whether the app may write data: into a session, or as an anonymous
+    /// caller (the first write starts a visitor's session). A caller
+    /// authenticated without a session (an access token) may not.
+    fn may_write_data(&self) -> bool {
+        self.data_session().is_some() || self.identity.is_none()
+    }
 }
 
 /// A browser's navigation to a page: refusals answer it with pages, and a
@@ -99,6 +127,47 @@ pub(crate) struct Navigation {
 /// the store at once and return its errors, so a handler never reports a
 /// login that did not happen. Data changes are saved when the response is
 /// produced (or by [`save`](Self::save)).
+///
+/// # Before the login
+///
+/// An anonymous visitor has a session too once the app stores something
+/// for them ([`insert`](Self::insert), [`set_flash`](Self::set_flash)): a
+/// cart, the page to return to, an OAuth `state`. It is created on the
+/// first write, never for a read, and carried by the same session cookie
+/// (a browser-session cookie); it authenticates no one, counts toward no
+/// user's session limit, shows in no device list, and lives for the
+/// [visitor timeouts](crate::AuthenticatorBuilder::with_visitor_timeouts).
+/// A login replaces it with the user's session under a new token (no
+/// fixation), keeping the keys [`Login::carrying`] names; removing its
+/// last key ends it. Cross-site requests of a visitor are refused by the
+/// Fetch Metadata and `Origin` checks; the session-bound CSRF token
+/// protects what a login grants.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use auth_core::adapter::Exchange;
+/// use auth_core::testing::{TestRequest, TestResponse};
+/// use auth_core::{Authenticator, Login, MemoryStore};
+///
+/// let exchange = Exchange::new(Authenticator::builder(MemoryStore::new()).build().unwrap());
+/// // A visitor fills a cart: the first write starts a visitor's session.
+/// let handle = exchange.admit(&mut TestRequest::post("/cart")).await.unwrap();
+/// handle.insert("cart", &["book"]).unwrap();
+/// let mut response = TestResponse::new();
+/// exchange.respond(&handle, None, &mut response).await.unwrap();
+/// let visitor = response.cookie_pair(0).unwrap().to_owned();
+///
+/// // At login, the cart moves into the user's session, under a new token.
+/// let login = TestRequest::post("/login").with_header("cookie", &visitor);
+/// let handle = exchange.admit(&mut login.clone()).await.unwrap();
+/// assert!(handle.identity().is_none(), "a visitor is nobody");
+/// handle.login(Login::new("alice").carrying(["cart"])).await.unwrap();
+/// assert_eq!(handle.get::<Vec<String>>("cart").unwrap(), Some(vec!["book".to_owned()]));
+/// let mut response = TestResponse::new();
+/// exchange.respond(&handle, None, &mut response).await.unwrap();
+/// assert_ne!(response.cookie_pair(0).unwrap(), visitor);
+/// # });
+/// ```
 #[derive(Clone)]
 pub struct AuthHandle {
     auth: Authenticator,
@@ -141,6 +210,7 @@ impl AuthHandle {
                 arrived_authenticated: identity.is_some(),
                 state: Mutex::new(State {
                     current,
+                    visitor: None,
                     identity,
                     presented,
                     cookie,
@@ -187,6 +257,19 @@ impl AuthHandle {
             cookie,
             None,
         )
+    }
+
+    /// An anonymous request carrying a visitor's session cookie.
+    pub(crate) fn visitor(
+        auth: &Authenticator,
+        client: ClientMeta,
+        visitor: Current,
+        cookie: CookieAction,
+    ) -> Self {
+        let presented = Presented::cookie(Some(visitor.token.clone()));
+        let handle = Self::new(auth, client, presented, None, None, cookie, None);
+        handle.shared.state.lock().visitor = Some(visitor);
+        handle
     }
 
     /// A request authenticated by an access token or a custom credential:

@@ -42,7 +42,7 @@ impl AuthHandle {
             CookieAction::None => {}
             CookieAction::Remove => edits.set_cookies.push(inner.cookie.removal_cookie()),
             CookieAction::Set => {
-                if let Some(c) = &state.current {
+                if let Some(c) = state.data_session() {
                     edits.set_cookies.push(inner.cookie.session_cookie_kept(
                         &c.token.expose(),
                         self.auth.now(),
@@ -59,7 +59,10 @@ impl AuthHandle {
         {
             edits.set_cookies.push(policy.removal_cookie());
         }
-        let personal = self.shared.arrived_authenticated || state.identity.is_some();
+        // A visitor's page may show its data (a cart, a flash message).
+        let personal = self.shared.arrived_authenticated
+            || state.identity.is_some()
+            || state.visitor.is_some();
         edits.vary = personal || !edits.set_cookies.is_empty();
         edits.cache_control = if !edits.set_cookies.is_empty() {
             Some(CacheControl::NoStore)

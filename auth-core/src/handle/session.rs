@@ -27,6 +27,8 @@ pub struct Login {
     label: Option<String>,
     data: SessionData,
     lifetime: SessionLifetime,
+    /// Keys of the visitor's data the new session keeps.
+    carried: Vec<String>,
 }
 
 impl Login {
@@ -38,6 +40,7 @@ impl Login {
             label: None,
             data: SessionData::new(),
             lifetime: SessionLifetime::Standard,
+            carried: Vec::new(),
         }
     }
 
@@ -76,6 +79,19 @@ impl Login {
         self
     }
 
+    /// Keeps these keys of the anonymous [visitor's
+    /// session](crate::AuthHandle#before-the-login) in the new session (a
+    /// cart, a preference); the rest of the visitor's data ends with it.
+    /// A key [`with_data`](Self::with_data) sets wins.
+    pub fn carrying<I, K>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        self.carried = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
     #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn into_parts(self) -> (String, Vec<String>, Option<String>, SessionData) {
         (self.user_id, self.roles, self.label, self.data)
@@ -105,7 +121,12 @@ impl AuthHandle {
     /// assert!(response.set_cookies()[0].starts_with("__Host-session="));
     /// # });
     /// ```
-    pub async fn login(&self, login: Login) -> Result<Identity, Error> {
+    pub async fn login(&self, mut login: Login) -> Result<Identity, Error> {
+        for (key, value) in self.visitor_data(&login.carried) {
+            if login.data.get_value(&key).is_none() {
+                login.data.set_value(&key, Some(value));
+            }
+        }
         let retiring = self.presented_sessions().await?;
         let token = SessionToken::generate()?;
         let now = self.auth.now();
@@ -151,6 +172,7 @@ impl AuthHandle {
         crate::telemetry::login("browser");
         let mut state = self.shared.state.lock();
         state.remove_access_cookie |= state.presented.access_cookie;
+        state.visitor = None;
         state.current = Some(Current {
             token,
             record: Arc::new(record),
@@ -171,8 +193,7 @@ impl AuthHandle {
         let (current, unverified, access_sid) = {
             let state = self.shared.state.lock();
             let current = state
-                .current
-                .as_ref()
+                .data_session()
                 .map(|c| SessionRecord::clone(&c.record));
             let unverified = match &current {
                 Some(_) => None,
@@ -230,6 +251,7 @@ impl AuthHandle {
         if let Some(c) = state.current.take() {
             tracing::info!(session = %c.record.id, user = %c.record.user_id.escape_debug(), "logout");
         }
+        state.visitor = None;
         state.identity = None;
         state.changes.clear();
         if state.presented.session_cookie || state.cookie == CookieAction::Set {

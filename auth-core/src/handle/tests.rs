@@ -149,11 +149,9 @@ async fn oversized_data_is_refused() {
 }
 
 #[tokio::test]
-async fn data_operations_need_a_session() {
+async fn session_operations_need_a_session() {
     let f = fixture();
     let handle = f.request(None).await;
-    assert!(matches!(handle.insert("k", &1), Err(Error::NoSession)));
-    assert!(matches!(handle.get::<i32>("k"), Err(Error::NoSession)));
     assert!(matches!(
         handle.logout_everywhere().await,
         Err(Error::NoSession)
@@ -422,4 +420,148 @@ async fn a_password_change_keeps_this_session_rotated_and_ends_the_rest() {
     assert!(f.request(Some(&elsewhere)).await.identity().is_none());
     let still = f.request(Some(&rotated)).await.identity().unwrap();
     assert_eq!(still.session_id().cloned(), id, "the same session");
+}
+
+/// The `Set-Cookie` values of a finished request.
+async fn cookies_of(handle: &AuthHandle) -> Vec<String> {
+    handle.finish().await.unwrap().set_cookies
+}
+
+#[tokio::test]
+async fn a_visitor_session_starts_on_the_first_write_never_on_a_read() {
+    let f = fixture();
+    let handle = f.request(None).await;
+    assert_eq!(handle.get::<i32>("cart").unwrap(), None);
+    assert!(cookies_of(&handle).await.is_empty());
+    assert_eq!(f.store.take_calls().writes(), 0, "a read stores nothing");
+
+    let handle = f.request(None).await;
+    handle.insert("cart", &vec!["book"]).unwrap();
+    let cookies = cookies_of(&handle).await;
+    assert_eq!(cookies.len(), 1);
+    assert!(
+        !cookies[0].contains("Max-Age"),
+        "a browser-session cookie: {}",
+        cookies[0]
+    );
+    let token = token_of(&cookies[0]);
+
+    let handle = f.request(Some(&token)).await;
+    assert!(handle.identity().is_none(), "a visitor is nobody");
+    assert!(handle.csrf_token().is_none(), "the token protects logins");
+    assert_eq!(
+        handle.get::<Vec<String>>("cart").unwrap(),
+        Some(vec!["book".to_owned()])
+    );
+    let key = SessionToken::parse(token.as_bytes()).unwrap().key();
+    let record = f.store.load(&key).await.unwrap().unwrap();
+    assert_eq!(record.kind, SessionKind::Visitor);
+    assert_eq!(record.lifetime, crate::SessionLifetime::Visitor);
+    assert_eq!(
+        record.absolute_expires_at - record.created_at,
+        time::Duration::try_from(crate::DEFAULT_VISITOR_ABSOLUTE).unwrap()
+    );
+    assert_eq!(
+        record.client,
+        crate::ClientMeta::default(),
+        "nothing about the client kept"
+    );
+    assert!(f.store.list_user("").await.unwrap().is_empty());
+
+    // It lives for the visitor timeouts, not a user's.
+    f.clock.advance(time::Duration::minutes(31));
+    let handle = f.request(Some(&token)).await;
+    assert_eq!(handle.rejection(), Some(Rejection::UnknownSession));
+}
+
+#[tokio::test]
+async fn a_login_replaces_the_visitor_session_and_carries_the_chosen_keys() {
+    let f = fixture();
+    let handle = f.request(None).await;
+    handle.insert("cart", &3).unwrap();
+    handle.insert("tracking", &"x").unwrap();
+    let visitor = token_of(&cookies_of(&handle).await[0]);
+
+    let handle = f.request(Some(&visitor)).await;
+    handle
+        .login(Login::new("alice").carrying(["cart", "absent"]))
+        .await
+        .unwrap();
+    assert_eq!(handle.get::<i32>("cart").unwrap(), Some(3));
+    assert_eq!(handle.get::<String>("tracking").unwrap(), None);
+    let user = token_of(&cookies_of(&handle).await[0]);
+    assert_ne!(user, visitor, "a new token: no fixation");
+
+    let key = SessionToken::parse(visitor.as_bytes()).unwrap().key();
+    assert!(
+        f.store.load(&key).await.unwrap().is_none(),
+        "the visitor session ended"
+    );
+    let handle = f.request(Some(&visitor)).await;
+    assert_eq!(handle.rejection(), Some(Rejection::UnknownSession));
+    let handle = f.request(Some(&user)).await;
+    assert_eq!(handle.identity().unwrap().user_id(), "alice");
+    assert_eq!(handle.get::<i32>("cart").unwrap(), Some(3));
+    assert_eq!(f.store.list_user("alice").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_visitor_session_without_data_ends() {
+    let f = fixture();
+    let handle = f.request(None).await;
+    handle.insert("k", &1).unwrap();
+    let token = token_of(&cookies_of(&handle).await[0]);
+    let handle = f.request(Some(&token)).await;
+    handle.remove("k").unwrap();
+    let cookies = cookies_of(&handle).await;
+    assert!(cookies[0].contains("Max-Age=0"), "{cookies:?}");
+    let key = SessionToken::parse(token.as_bytes()).unwrap().key();
+    assert!(f.store.load(&key).await.unwrap().is_none());
+    // Removing what was never there stores nothing.
+    let handle = f.request(None).await;
+    handle.remove("k").unwrap();
+    assert!(cookies_of(&handle).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_flash_message_after_logout_is_shown_once() {
+    let f = fixture();
+    let token = f.login("alice").await;
+    let handle = f.request(Some(&token)).await;
+    handle.logout().await.unwrap();
+    handle.set_flash(&"You have been signed out.").unwrap();
+    let cookies = cookies_of(&handle).await;
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    assert!(
+        !cookies[0].contains("Max-Age=0"),
+        "a visitor's cookie, not a removal"
+    );
+    let visitor = token_of(&cookies[0]);
+    assert_ne!(visitor, token);
+    assert!(
+        f.store.list_user("alice").await.unwrap().is_empty(),
+        "logged out"
+    );
+
+    let handle = f.request(Some(&visitor)).await;
+    assert!(handle.identity().is_none());
+    assert_eq!(
+        handle.take_flash::<String>().unwrap().as_deref(),
+        Some("You have been signed out.")
+    );
+    let cookies = cookies_of(&handle).await;
+    assert!(cookies[0].contains("Max-Age=0"), "nothing left to keep");
+    let handle = f.request(Some(&visitor)).await;
+    assert_eq!(handle.take_flash::<String>().unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_visitor_counts_toward_no_session_limit() {
+    let f = policies_fixture(Some((1, crate::SessionLimit::Refuse)));
+    for _ in 0..3 {
+        let handle = f.request(None).await;
+        handle.insert("k", &1).unwrap();
+        handle.finish().await.unwrap();
+    }
+    f.login("alice").await;
 }

@@ -220,11 +220,18 @@ pub fn me(user: &Identity, auth: &AuthHandle) -> Answer {
 }
 
 /// `POST /logout`: ends every session the request's credentials belong
-/// to; the middleware removes every credential cookie it carried.
+/// to; the middleware removes every credential cookie it carried. A form
+/// logout leaves a notice for the page it lands on.
 pub async fn logout(auth: &AuthHandle, content_type: Option<&[u8]>) -> Result<Answer, Refusal> {
     auth.logout().await?;
+    if BodyKind::of(content_type) == Some(BodyKind::Form) {
+        auth.set_flash(&SIGNED_OUT)?;
+    }
     Ok(Answer::done(content_type))
 }
+
+/// The notice the page shows once after a form logout.
+pub const SIGNED_OUT: &str = "You have been signed out.";
 
 /// `POST /logout-all`.
 pub async fn logout_all(auth: &AuthHandle, content_type: Option<&[u8]>) -> Result<Answer, Refusal> {
@@ -289,7 +296,11 @@ pub async fn page(
     auth: &AuthHandle,
     query: Option<&str>,
 ) -> Result<Answer, Refusal> {
-    let view = crate::PageView::from_query(query);
+    let notice = auth.take_flash::<String>()?;
+    let view = crate::PageView {
+        notice: notice.as_deref(),
+        ..crate::PageView::from_query(query)
+    };
     let body = match user {
         None => crate::page(None, None, view),
         Some(user) => {

@@ -25,8 +25,9 @@ use races::{
     rotation_against_delete_user, touch_against_delete,
 };
 use sessions::{
-    create_load_duplicate, delete, expiry, many_users, rotation_keeps_one_record, shared_loads,
-    touch_changes_expiry_only, user_index, versioned_update,
+    create_load_duplicate, delete, every_kind_round_trips, expiry, many_users,
+    rotation_keeps_one_record, shared_loads, touch_changes_expiry_only, user_index,
+    versioned_update,
 };
 
 /// `record` with a new token: what a rotation writes (with
@@ -115,6 +116,7 @@ where
 {
     require_parallel_runtime("the store conformance suite");
     create_load_duplicate(&make(ManualClock::starting_now()).await).await;
+    every_kind_round_trips(&make(ManualClock::starting_now()).await).await;
     versioned_update(&make(ManualClock::starting_now()).await).await;
     shared_loads(&make(ManualClock::starting_now()).await).await;
     touch_changes_expiry_only(&make(ManualClock::starting_now()).await).await;

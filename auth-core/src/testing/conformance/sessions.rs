@@ -7,9 +7,34 @@ use time::{Duration, OffsetDateTime};
 
 use super::{keys, rotated, unique_user};
 use crate::clock::{Clock, ManualClock};
-use crate::record::{SessionKind, SessionRecord};
+use crate::record::{SessionKind, SessionLifetime, SessionRecord};
 use crate::store::{SessionStore, StoreError};
 use crate::testing::sample_record;
+
+/// Every kind of session (browser, refresh family, visitor) and every
+/// lifetime comes back as it was stored.
+pub(super) async fn every_kind_round_trips<S: SessionStore>(store: &S) {
+    let now = OffsetDateTime::now_utc();
+    for (kind, lifetime) in [
+        (SessionKind::Browser, SessionLifetime::Standard),
+        (SessionKind::Browser, SessionLifetime::BrowserSession),
+        (SessionKind::Browser, SessionLifetime::Remembered),
+        (SessionKind::Refresh, SessionLifetime::Standard),
+        (SessionKind::Visitor, SessionLifetime::Visitor),
+    ] {
+        let mut rec = sample_record(&unique_user("kinds"), now, Duration::minutes(30));
+        rec.kind = kind;
+        rec.lifetime = lifetime;
+        store.create(&rec).await.expect("create");
+        let loaded = store.load(&rec.key()).await.unwrap().expect("loads");
+        assert_eq!(
+            (loaded.kind, loaded.lifetime),
+            (kind, lifetime),
+            "the kind and lifetime of a session must be kept"
+        );
+        assert_eq!(store.list_user(&rec.user_id).await.unwrap().len(), 1);
+    }
+}
 
 pub(super) async fn create_load_duplicate<S: SessionStore>(store: &S) {
     let now = OffsetDateTime::now_utc();

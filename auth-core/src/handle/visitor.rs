@@ -1,0 +1,109 @@
+//! Sessions of anonymous visitors: created on the first write of data,
+//! ended when their data is gone or at login, where the app's chosen keys
+//! are carried into the new session.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::data::{apply_changes, check_size};
+use super::{AuthHandle, CookieAction, Current};
+use crate::error::Error;
+use crate::record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};
+use crate::token::{SessionId, SessionToken};
+
+/// The owner of a visitor's session: a name of its own, so it counts
+/// toward no user's limit and shows in no user's device list. The leading
+/// control character keeps it apart from every user id an app could give.
+fn owner(id: &SessionId) -> String {
+    format!("\u{1}visitor:{id}")
+}
+
+impl AuthHandle {
+    /// Starts an anonymous visitor's session holding `changes`, and
+    /// schedules its cookie (a browser-session cookie). Nothing is stored
+    /// when the changes only remove keys.
+    pub(super) async fn start_visit(
+        &self,
+        changes: BTreeMap<String, Option<Value>>,
+    ) -> Result<(), Error> {
+        let mut data = SessionData::new();
+        apply_changes(&mut data, &changes);
+        if data.is_empty() {
+            self.shared.state.lock().changes.clear();
+            return Ok(());
+        }
+        let inner = &self.auth.inner;
+        check_size(&data, inner.max_data_bytes)?;
+        let token = SessionToken::generate()?;
+        let now = self.auth.now();
+        let (idle, absolute) = inner.lifetimes_of(SessionLifetime::Visitor);
+        let absolute_expires_at = now + absolute;
+        let id = token.key().id();
+        let record = SessionRecord {
+            user_id: owner(&id),
+            id,
+            kind: SessionKind::Visitor,
+            verifier: token.verifier(),
+            generation: 0,
+            rotated_at: now,
+            tokens_not_before: None,
+            roles: Vec::new(),
+            created_at: now,
+            idle_expires_at: (now + idle).min(absolute_expires_at),
+            absolute_expires_at,
+            last_refresh_at: now,
+            data,
+            // A visitor is in no device list: nothing about the client is
+            // kept.
+            client: ClientMeta::default(),
+            lifetime: SessionLifetime::Visitor,
+            version: 1,
+        };
+        inner.store.create(&record).await?;
+        tracing::debug!(session = %record.id, "visitor session started");
+        let mut state = self.shared.state.lock();
+        state.visitor = Some(Current {
+            token,
+            record: Arc::new(record),
+        });
+        state.cookie = CookieAction::Set;
+        state.changes.retain(|k, v| changes.get(k) != Some(v));
+        Ok(())
+    }
+
+    /// Ends the visitor's session `record`, whose data is all gone, and
+    /// removes its cookie.
+    pub(super) async fn end_visit(&self, record: &SessionRecord) -> Result<(), Error> {
+        self.auth.inner.store.delete(&record.key()).await?;
+        tracing::debug!(session = %record.id, "visitor session ended: no data left");
+        let mut state = self.shared.state.lock();
+        state.visitor = None;
+        state.changes.clear();
+        state.cookie = CookieAction::Remove;
+        Ok(())
+    }
+
+    /// The values of `keys` in the visitor's data as this request left it,
+    /// for the session a login starts.
+    pub(super) fn visitor_data(&self, keys: &[String]) -> Vec<(String, Value)> {
+        if keys.is_empty() {
+            return Vec::new();
+        }
+        let state = self.shared.state.lock();
+        if state.current.is_some() {
+            return Vec::new();
+        }
+        let stored = state.visitor.as_ref().map(|v| &v.record.data);
+        keys.iter()
+            .filter_map(|key| {
+                let value = match state.changes.get(key) {
+                    Some(changed) => changed.clone(),
+                    None => stored.and_then(|d| d.get_value(key)).cloned(),
+                }?;
+                Some((key.clone(), value))
+            })
+            .collect()
+    }
+}
