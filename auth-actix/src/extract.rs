@@ -5,6 +5,7 @@
 //! | [`CurrentUser`] | 401 with `WWW-Authenticate` | 500, logged with the fix |
 //! | `Option<CurrentUser>` | `None` | `None` (actix's `Option` swallows errors) |
 //! | [`Permitted<P>`] | 401; 403 `insufficient_scope` without permission `P` | 500, logged with the fix |
+//! | [`Claims<C>`] | 401; 403 when the claims do not read as `C` | 500, logged with the fix |
 //! | [`Auth`] | the handle (log in with it) | 500, logged with the fix |
 
 use std::fmt;
@@ -15,7 +16,9 @@ use std::ops::Deref;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use auth_core::adapter::{HandlerRefusal, RefusalResponse, admit_caller, missing_middleware};
+use auth_core::adapter::{
+    HandlerRefusal, RefusalResponse, admit_caller, admit_claims, missing_middleware,
+};
 use auth_core::{AuthHandle, Identity, Permission, Refusal};
 
 use crate::response::refusal_response;
@@ -99,6 +102,43 @@ impl<P: Permission> FromRequest for Permitted<P> {
                 permission: PhantomData,
             })
         }))
+    }
+}
+
+/// The caller's custom claims, read as `C`: those given at login
+/// ([`Login::with_claims`](auth_core::Login::with_claims)) for a session
+/// or a token minted for it, or an external provider's token's own. 401
+/// if anonymous, 403 when they do not read as `C`.
+///
+/// ```
+/// use auth_actix::Claims;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Tenant {
+///     tenant: String,
+///     email: Option<String>,
+/// }
+///
+/// async fn dashboard(Claims(claims): Claims<Tenant>) -> String {
+///     format!("tenant {} ({:?})", claims.tenant, claims.email)
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Claims<C>(pub C);
+
+impl<C> Deref for Claims<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        &self.0
+    }
+}
+
+impl<C: serde::de::DeserializeOwned> FromRequest for Claims<C> {
+    type Error = AuthRejection;
+    type Future = Ready<Result<Self, AuthRejection>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(handle(req).and_then(|handle| admit_claims(&handle).map(Self).map_err(AuthRejection)))
     }
 }
 

@@ -64,7 +64,7 @@ mod guard;
 mod middleware;
 mod response;
 
-pub use extract::{Auth, AuthError, AuthRejection, CurrentUser, Permitted};
+pub use extract::{Auth, AuthError, AuthRejection, Claims, CurrentUser, Permitted};
 pub use future::RequireFuture;
 pub use guard::{Require, RequireService};
 pub use middleware::{AuthMiddleware, AuthMiddlewareBuilder, AuthMiddlewareService};

@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::test::{TestRequest, call_service, init_service, read_body};
 use actix_web::{App, HttpResponse, ResponseError, web};
-use auth_actix::{Auth, AuthError, AuthMiddleware, CurrentUser, Require};
+use auth_actix::{Auth, AuthError, AuthMiddleware, Claims, CurrentUser, Require};
 use auth_core::testing::FailingStore;
 use auth_core::{AuthHandle, Authenticator, CookiePolicy, Identity, Login, MemoryStore};
 
@@ -32,6 +32,21 @@ async fn me(CurrentUser(user): CurrentUser) -> String {
     user.user_id().to_owned()
 }
 
+#[derive(serde::Deserialize)]
+struct Tenant {
+    tenant: String,
+}
+
+async fn login_with_claims(auth: Auth) -> Result<HttpResponse, AuthError> {
+    let login = Login::new("carol").with_claims(&serde_json::json!({"tenant": "acme"}))?;
+    auth.login(login).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+async fn tenant(Claims(claims): Claims<Tenant>) -> String {
+    claims.tenant
+}
+
 async fn maybe(user: Option<CurrentUser>) -> String {
     user.map_or("anonymous".into(), |u| u.user_id().to_owned())
 }
@@ -44,6 +59,8 @@ macro_rules! test_app {
                 .route("/login-by-hand", web::post().to(login_by_hand))
                 .route("/me", web::get().to(me))
                 .route("/maybe", web::get().to(maybe))
+                .route("/login-with-claims", web::post().to(login_with_claims))
+                .route("/tenant", web::get().to(tenant))
                 .service(
                     web::resource("/admin")
                         .wrap(Require::role("admin"))
@@ -219,4 +236,38 @@ async fn fresh_login_guard_wants_a_recent_password() {
         read_body(res).await,
         r#"{"error":"login_required","reason":"stale_login"}"#
     );
+}
+
+#[actix_rt::test]
+async fn the_claims_extractor_reads_the_login_claims() {
+    let app = test_app!(auth(FailingStore::new(MemoryStore::new())));
+    let tenant = |cookie: Option<&str>| {
+        let mut req = TestRequest::get().uri("/tenant");
+        if let Some(cookie) = cookie {
+            req = req.insert_header(("cookie", cookie.to_owned()));
+        }
+        req.to_request()
+    };
+    let res = call_service(&app, tenant(None)).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    let res = call_service(&app, TestRequest::post().uri("/login").to_request()).await;
+    let without = cookie_of(&res);
+    let res = call_service(&app, tenant(Some(&without))).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "no tenant claim");
+
+    let res = call_service(
+        &app,
+        TestRequest::post().uri("/login-with-claims").to_request(),
+    )
+    .await;
+    let with = cookie_of(&res);
+    let res = call_service(&app, tenant(Some(&with))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(read_body(res).await, "acme");
+}
+
+fn cookie_of<B>(res: &actix_web::dev::ServiceResponse<B>) -> String {
+    let c = res.headers().get("set-cookie").unwrap().to_str().unwrap();
+    c.split(';').next().unwrap().to_owned()
 }

@@ -144,14 +144,17 @@ impl Authenticator {
                 Some(user) => (user.clone(), None),
                 None => (claims.sub.clone(), Some(claims.iss.clone())),
             };
+            let iat = claims.iat;
+            let mapped = external.mapped_claims(&claims);
             return Ok(Verified {
                 identity: Identity::from_external_claims(
-                    &claims,
+                    claims,
+                    mapped,
                     &self.inner.grants,
                     method,
                     local,
                 ),
-                iat: claims.iat,
+                iat,
                 sid: None,
                 user,
                 issuer,
@@ -161,14 +164,15 @@ impl Authenticator {
         let Some(tokens) = own else {
             return Err(JwtError::Issuer);
         };
-        let claims = tokens.verify::<crate::jwt::NoClaims>(token)?;
+        let claims = tokens.verify::<crate::claims::CustomClaims>(token)?;
+        let (iat, user) = (claims.iat, claims.sub.clone());
         let identity =
-            Identity::from_claims(&claims, &self.inner.grants, method, tokens.issuer_arc());
+            Identity::from_claims(claims, &self.inner.grants, method, tokens.issuer_arc());
         Ok(Verified {
             sid: identity.session_id().cloned(),
             identity,
-            iat: claims.iat,
-            user: claims.sub,
+            iat,
+            user,
             issuer: None,
             list_checked: true,
         })

@@ -81,6 +81,9 @@ struct Inner {
     /// The session's cut-off for its access tokens: tokens made for this
     /// identity are stamped past it.
     tokens_not_before: Option<OffsetDateTime>,
+    /// The application's (or the external issuer's) own claims: a JSON
+    /// object.
+    claims: Option<Arc<serde_json::Value>>,
 }
 
 impl Identity {
@@ -112,6 +115,7 @@ impl Identity {
             idle_expires_at: None,
             expires_at: now + time::Duration::hours(1),
             tokens_not_before: None,
+            claims: None,
         }))
     }
 
@@ -140,6 +144,15 @@ impl Identity {
         self
     }
 
+    /// Sets the custom claims (a JSON object without
+    /// [registered names](crate::claims::REGISTERED_CLAIMS)), for a
+    /// custom credential that carries some.
+    pub fn with_claims<C: serde::Serialize>(mut self, claims: &C) -> Result<Self, crate::Error> {
+        let claims = crate::claims::to_custom_claims(claims)?;
+        Arc::make_mut(&mut self.0).claims = Some(Arc::new(serde_json::Value::Object(claims)));
+        Ok(self)
+    }
+
     /// Sets when the identity stops being valid.
     #[must_use]
     pub fn with_expiry(mut self, expires_at: OffsetDateTime) -> Self {
@@ -160,57 +173,74 @@ impl Identity {
             idle_expires_at: Some(record.idle_expires_at),
             expires_at: record.expires_at(),
             tokens_not_before: record.tokens_not_before,
+            claims: crate::claims::of_session(&record.data)
+                .map(|c| Arc::new(serde_json::Value::Object(c.clone()))),
         }))
     }
 
     /// The caller of one of this application's access tokens.
     #[cfg(feature = "jwt")]
-    pub(crate) fn from_claims<C>(
-        claims: &crate::jwt::Claims<C>,
+    pub(crate) fn from_claims(
+        claims: crate::jwt::Claims<crate::claims::CustomClaims>,
         grants: &RolePermissions,
         method: AuthMethod,
         issuer: &Arc<str>,
     ) -> Self {
+        let session_id = claims.sid.as_deref().and_then(|s| s.parse().ok());
+        let user_id = claims.sub.clone();
         Self::from_token(
             claims,
+            Vec::new(),
             grants,
             method,
             Some(issuer.clone()),
-            claims.sub.clone(),
+            user_id,
             true,
-            claims.sid.as_deref().and_then(|s| s.parse().ok()),
+            session_id,
         )
     }
 
     /// The caller of an external issuer's access token: the local user
     /// `local` (the app's mapping), or else the issuer's subject, which
     /// names no local user.
+    /// The roles of `mapped` (from the issuer's configured claim paths)
+    /// join those of the `roles` claim.
     #[cfg(feature = "oidc")]
-    pub(crate) fn from_external_claims<C>(
-        claims: &crate::jwt::Claims<C>,
+    pub(crate) fn from_external_claims(
+        claims: crate::jwt::oidc::ExternalClaims,
+        mapped: crate::jwt::oidc::MappedClaims,
         grants: &RolePermissions,
         method: AuthMethod,
         local: Option<String>,
     ) -> Self {
         let issuer = Some(Arc::from(claims.iss.as_str()));
-        match local {
-            // The provider's session ids are not this app's sessions.
-            Some(user) => Self::from_token(claims, grants, method, issuer, user, true, None),
-            None => Self::from_token(
-                claims,
-                grants,
-                method,
-                issuer,
-                claims.sub.clone(),
-                false,
-                None,
-            ),
-        }
+        let (user_id, is_local) = match local {
+            Some(user) => (user, true),
+            None => (claims.sub.clone(), false),
+        };
+        let mut claims = claims;
+        claims.roles.extend(mapped.roles);
+        claims.roles.sort_unstable();
+        claims.roles.dedup();
+        claims.permissions.extend(mapped.permissions);
+        // The provider's session ids are not this app's sessions.
+        Self::from_token(
+            claims,
+            Vec::new(),
+            grants,
+            method,
+            issuer,
+            user_id,
+            is_local,
+            None,
+        )
     }
 
     #[cfg(feature = "jwt")]
-    fn from_token<C>(
-        claims: &crate::jwt::Claims<C>,
+    #[allow(clippy::too_many_arguments)]
+    fn from_token(
+        claims: crate::jwt::Claims<crate::claims::CustomClaims>,
+        extra_permissions: Vec<String>,
         grants: &RolePermissions,
         method: AuthMethod,
         issuer: Option<Arc<str>>,
@@ -221,10 +251,15 @@ impl Identity {
         let at = |secs: i64| {
             OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
         };
+        let mut granted = claims.granted_permissions();
+        granted.extend(extra_permissions);
+        let permissions = grants.of_roles(&claims.roles, granted);
+        let custom =
+            (!claims.custom.is_empty()).then(|| Arc::new(serde_json::Value::Object(claims.custom)));
         Self(Arc::new(Inner {
             user_id,
-            roles: claims.roles.clone(),
-            permissions: grants.of_roles(&claims.roles, claims.granted_permissions()),
+            permissions,
+            roles: claims.roles,
             session_id,
             method,
             issuer,
@@ -233,6 +268,7 @@ impl Identity {
             idle_expires_at: None,
             expires_at: at(claims.exp),
             tokens_not_before: None,
+            claims: custom,
         }))
     }
 
@@ -313,6 +349,40 @@ impl Identity {
         self.0.expires_at
     }
 
+    /// The custom claims: the application's own, given at login (see
+    /// [`claims`](crate::claims)), or those of an external provider's
+    /// token beyond the registered ones. `None` when there are none.
+    pub fn claims(&self) -> Option<&crate::claims::CustomClaims> {
+        self.0
+            .claims
+            .as_deref()
+            .and_then(serde_json::Value::as_object)
+    }
+
+    /// The custom claims as `C`: what the adapters' `Claims<C>` extractor
+    /// gives handlers. With no claims, `C` is read from an empty object,
+    /// so optional fields are `None`.
+    ///
+    /// ```
+    /// use auth_core::{AuthMethod, Identity};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Tenant {
+    ///     tenant: String,
+    /// }
+    ///
+    /// let caller = Identity::new("alice", AuthMethod::Custom("api_key"))
+    ///     .with_claims(&serde_json::json!({"tenant": "acme"}))?;
+    /// assert_eq!(caller.custom_claims::<Tenant>()?.tenant, "acme");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn custom_claims<C: serde::de::DeserializeOwned>(&self) -> Result<C, serde_json::Error> {
+        match self.0.claims.as_deref() {
+            Some(claims) => C::deserialize(claims),
+            None => C::deserialize(serde_json::Value::Object(serde_json::Map::new())),
+        }
+    }
+
     /// The session's cut-off for access tokens, which tokens made for it
     /// must be stamped past.
     #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
@@ -332,6 +402,11 @@ impl fmt::Debug for Identity {
             .field("issuer", &self.0.issuer)
             .field("local", &self.0.local)
             .field("expires_at", &self.0.expires_at)
+            // Claims may hold personal data: their names only.
+            .field(
+                "claims",
+                &self.claims().map(|c| c.keys().collect::<Vec<_>>()),
+            )
             .finish()
     }
 }

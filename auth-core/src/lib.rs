@@ -15,6 +15,7 @@
 pub struct ReadmeDoctests;
 
 pub mod adapter;
+pub mod claims;
 pub mod clock;
 pub mod cookie;
 pub mod csrf;

@@ -5,13 +5,14 @@
 //! | [`CurrentUser`] | 401 with `WWW-Authenticate` | 500, logged with the fix |
 //! | `Option<CurrentUser>` | `None` | 500, logged with the fix |
 //! | [`Permitted<P>`] | 401; 403 `insufficient_scope` without permission `P` | 500, logged with the fix |
+//! | [`Claims<C>`] | 401; 403 when the claims do not read as `C` | 500, logged with the fix |
 //! | [`Auth`] | the handle (log in with it) | 500, logged with the fix |
 
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use auth_core::adapter::{RefusalResponse, admit_caller, missing_middleware};
+use auth_core::adapter::{RefusalResponse, admit_caller, admit_claims, missing_middleware};
 use auth_core::{AuthHandle, Identity, Permission};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
@@ -86,6 +87,44 @@ impl<P> Deref for Permitted<P> {
     type Target = Identity;
     fn deref(&self) -> &Identity {
         &self.identity
+    }
+}
+
+/// The caller's custom claims, read as `C`: those given at login
+/// ([`Login::with_claims`](auth_core::Login::with_claims)) for a session
+/// or a token minted for it, or an external provider's token's own. 401
+/// if anonymous, 403 when they do not read as `C`.
+///
+/// ```
+/// use auth_tower::Claims;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Tenant {
+///     tenant: String,
+///     email: Option<String>,
+/// }
+///
+/// async fn dashboard(Claims(claims): Claims<Tenant>) -> String {
+///     format!("tenant {} ({:?})", claims.tenant, claims.email)
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Claims<C>(pub C);
+
+impl<C> Deref for Claims<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync, C: serde::de::DeserializeOwned> FromRequestParts<S> for Claims<C> {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AuthRejection> {
+        admit_claims(handle(parts)?)
+            .map(Self)
+            .map_err(AuthRejection)
     }
 }
 

@@ -68,5 +68,5 @@ pub use body::ResponseBody;
 #[cfg(feature = "axum")]
 pub use error::AuthError;
 #[cfg(feature = "axum")]
-pub use extract::{Auth, AuthRejection, CurrentUser, Permitted};
+pub use extract::{Auth, AuthRejection, Claims, CurrentUser, Permitted};
 pub use guard::{Guard, GuardFuture, Require};

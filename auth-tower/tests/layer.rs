@@ -4,7 +4,7 @@ use std::convert::Infallible;
 
 use auth_core::testing::FailingStore;
 use auth_core::{Authenticator, CookiePolicy, Login, MemoryStore};
-use auth_tower::{Auth, AuthError, AuthLayer, CurrentUser, Require};
+use auth_tower::{Auth, AuthError, AuthLayer, Claims, CurrentUser, Require};
 use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
@@ -26,6 +26,11 @@ async fn body(
     String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
 }
 
+#[derive(serde::Deserialize)]
+struct Tenant {
+    tenant: String,
+}
+
 fn app(auth: Authenticator) -> Router {
     Router::new()
         .route(
@@ -38,6 +43,19 @@ fn app(auth: Authenticator) -> Router {
         .route(
             "/me",
             get(|CurrentUser(u): CurrentUser| async move { u.user_id().to_owned() }),
+        )
+        .route(
+            "/login-with-claims",
+            post(|auth: Auth| async move {
+                let claims = serde_json::json!({"tenant": "acme"});
+                auth.login(Login::new("carol").with_claims(&claims)?)
+                    .await?;
+                Ok::<_, AuthError>("ok")
+            }),
+        )
+        .route(
+            "/tenant",
+            get(|Claims(claims): Claims<Tenant>| async move { claims.tenant }),
         )
         .route(
             "/maybe",
@@ -200,4 +218,18 @@ async fn fresh_login_guard_wants_a_recent_password() {
         body(res).await,
         r#"{"error":"login_required","reason":"stale_login"}"#
     );
+}
+
+#[tokio::test]
+async fn the_claims_extractor_reads_the_login_claims() {
+    let app = app(auth(FailingStore::new(MemoryStore::new())));
+    let res = send(&app, "GET", "/tenant", None).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let without = cookie_of(&send(&app, "POST", "/login", None).await);
+    let res = send(&app, "GET", "/tenant", Some(&without)).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "no tenant claim");
+    let with = cookie_of(&send(&app, "POST", "/login-with-claims", None).await);
+    let res = send(&app, "GET", "/tenant", Some(&with)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(body(res).await, "acme");
 }

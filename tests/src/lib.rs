@@ -555,20 +555,29 @@ impl TestProvider {
             audience: Self::AUDIENCE.to_owned(),
             jwks_url: None,
             accept_untyped: false,
+            roles_claims: Vec::new(),
         }
     }
 
     /// An access token for `user` with `roles` and `scopes`.
     pub fn token(&self, user: &str, roles: &[&str], scopes: &[&str]) -> String {
-        use auth_core::jwt::{NoClaims, Subject};
+        self.token_with(user, roles, scopes, &serde_json::json!({}))
+    }
+
+    /// An access token for `user` with `roles`, `scopes` and the provider's
+    /// own `claims` (a JSON object: Keycloak's `realm_access`, say).
+    pub fn token_with(
+        &self,
+        user: &str,
+        roles: &[&str],
+        scopes: &[&str],
+        claims: &serde_json::Value,
+    ) -> String {
+        use auth_core::jwt::Subject;
         let subject = Subject::new(user)
             .with_roles(roles.iter().copied())
             .with_scope(scopes);
-        let token = self
-            .signer
-            .issue(&subject, &NoClaims {})
-            .expect("signed")
-            .token;
+        let token = self.signer.issue(&subject, claims).expect("signed").token;
         remember_secret(&token);
         token
     }

@@ -14,7 +14,55 @@ scenarios!(
     tokens_of_a_trusted_provider_carry_its_scopes,
     a_providers_subject_is_not_the_local_user_of_that_name,
     id_tokens_are_not_access_tokens,
+    a_providers_roles_come_from_the_configured_claim_path,
 );
+
+async fn a_providers_roles_come_from_the_configured_claim_path(env: Env) {
+    let provider = TestProvider::start().await;
+    let keycloak = json!({
+        "realm_access": {"roles": ["admin"]},
+        "email": "erin@sso.example",
+    });
+    let token = format!(
+        "Bearer {}",
+        provider.token_with("sso-erin", &[], &[], &keycloak)
+    );
+    let auth = [("authorization", token.as_bytes())];
+    for (paths, admitted) in [(vec![], 403), (vec!["realm_access.roles".to_owned()], 200)] {
+        let mut settings = provider.settings();
+        settings.roles_claims = paths;
+        let options = Options {
+            oidc: Some(settings),
+            ..Options::default()
+        };
+        let app = TestApp::start_with(env, options).await;
+        let client = app.client();
+        assert_eq!(client.get_with("/admin", &auth).await.status, admitted);
+        let me = client.get_with("/me", &auth).await.json();
+        assert_eq!(me["issuer"], json!(provider.issuer));
+        assert_eq!(
+            me["claims"]["email"], "erin@sso.example",
+            "the provider's own claims"
+        );
+        let roles = if admitted == 200 {
+            json!(["admin"])
+        } else {
+            json!([])
+        };
+        assert_eq!(me["roles"], roles);
+    }
+    // The demo's own tokens name the demo as their issuer.
+    let app = TestApp::start(env).await;
+    let client = app.client();
+    let pair = client.token_pair("alice").await;
+    let own = format!("Bearer {}", pair["access_token"].as_str().unwrap());
+    let me = client
+        .get_with("/me", &[("authorization", own.as_bytes())])
+        .await
+        .json();
+    assert_eq!(me["issuer"], example_shared::TOKEN_ISSUER);
+    assert_eq!(me.get("claims"), None);
+}
 
 fn assert_insufficient_scope(res: &Res, missing: &str) {
     assert_eq!(res.status, 403, "{}", res.body);

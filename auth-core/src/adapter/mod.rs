@@ -137,6 +137,24 @@ pub fn admit_caller(
         .ok_or_else(|| refused(Refusal::Unauthenticated))
 }
 
+/// The caller's [custom claims](crate::claims) as `C`, for the adapters'
+/// `Claims<C>` extractors: 401 for an anonymous caller, 403 when the
+/// claims do not read as `C` (a required claim missing), with a `debug`
+/// event naming the reason.
+pub fn admit_claims<C: serde::de::DeserializeOwned>(
+    handle: &AuthHandle,
+) -> Result<C, RefusalResponse> {
+    let identity = admit_caller(handle, None)?;
+    identity.custom_claims::<C>().map_err(|error| {
+        tracing::debug!(
+            error = %error,
+            user = %identity.user_id().escape_debug(),
+            "the caller's claims lack what the handler needs"
+        );
+        handle.render(&Refusal::Forbidden)
+    })
+}
+
 /// Makes an adapter's handler error type, a tuple struct around a
 /// [`Refusal`](crate::Refusal), convertible with `?` from every error of
 /// auth-core a handler meets: [`Error`](crate::Error),

@@ -36,11 +36,14 @@ impl AuthHandle {
             let Some(current) = &state.current else {
                 return Ok(None);
             };
-            crate::jwt::Subject::new(current.record.user_id.clone())
+            let subject = crate::jwt::Subject::new(current.record.user_id.clone())
                 .with_roles(current.record.roles.iter().cloned())
                 .with_session(current.record.id.clone())
-                .issued_after(current.record.tokens_not_before)
+                .issued_after(current.record.tokens_not_before);
+            (subject, current.record.clone())
         };
-        tokens.issue(&subject, &crate::jwt::NoClaims {}).map(Some)
+        let (subject, record) = subject;
+        let custom = crate::claims::for_token(crate::claims::of_session(&record.data));
+        tokens.issue(&subject, custom).map(Some)
     }
 }

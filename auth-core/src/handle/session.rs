@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::data::{apply_changes, check_size};
 use super::{AuthHandle, CookieAction, Current};
+use crate::claims::{CLAIMS_KEY, CustomClaims};
 use crate::error::Error;
 use crate::identity::{AuthMethod, Identity};
 use crate::lifecycle::SessionInfo;
@@ -26,9 +27,21 @@ pub struct Login {
     roles: Vec<String>,
     label: Option<String>,
     data: SessionData,
+    claims: Option<CustomClaims>,
     lifetime: SessionLifetime,
     /// Keys of the visitor's data the new session keeps.
     carried: Vec<String>,
+}
+
+impl Login {
+    /// The session's data, with the custom claims under their key.
+    fn data_with_claims(data: SessionData, claims: Option<CustomClaims>) -> SessionData {
+        let mut data = data;
+        if let Some(claims) = claims {
+            data.set_value(CLAIMS_KEY, Some(serde_json::Value::Object(claims)));
+        }
+        data
+    }
 }
 
 impl Login {
@@ -39,6 +52,7 @@ impl Login {
             roles: Vec::new(),
             label: None,
             data: SessionData::new(),
+            claims: None,
             lifetime: SessionLifetime::Standard,
             carried: Vec::new(),
         }
@@ -79,6 +93,31 @@ impl Login {
         self
     }
 
+    /// The application's own claims about the user (a JSON object: a
+    /// tenant, a plan), kept with the session or refresh family, put into
+    /// every access token and gateway token minted for it, and read by
+    /// handlers through [`Identity::custom_claims`] (the adapters'
+    /// `Claims<C>` extractor). [`Error::Data`] if they are not an object
+    /// or use a [registered name](crate::claims::REGISTERED_CLAIMS).
+    ///
+    /// ```
+    /// #[derive(serde::Serialize)]
+    /// struct Plan {
+    ///     tenant: String,
+    ///     plan: String,
+    /// }
+    ///
+    /// let plan = Plan { tenant: "acme".into(), plan: "gold".into() };
+    /// let login = auth_core::Login::new("alice").with_claims(&plan)?;
+    /// # let _ = login;
+    /// assert!(auth_core::Login::new("alice").with_claims(&serde_json::json!({"sub": "root"})).is_err());
+    /// # Ok::<(), auth_core::Error>(())
+    /// ```
+    pub fn with_claims<C: serde::Serialize>(mut self, claims: &C) -> Result<Self, Error> {
+        self.claims = Some(crate::claims::to_custom_claims(claims)?);
+        Ok(self)
+    }
+
     /// Keeps these keys of the anonymous [visitor's
     /// session](crate::AuthHandle#before-the-login) in the new session (a
     /// cart, a preference); the rest of the visitor's data ends with it.
@@ -94,7 +133,8 @@ impl Login {
 
     #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn into_parts(self) -> (String, Vec<String>, Option<String>, SessionData) {
-        (self.user_id, self.roles, self.label, self.data)
+        let data = Self::data_with_claims(self.data, self.claims);
+        (self.user_id, self.roles, self.label, data)
     }
 }
 
@@ -148,7 +188,7 @@ impl AuthHandle {
             idle_expires_at: (now + idle).min(absolute_expires_at),
             absolute_expires_at,
             last_refresh_at: now,
-            data: login.data,
+            data: Login::data_with_claims(login.data, login.claims),
             client,
             lifetime: login.lifetime,
             version: 1,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use super::{AccessTokens, JwtError, NoClaims, Subject};
+use super::{AccessTokens, JwtError, Subject};
 use crate::identity::Identity;
 
 /// Default bound on cached tokens; past it, expired ones are dropped and,
@@ -144,7 +144,9 @@ impl GatewayTokens {
         if let Some(sid) = identity.session_id() {
             subject = subject.with_session(sid.clone());
         }
-        let issued = inner.tokens.issue(&subject, &NoClaims {})?;
+        let issued = inner
+            .tokens
+            .issue(&subject, crate::claims::for_token(identity.claims()))?;
         let value: Arc<str> = if inner.bearer {
             format!("Bearer {}", issued.token).into()
         } else {

@@ -826,3 +826,68 @@ fn a_store_that_cannot_announce_needs_a_single_instance() {
     // Sessions alone need no announcements.
     assert!(Authenticator::builder(quiet).build().is_ok());
 }
+
+#[derive(Debug, serde::Deserialize, PartialEq)]
+struct Tenant {
+    tenant: String,
+}
+
+#[tokio::test]
+async fn custom_claims_travel_from_the_login_into_every_token() {
+    let f = fixture();
+    let acme = serde_json::json!({"tenant": "acme"});
+    let login = || Login::new("alice").with_claims(&acme).unwrap();
+    let expect = Tenant {
+        tenant: "acme".into(),
+    };
+
+    // A cookie session, and the access token minted for it.
+    let handle = f.request(None, &[]).await;
+    let identity = handle.login(login()).await.unwrap();
+    assert_eq!(identity.custom_claims::<Tenant>().unwrap(), expect);
+    let access = handle.issue_access_token().unwrap().unwrap();
+    let claims = f
+        .tokens
+        .verify::<serde_json::Value>(access.token.as_bytes())
+        .unwrap();
+    assert_eq!(claims.custom["tenant"], "acme");
+    let bearer = format!("Bearer {}", access.token);
+    let caller = f.request(None, &[&bearer]).await.identity().unwrap();
+    assert_eq!(caller.custom_claims::<Tenant>().unwrap(), expect);
+
+    // A refresh family keeps them through every rotation.
+    let pair = f
+        .auth
+        .issue_tokens(login(), ClientMeta::default())
+        .await
+        .unwrap();
+    let next = f.auth.refresh_tokens(&pair.refresh_token).await.unwrap();
+    let bearer = format!("Bearer {}", next.access_token);
+    let caller = f.request(None, &[&bearer]).await.identity().unwrap();
+    assert_eq!(caller.custom_claims::<Tenant>().unwrap(), expect);
+
+    // And the gateway's tokens carry them to the services behind.
+    let internal = AccessTokens::builder("https://gateway.test")
+        .with_signing_key(Key::generate("gw", Algorithm::EdDSA).unwrap())
+        .build()
+        .unwrap();
+    let gateway = GatewayTokens::new("X-User-Token", internal.clone()).unwrap();
+    let minted = gateway.header_value(&caller).unwrap();
+    let claims = internal
+        .verify::<serde_json::Value>(minted.as_bytes())
+        .unwrap();
+    assert_eq!(claims.custom["tenant"], "acme");
+
+    // A caller without claims reads optional ones as absent, required
+    // ones as an error.
+    let plain = f.pair("bob").await;
+    let bearer = format!("Bearer {}", plain.access_token);
+    let bob = f.request(None, &[&bearer]).await.identity().unwrap();
+    assert!(bob.claims().is_none());
+    assert!(bob.custom_claims::<Tenant>().is_err());
+    assert_eq!(
+        bob.custom_claims::<serde_json::Map<String, serde_json::Value>>()
+            .unwrap(),
+        serde_json::Map::new()
+    );
+}

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use aws_lc_rs::hmac;
 
-use super::{IssuedToken, JwtError, NoClaims, Subject};
+use super::{IssuedToken, JwtError, Subject};
 use crate::authenticator::Authenticator;
 use crate::error::Error;
 use crate::handle::Login;
@@ -257,7 +257,7 @@ impl Authenticator {
                 .with_roles(record.roles.iter().cloned())
                 .with_session(record.id.clone())
                 .issued_after(record.tokens_not_before),
-            &NoClaims {},
+            crate::claims::for_token(crate::claims::of_session(&record.data)),
         )?)
     }
 

@@ -98,6 +98,9 @@ pub struct OidcSettings {
     /// untyped, as Keycloak and Auth0 issue them (ID tokens are refused
     /// either way).
     pub accept_untyped: bool,
+    /// `OIDC_ROLES_CLAIM`: comma-separated claim paths roles also come
+    /// from (`realm_access.roles` for Keycloak's realm roles).
+    pub roles_claims: Vec<String>,
 }
 
 /// Where the demo keeps its sessions.
@@ -287,6 +290,15 @@ impl Config {
                     nonempty("OIDC_ACCEPT_UNTYPED").as_deref().map(str::trim),
                     Some("1" | "true")
                 ),
+                roles_claims: nonempty("OIDC_ROLES_CLAIM")
+                    .map(|paths| {
+                        paths
+                            .split(',')
+                            .map(|p| p.trim().to_owned())
+                            .filter(|p| !p.is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             }),
             (None, None) => None,
             _ => return Err("set both OIDC_ISSUER and OIDC_AUDIENCE, or neither".into()),
@@ -443,6 +455,11 @@ impl Config {
             }
             if oidc.accept_untyped {
                 issuer = issuer.accept_untyped();
+            }
+            for path in &oidc.roles_claims {
+                issuer = issuer
+                    .with_roles_claim(path)
+                    .map_err(|e| format!("OIDC_ROLES_CLAIM: {e}"))?;
             }
             let issuer = issuer.build().map_err(|e| format!("OIDC_ISSUER: {e}"))?;
             builder = builder.with_external_issuer(issuer);
@@ -900,6 +917,9 @@ struct Me {
     session: Option<SessionSummary>,
     /// For scripts: the `X-CSRF-Token` of cookie sessions.
     csrf_token: Option<String>,
+    /// The caller's custom claims (a provider's token's own, say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claims: Option<auth_core::claims::CustomClaims>,
 }
 
 /// The answer to `GET /me`.
@@ -917,6 +937,7 @@ pub fn me_json(user: &Identity, csrf_token: Option<String>) -> String {
             expires_at: user.expires_at(),
         }),
         csrf_token,
+        claims: user.claims().cloned(),
     };
     serde_json::to_string(&me).unwrap_or_else(|_| json_error("internal"))
 }
@@ -1257,6 +1278,10 @@ mod tests {
         let sso = Config::from_lookup(env(&[
             ("OIDC_ISSUER", "https://sso.example/realms/main"),
             ("OIDC_AUDIENCE", "demo"),
+            (
+                "OIDC_ROLES_CLAIM",
+                "realm_access.roles, resource_access.demo.roles",
+            ),
         ]))
         .unwrap();
         assert_eq!(
@@ -1266,6 +1291,10 @@ mod tests {
                 audience: "demo".into(),
                 jwks_url: None,
                 accept_untyped: false,
+                roles_claims: vec![
+                    "realm_access.roles".into(),
+                    "resource_access.demo.roles".into()
+                ],
             })
         );
         assert!(Config::from_lookup(env(&[("OIDC_ISSUER", "https://sso.example")])).is_err());

@@ -66,9 +66,11 @@ use parking_lot::{Mutex, RwLock};
 
 use super::{AccessTokens, Claims, JwtError, Key};
 
+mod claim_path;
 mod fetch;
 
 use crate::clock::{Clock, SystemClock};
+pub use claim_path::{ClaimPath, MappedClaims};
 pub use fetch::{FetchError, HttpFetcher, JwksFetcher};
 
 /// Default interval between background refreshes: 10 minutes.
@@ -97,6 +99,9 @@ pub enum OidcError {
     /// The HTTP client could not be built.
     #[error("the HTTP client cannot start: {0}")]
     Client(String),
+    /// A claim path is empty or has an empty name.
+    #[error("{0:?} is not a claim path (names separated by dots)")]
+    ClaimPath(String),
 }
 
 /// Whether `url` is https, or http to a loopback host.
@@ -133,6 +138,8 @@ pub struct ExternalIssuerBuilder {
     untyped: bool,
     local_users: Option<Arc<LocalUsers>>,
     max_token_lifetime: Duration,
+    role_paths: Vec<ClaimPath>,
+    permission_paths: Vec<ClaimPath>,
 }
 
 /// The application's mapping from a provider's token to one of its users.
@@ -222,6 +229,35 @@ impl ExternalIssuerBuilder {
         self
     }
 
+    /// Also takes roles from the claim at `path` ([`ClaimPath`]):
+    /// `realm_access.roles` (Keycloak's realm roles),
+    /// `resource_access.my-api.roles` (a Keycloak client's roles),
+    /// `https://example.com/roles` (an Auth0 namespaced claim). The
+    /// `roles` claim always counts; several paths add up.
+    ///
+    /// ```
+    /// use auth_core::jwt::oidc::ExternalIssuer;
+    ///
+    /// let keycloak = ExternalIssuer::builder("https://sso.example/realms/main", "my-api")
+    ///     .with_roles_claim("realm_access.roles")?
+    ///     .with_roles_claim("resource_access.my-api.roles")?;
+    /// # let _ = keycloak;
+    /// # Ok::<(), auth_core::jwt::oidc::OidcError>(())
+    /// ```
+    pub fn with_roles_claim(mut self, path: &str) -> Result<Self, OidcError> {
+        let path = ClaimPath::new(path).ok_or_else(|| OidcError::ClaimPath(path.into()))?;
+        self.role_paths.push(path);
+        Ok(self)
+    }
+
+    /// Also takes permissions from the claim at `path`, beside `scope` and
+    /// `permissions` (see [`with_roles_claim`](Self::with_roles_claim)).
+    pub fn with_permissions_claim(mut self, path: &str) -> Result<Self, OidcError> {
+        let path = ClaimPath::new(path).ok_or_else(|| OidcError::ClaimPath(path.into()))?;
+        self.permission_paths.push(path);
+        Ok(self)
+    }
+
     /// The longest lifetime of the provider's access tokens (default 24
     /// hours): how long a revocation of one of its identities is kept.
     pub fn with_max_token_lifetime(mut self, lifetime: Duration) -> Self {
@@ -270,6 +306,8 @@ impl ExternalIssuerBuilder {
             runtime: runtime.clone(),
             untyped: self.untyped,
             local_users: self.local_users,
+            role_paths: self.role_paths,
+            permission_paths: self.permission_paths,
             max_token_lifetime: self.max_token_lifetime + self.leeway,
         });
         let first = state.join_refresh();
@@ -318,6 +356,8 @@ struct State {
     untyped: bool,
     local_users: Option<Arc<LocalUsers>>,
     max_token_lifetime: Duration,
+    role_paths: Vec<ClaimPath>,
+    permission_paths: Vec<ClaimPath>,
 }
 
 impl State {
@@ -486,6 +526,8 @@ impl ExternalIssuer {
             untyped: false,
             local_users: None,
             max_token_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
+            role_paths: Vec::new(),
+            permission_paths: Vec::new(),
         }
     }
 
@@ -493,6 +535,20 @@ impl ExternalIssuer {
     /// longest lifetime of its tokens, with the leeway.
     pub(crate) fn max_token_lifetime(&self) -> Duration {
         self.state.max_token_lifetime
+    }
+
+    /// The roles and permissions at the issuer's claim paths.
+    pub(crate) fn mapped_claims(&self, claims: &ExternalClaims) -> MappedClaims {
+        let collect = |paths: &[ClaimPath]| {
+            paths
+                .iter()
+                .flat_map(|p| p.strings(claims))
+                .collect::<Vec<_>>()
+        };
+        MappedClaims {
+            roles: collect(&self.state.role_paths),
+            permissions: collect(&self.state.permission_paths),
+        }
     }
 
     /// The local user `claims` map to, by the application's mapping.
