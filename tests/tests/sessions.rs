@@ -249,10 +249,18 @@ async fn logout_removes_session_and_cookie(env: Env) {
 async fn form_logout_redirects(env: Env) {
     let app = TestApp::start(env).await;
     let client = app.logged_in("alice").await;
+    let old = client.token();
     let res = client.post_form("/logout", "").await;
     assert_eq!(res.status, 303);
     assert_eq!(res.header("location"), Some("/"));
-    assert_eq!(app.sessions_in_store().await, 0);
+    assert_eq!(
+        app.sessions_in_store().await,
+        1,
+        "alice's session is gone; a visitor's holds the notice"
+    );
+    assert_eq!(client.get("/me").await.status, 401);
+    client.set_token(old);
+    assert_eq!(client.get("/me").await.status, 401);
 }
 
 async fn login_over_existing_session_issues_new_token(env: Env) {
