@@ -271,3 +271,32 @@ fn cookie_of<B>(res: &actix_web::dev::ServiceResponse<B>) -> String {
     let c = res.headers().get("set-cookie").unwrap().to_str().unwrap();
     c.split(';').next().unwrap().to_owned()
 }
+
+#[actix_rt::test]
+async fn cross_site_requests_are_refused_by_default() {
+    let app = test_app!(auth(FailingStore::new(MemoryStore::new())));
+    let res = call_service(&app, TestRequest::post().uri("/login").to_request()).await;
+    let cookie = cookie_of(&res);
+    let req = TestRequest::post()
+        .uri("/login")
+        .insert_header(("cookie", cookie.clone()))
+        .insert_header(("sec-fetch-site", "cross-site"))
+        .to_request();
+    let res = call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(read_body(res).await, r#"{"error":"csrf_rejected"}"#);
+    let req = TestRequest::post()
+        .uri("/login")
+        .insert_header(("cookie", cookie))
+        .insert_header(("origin", "https://evil.test"))
+        .to_request();
+    assert_eq!(
+        call_service(&app, req).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let req = TestRequest::post()
+        .uri("/login")
+        .insert_header(("sec-fetch-site", "same-origin"))
+        .to_request();
+    assert_eq!(call_service(&app, req).await.status(), StatusCode::OK);
+}

@@ -233,3 +233,45 @@ async fn the_claims_extractor_reads_the_login_claims() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(body(res).await, "acme");
 }
+
+#[tokio::test]
+async fn cross_site_requests_are_refused_by_default() {
+    let app = app(auth(FailingStore::new(MemoryStore::new())));
+    let cookie = cookie_of(&send(&app, "POST", "/login", None).await);
+    let send_post = |site: &str, origin: Option<&str>| {
+        let mut req = Request::post("/data")
+            .header("cookie", &cookie)
+            .header("sec-fetch-site", site);
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        app.clone().oneshot(req.body(Body::empty()).unwrap())
+    };
+    let res = send_post("cross-site", Some("https://evil.test"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(body(res).await, r#"{"error":"csrf_rejected"}"#);
+    // Same-origin passes without a token: no key, no token step.
+    let res = send_post("same-origin", None).await.unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "the handler ran"
+    );
+
+    let open = Router::new()
+        .route("/data", post(|| async { "ok" }))
+        .layer(AuthLayer::new(
+            Authenticator::builder(MemoryStore::new())
+                .without_csrf()
+                .build()
+                .unwrap(),
+        ));
+    let req = Request::post("/data")
+        .header("sec-fetch-site", "cross-site")
+        .body(Body::empty())
+        .unwrap();
+    let res = open.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "turned off on purpose");
+}

@@ -230,11 +230,22 @@ impl AuthenticatorBuilder {
         self
     }
 
-    /// Protects cookie-authenticated requests against cross-site request
-    /// forgery (off by default); see [`csrf`](crate::csrf). The adapters
+    /// How requests are protected against cross-site request forgery; see
+    /// [`csrf`](crate::csrf). By default the Fetch Metadata and `Origin`
+    /// checks run ([`CsrfPolicy::origins_only`](crate::csrf::CsrfPolicy::origins_only));
+    /// a policy with a key adds the session-bound token. The adapters
     /// enforce it before the handler runs.
     pub fn with_csrf(mut self, policy: crate::csrf::CsrfPolicy) -> Self {
         self.csrf = Some(policy);
+        self
+    }
+
+    /// Turns the cross-site checks off, the Fetch Metadata and `Origin`
+    /// checks that run by default included: only for an app that refuses
+    /// cross-site requests some other way (a proxy in front, say), or that
+    /// no browser ever reaches.
+    pub fn without_csrf(mut self) -> Self {
+        self.csrf = None;
         self
     }
 
@@ -549,7 +560,7 @@ impl Authenticator {
             realm: "app".into(),
             renderer: Arc::new(crate::refusal::JsonRefusals),
             login_redirect: None,
-            csrf: None,
+            csrf: Some(crate::csrf::CsrfPolicy::origins_only()),
             proxies: None,
             throttle: None,
             grants: crate::identity::RolePermissions::new(),

@@ -40,7 +40,7 @@ impl AuthHandle {
     /// or a cookie session. Never log it.
     pub fn csrf_token(&self) -> Option<String> {
         let policy = self.authenticator().csrf()?;
-        self.csrf_session().map(|id| policy.token_for(&id))
+        self.csrf_session().and_then(|id| policy.token_for(&id))
     }
 
     /// The CSRF check of this request (see [`csrf`](crate::csrf)), which
@@ -60,7 +60,7 @@ impl AuthHandle {
         if explicit {
             return CsrfVerdict::Allow;
         }
-        let session = self.csrf_session();
+        let session = self.csrf_session().filter(|_| policy.has_tokens());
         let secure = self.authenticator().cookie_policy().secure();
         if let Err(failure) = policy.check_origin(request, secure) {
             return self.csrf_denied(request.method, failure);
@@ -89,7 +89,7 @@ impl AuthHandle {
         let Some(body) = body else {
             return self.csrf_denied(method, CsrfFailure::FormTooLarge);
         };
-        let Some(id) = self.csrf_session() else {
+        let Some(id) = self.csrf_session().filter(|_| policy.has_tokens()) else {
             return CsrfVerdict::Allow;
         };
         match super::form_field(body, policy.form_field()) {

@@ -1,9 +1,13 @@
 //! Cross-site request forgery protection for cookie-authenticated requests.
 //!
 //! A browser attaches the session cookie to every request to the app, even
-//! one a hostile page makes it send. [`CsrfPolicy`], configured with
-//! [`AuthenticatorBuilder::with_csrf`](crate::AuthenticatorBuilder::with_csrf),
-//! refuses such requests in three steps. Safe methods (`GET`, `HEAD`,
+//! one a hostile page makes it send. [`CsrfPolicy`] refuses such requests
+//! in three steps. The first two need no key and run by default, in every
+//! app ([`CsrfPolicy::origins_only`]); the third, a token bound to the
+//! session, is added by a policy with a key
+//! ([`AuthenticatorBuilder::with_csrf`](crate::AuthenticatorBuilder::with_csrf)),
+//! and only [`without_csrf`](crate::AuthenticatorBuilder::without_csrf)
+//! turns them all off. Safe methods (`GET`, `HEAD`,
 //! `OPTIONS`, `TRACE`) and bearer-authenticated requests (no ambient
 //! credential) are exempt; every other request goes through:
 //!
@@ -15,7 +19,7 @@
 //!    With no trusted origins configured, the request's own `Host` is
 //!    trusted (`https://` only when the cookie is `Secure`). A request with
 //!    none of these headers (an API client, not a browser) passes.
-//! 3. **Token**, only for requests authenticated by the session cookie: an
+//! 3. **Token**, with a key, only for requests authenticated by the session cookie: an
 //!    `X-CSRF-Token` header, or a `csrf_token` field of a
 //!    `application/x-www-form-urlencoded` body, must carry
 //!    [`AuthHandle::csrf_token`](crate::AuthHandle::csrf_token): an HMAC of
@@ -85,7 +89,9 @@ pub enum CsrfConfigError {
 /// The CSRF configuration; see the [module docs](self).
 #[derive(Clone)]
 pub struct CsrfPolicy {
-    key: Hmac<Sha256>,
+    /// The key of the session-bound tokens; without one, only steps 1
+    /// and 2 run.
+    key: Option<Hmac<Sha256>>,
     origins: Vec<String>,
     trust_same_site: bool,
     header: String,
@@ -97,7 +103,7 @@ pub struct CsrfPolicy {
 impl fmt::Debug for CsrfPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CsrfPolicy")
-            .field("key", &"REDACTED")
+            .field("key", &self.key.as_ref().map(|_| "REDACTED"))
             .field("origins", &self.origins)
             .field("trust_same_site", &self.trust_same_site)
             .field("header", &self.header)
@@ -107,7 +113,28 @@ impl fmt::Debug for CsrfPolicy {
     }
 }
 
+impl Default for CsrfPolicy {
+    fn default() -> Self {
+        Self::origins_only()
+    }
+}
+
 impl CsrfPolicy {
+    /// Steps 1 and 2 only: the Fetch Metadata and `Origin` checks, which
+    /// need no key and no change to the app's forms. What every
+    /// authenticator runs unless configured otherwise.
+    pub fn origins_only() -> Self {
+        Self {
+            key: None,
+            origins: Vec::new(),
+            trust_same_site: false,
+            header: DEFAULT_HEADER.into(),
+            field: DEFAULT_FORM_FIELD.into(),
+            max_form_bytes: DEFAULT_MAX_FORM_BYTES,
+            exempt_paths: Vec::new(),
+        }
+    }
+
     /// A policy whose tokens are HMACs under `key` (at least 32 bytes).
     /// Every instance of the app must share it.
     pub fn new(key: &[u8]) -> Result<Self, CsrfConfigError> {
@@ -115,7 +142,7 @@ impl CsrfPolicy {
             return Err(CsrfConfigError::WeakKey);
         }
         Ok(Self {
-            key: Hmac::new_from_slice(key).map_err(|_| CsrfConfigError::WeakKey)?,
+            key: Some(Hmac::new_from_slice(key).map_err(|_| CsrfConfigError::WeakKey)?),
             origins: Vec::new(),
             trust_same_site: false,
             header: DEFAULT_HEADER.into(),
@@ -216,19 +243,27 @@ impl CsrfPolicy {
         self.max_form_bytes
     }
 
-    /// The token of session `id`. Never log it.
-    pub fn token_for(&self, id: &SessionId) -> String {
-        URL_SAFE_NO_PAD.encode(self.mac(id).finalize().into_bytes())
+    /// Whether the policy has a key, so requests of a cookie session must
+    /// carry its token (step 3).
+    pub fn has_tokens(&self) -> bool {
+        self.key.is_some()
     }
 
-    fn mac(&self, id: &SessionId) -> Hmac<Sha256> {
-        let mut mac = self.key.clone();
+    /// The token of session `id`; `None` without a key. Never log it.
+    pub fn token_for(&self, id: &SessionId) -> Option<String> {
+        let mac = self.mac(id)?;
+        Some(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    fn mac(&self, id: &SessionId) -> Option<Hmac<Sha256>> {
+        let mut mac = self.key.clone()?;
         mac.update(b"auth-csrf-v1\0");
         mac.update(id.as_str().as_bytes());
-        mac
+        Some(mac)
     }
 
-    /// Whether `presented` is the token of session `id`, in constant time.
+    /// Whether `presented` is the token of session `id`, in constant time;
+    /// always `false` without a key.
     pub fn verify(&self, id: &SessionId, presented: &[u8]) -> bool {
         let presented = presented.trim_ascii();
         if presented.len() != TOKEN_LEN {
@@ -237,7 +272,8 @@ impl CsrfPolicy {
         let Ok(bytes) = URL_SAFE_NO_PAD.decode(presented) else {
             return false;
         };
-        self.mac(id).verify_slice(&bytes).is_ok()
+        self.mac(id)
+            .is_some_and(|mac| mac.verify_slice(&bytes).is_ok())
     }
 
     /// Steps 1 and 2 for an unsafe request: `Err` names the reason.

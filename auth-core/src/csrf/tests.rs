@@ -19,7 +19,7 @@ fn tokens_are_bound_to_the_session_and_key() {
     let p = policy();
     let a = SessionId::generate().unwrap();
     let b = SessionId::generate().unwrap();
-    let token = p.token_for(&a);
+    let token = p.token_for(&a).unwrap();
     assert_eq!(token.len(), TOKEN_LEN);
     assert!(p.verify(&a, token.as_bytes()));
     assert!(p.verify(&a, format!(" {token} ").as_bytes()));
@@ -171,4 +171,26 @@ fn form_fields_are_found_and_decoded() {
     assert_eq!(form_field(b"csrf_token=%zz", "csrf_token"), None);
     assert_eq!(form_field(b"csrf_token=%4", "csrf_token"), None);
     assert_eq!(form_field(b"", "csrf_token"), None);
+}
+
+#[test]
+fn without_a_key_only_the_origin_checks_run() {
+    let p = CsrfPolicy::origins_only();
+    assert!(!p.has_tokens());
+    let a = SessionId::generate().unwrap();
+    assert_eq!(p.token_for(&a), None);
+    let token = policy().token_for(&a).unwrap();
+    assert!(!p.verify(&a, token.as_bytes()), "no key verifies nothing");
+    let cross = CsrfRequest {
+        sec_fetch_site: Some(b"cross-site"),
+        ..req()
+    };
+    assert_eq!(p.check_origin(&cross, false), Err(CsrfFailure::CrossSite));
+    let foreign = CsrfRequest {
+        origin: Some(b"https://evil.test"),
+        ..req()
+    };
+    assert_eq!(p.check_origin(&foreign, false), Err(CsrfFailure::Origin));
+    assert_eq!(p.check_origin(&req(), false), Ok(()));
+    assert!(format!("{p:?}").contains("key: None"));
 }
