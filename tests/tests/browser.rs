@@ -1,7 +1,8 @@
 //! The demo page in a real browser: headless Chromium through ChromeDriver.
 //! Log in through the form, see the session list, find the session cookie
 //! out of the script's reach, revoke another browser's session, refuse a
-//! cross-site form, log out everywhere.
+//! cross-site form, be sent to sign in and back, see the notice of a
+//! logout once, log out everywhere.
 //!
 //! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium
 //! chromium-driver`). Without them the test says so and passes, unless
@@ -95,6 +96,13 @@ async fn browser(driver: &Driver) -> Client {
 
 async fn log_in(browser: &Client, base: &str, user: &str) {
     browser.goto(base).await.unwrap();
+    fill_and_submit(browser, user).await;
+    let shown = wait_for(browser, Locator::Id("user")).await;
+    assert_eq!(shown.text().await.unwrap(), user);
+}
+
+/// Fills the login form on the page with `user`'s credentials and sends it.
+async fn fill_and_submit(browser: &Client, user: &str) {
     browser
         .find(Locator::Id("username"))
         .await
@@ -116,8 +124,6 @@ async fn log_in(browser: &Client, base: &str, user: &str) {
         .click()
         .await
         .unwrap();
-    let shown = wait_for(browser, Locator::Id("user")).await;
-    assert_eq!(shown.text().await.unwrap(), user);
 }
 
 /// Waits for an element to appear (after a form submission navigates).
@@ -295,6 +301,54 @@ async fn the_demo_page_in_a_browser(framework: Framework) {
     left(&second, &evil_url).await;
     second.goto(&base).await.unwrap();
     assert_eq!(shown_user(&second).await, None);
+
+    // A page that needs a login sends the browser to sign in, and back.
+    second.goto(&format!("{base}admin")).await.unwrap();
+    wait_for(&second, Locator::Id("login")).await;
+    assert!(
+        second
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .ends_with("/?next=%2Fadmin"),
+        "{}",
+        second.current_url().await.unwrap()
+    );
+    fill_and_submit(&second, "admin").await;
+    let start = Instant::now();
+    while !second
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .ends_with("/admin")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "never back at /admin"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(second.source().await.unwrap().contains("welcome, admin"));
+
+    // Logging out with the form leaves a notice, shown once.
+    second.goto(&base).await.unwrap();
+    second
+        .find(Locator::Id("logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let notice = wait_for(&second, Locator::Id("notice")).await;
+    assert_eq!(notice.text().await.unwrap(), "You have been signed out.");
+    second.refresh().await.unwrap();
+    wait_for(&second, Locator::Id("login")).await;
+    assert!(
+        second.find(Locator::Id("notice")).await.is_err(),
+        "shown once"
+    );
 
     // Log out everywhere from the page.
     first
