@@ -59,7 +59,7 @@ pub use config::ConfigError;
 pub use cookie::{CookiePolicy, SameSite};
 pub use error::Error;
 pub use guard::{Permission, Requirement};
-pub use handle::{AuthHandle, FLASH_KEY, Login};
+pub use handle::{AuthHandle, FLASH_KEY, Login, LoginError};
 pub use identity::{AuthMethod, Identity, RolePermissions};
 pub use lifecycle::SessionInfo;
 pub use record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};

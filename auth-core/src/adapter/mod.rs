@@ -158,7 +158,8 @@ pub fn admit_claims<C: serde::de::DeserializeOwned>(
 /// Makes an adapter's handler error type, a tuple struct around a
 /// [`Refusal`](crate::Refusal), convertible with `?` from every error of
 /// auth-core a handler meets: [`Error`](crate::Error),
-/// [`throttle::Throttled`](crate::throttle::Throttled), a refresh's
+/// [`throttle::Throttled`](crate::throttle::Throttled), a password
+/// login's [`LoginError`](crate::LoginError), a refresh's
 /// `jwt::RefreshError` (feature `jwt`) and [`Refusal`](crate::Refusal)
 /// itself. Which errors convert, and into what, is the core's decision;
 /// the adapter only names its type.
@@ -191,6 +192,11 @@ macro_rules! refusal_conversions {
         impl ::core::convert::From<$crate::throttle::Throttled> for $error {
             fn from(throttled: $crate::throttle::Throttled) -> Self {
                 Self(throttled.into())
+            }
+        }
+        impl ::core::convert::From<$crate::LoginError> for $error {
+            fn from(error: $crate::LoginError) -> Self {
+                Self(error.into())
             }
         }
         $crate::__refresh_refusal_conversion!($error);

@@ -5,6 +5,7 @@
 mod access;
 mod data;
 mod flash;
+mod password;
 mod respond;
 mod session;
 #[cfg(test)]
@@ -12,6 +13,7 @@ mod tests;
 mod visitor;
 
 pub use flash::FLASH_KEY;
+pub use password::LoginError;
 pub use session::Login;
 
 use std::collections::BTreeMap;

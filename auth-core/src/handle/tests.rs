@@ -565,3 +565,54 @@ async fn a_visitor_counts_toward_no_session_limit() {
     }
     f.login("alice").await;
 }
+
+#[tokio::test]
+async fn the_password_login_counts_failures_and_locks_out() {
+    let store = MemoryStore::new();
+    let auth = Authenticator::builder(store.clone())
+        .with_login_throttle(
+            crate::throttle::LoginThrottle::new(store)
+                .with_user_limit(2)
+                .with_address_limit(100),
+        )
+        .build()
+        .unwrap();
+    let client = crate::ClientMeta::new(None, Some("192.0.2.1".into()));
+    let request = || async {
+        auth.authenticate(auth.credentials(Vec::<&[u8]>::new(), None, client.address.clone()))
+            .await
+            .unwrap()
+    };
+    let attempt = async |password: &str| {
+        let right = password == "wonderland";
+        request()
+            .await
+            .login_with_password("alice", async || Ok(right.then(|| Login::new("alice"))))
+            .await
+    };
+    for _ in 0..2 {
+        let refused = attempt("guess").await.unwrap_err();
+        assert!(matches!(refused, crate::LoginError::WrongCredentials));
+        assert_eq!(Refusal::from(refused).status(), 401);
+    }
+    let locked = attempt("wonderland").await.unwrap_err();
+    assert!(
+        matches!(locked, crate::LoginError::Throttled(_)),
+        "{locked:?}"
+    );
+    assert_eq!(Refusal::from(locked).status(), 429);
+
+    // A check that cannot decide is answered as it says, and not counted.
+    let busy = request()
+        .await
+        .check_password("bob", async || Err(Refusal::Unavailable))
+        .await
+        .unwrap_err();
+    assert_eq!(Refusal::from(busy).status(), 503);
+    let bob = request()
+        .await
+        .login_with_password("bob", async || Ok(Some(Login::new("bob"))))
+        .await
+        .unwrap();
+    assert_eq!(bob.user_id(), "bob");
+}

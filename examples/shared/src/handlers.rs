@@ -126,7 +126,6 @@ async fn check_password(
             Err(LoginFailure::InvalidRequest) => Err(Answer::error(400, "invalid_request")),
             Err(LoginFailure::Refused(refusal)) => return Err(refusal),
             Err(LoginFailure::WrongCredentials(kind)) => Err(invalid_credentials(auth, kind, body)),
-            Err(LoginFailure::Internal) => Err(Answer::error(500, "internal")),
         },
     )
 }
@@ -162,7 +161,7 @@ pub async fn login(
     };
     let kind = verified.kind;
     let next = verified.next_page().to_owned();
-    let identity = auth.login(verified.login()).await?;
+    let identity = auth.login(verified.login).await?;
     Ok(match kind {
         BodyKind::Form => Answer::see_other_to(next),
         BodyKind::Json => Answer::json(200, crate::login_json(&identity, auth.csrf_token())),
@@ -182,7 +181,7 @@ pub async fn token(
     body: &[u8],
 ) -> Result<Answer, Refusal> {
     let login = match check_password(users, auth, content_type, body, false).await? {
-        Ok(verified) => verified.login(),
+        Ok(verified) => verified.login,
         Err(answer) => return Ok(answer),
     };
     token_answer(

@@ -764,17 +764,15 @@ impl LoginForm {
     }
 }
 
-/// A login that checked out: who, and the "remember me" choice.
+/// A login that checked out: what to log in as, and where a form goes
+/// next.
 #[derive(Debug)]
 pub struct VerifiedLogin {
     /// The body's kind (a form answers with a redirect).
     pub kind: BodyKind,
-    /// The user id.
-    pub username: String,
-    /// The user's roles.
-    pub roles: Vec<String>,
-    /// The "remember me" choice, if the body made one.
-    pub remember: Option<bool>,
+    /// The login to perform: the user, their roles, the "remember me"
+    /// choice.
+    pub login: auth_core::Login,
     /// The page the login form asked to go back to, unchecked.
     pub next: Option<String>,
 }
@@ -787,18 +785,17 @@ pub enum LoginFailure {
     UnsupportedMediaType,
     /// Unreadable or oversized: 400.
     InvalidRequest,
-    /// Too many failures (429 with `Retry-After`), or the store failed
-    /// (503).
+    /// Too many failures (429 with `Retry-After`), too many password
+    /// checks at once or a store failure (503).
     Refused(auth_core::Refusal),
     /// Wrong username or password: 401.
     WrongCredentials(BodyKind),
-    /// The password check itself failed: 500.
-    Internal,
 }
 
 /// The whole password login, free of any framework: the body's kind and
-/// fields, the throttle, the password (on a blocking thread: Argon2 is
-/// slow on purpose), and the throttle's bookkeeping.
+/// fields, then the library's login sequence (the throttle and its
+/// bookkeeping) around the demo's own part, the password hash check (on a
+/// blocking thread: Argon2 is slow on purpose).
 pub async fn verify_login(
     auth: &AuthHandle,
     users: Arc<Users>,
@@ -812,12 +809,6 @@ pub async fn verify_login(
     }
     .ok_or(LoginFailure::UnsupportedMediaType)?;
     let creds = LoginForm::parse(kind, body).ok_or(LoginFailure::InvalidRequest)?;
-    // Reserved before the password is checked: a burst of attempts cannot
-    // get more checks than the limit.
-    let attempt = auth
-        .reserve_login_attempt(&creds.username)
-        .await
-        .map_err(|throttled| LoginFailure::Refused(throttled.into()))?;
     let remember = creds.remember(kind);
     let LoginForm {
         username,
@@ -825,32 +816,26 @@ pub async fn verify_login(
         next,
         ..
     } = creds;
-    let verified = users
-        .verify_bounded(username.clone(), password)
-        .await
-        .map_err(|PasswordCheckBusy| {
-            tracing::warn!("login refused: too many password checks at once");
-            LoginFailure::Refused(auth_core::Refusal::Unavailable)
-        })?;
-    match verified {
-        Some(roles) => {
-            attempt
-                .succeeded()
-                .await
-                .map_err(|e| LoginFailure::Refused(auth_core::Error::from(e).into()))?;
-            Ok(VerifiedLogin {
-                kind,
-                username,
-                roles,
-                remember,
-                next,
-            })
-        }
-        None => {
-            tracing::info!(user = %username.escape_debug(), "login failed: wrong credentials");
-            attempt.failed();
-            Err(LoginFailure::WrongCredentials(kind))
-        }
+    let check = async || {
+        let roles = users
+            .verify_bounded(username.clone(), password)
+            .await
+            .map_err(|PasswordCheckBusy| {
+                tracing::warn!("login refused: too many password checks at once");
+                auth_core::Refusal::Unavailable
+            })?;
+        Ok(roles.map(|roles| {
+            let login = auth_core::Login::new(username.clone()).with_roles(roles);
+            match remember {
+                Some(remember) => login.remember(remember),
+                None => login,
+            }
+        }))
+    };
+    match auth.check_password(&username, check).await {
+        Ok(login) => Ok(VerifiedLogin { kind, login, next }),
+        Err(auth_core::LoginError::WrongCredentials) => Err(LoginFailure::WrongCredentials(kind)),
+        Err(refused) => Err(LoginFailure::Refused(refused.into())),
     }
 }
 
@@ -862,15 +847,6 @@ impl VerifiedLogin {
             .as_deref()
             .and_then(auth_core::navigation::safe_next)
             .unwrap_or("/")
-    }
-
-    /// The [`Login`](auth_core::Login) to perform.
-    pub fn login(self) -> auth_core::Login {
-        let login = auth_core::Login::new(self.username).with_roles(self.roles);
-        match self.remember {
-            Some(remember) => login.remember(remember),
-            None => login,
-        }
     }
 }
 
