@@ -147,7 +147,7 @@ async fn listen_once(
     sink: &WeakRevocations,
     failures: &mut u32,
 ) -> Result<(), StoreError> {
-    let client = redis::Client::open(&**url).map_err(map_redis)?;
+    let client = store.subscription_client(url).map_err(map_redis)?;
     let pubsub = with_timeout(store.timeout, async {
         client.get_async_pubsub().await.map_err(map_redis)
     })

@@ -99,6 +99,11 @@ pub struct ReadmeDoctests;
 
 mod announce;
 mod scripts;
+
+/// The Redis client and pool this store is built on, for building the pool
+/// an application passes to [`RedisStore::from_pool`] without depending on
+/// `deadpool-redis` itself.
+pub use deadpool_redis;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -234,6 +239,10 @@ pub struct RedisStore {
     scripts: Arc<Scripts>,
     /// Where the revocation listener subscribes (tried in turn).
     subscribe_urls: Arc<[Arc<str>]>,
+    /// The private CA a `rediss://` server is verified with, for the
+    /// listener's connections too.
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<redis::TlsCertificates>>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -294,6 +303,8 @@ impl RedisStore {
                 decrement: scripts::decrement(),
             }),
             subscribe_urls: Arc::new([]),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -304,6 +315,43 @@ impl RedisStore {
             .create_pool(Some(deadpool_redis::Runtime::Tokio1))
             .map_err(|e| RedisConfigError::Pool(e.to_string()))?;
         Ok(Self::from_pool(pool).with_subscription_urls([url]))
+    }
+
+    /// A store on one Redis server over TLS (feature `tls`), from a
+    /// `rediss://` URL, verified with the PEM `root_certificate` of a
+    /// private CA instead of the system's roots. (With the system's roots,
+    /// [`from_url`](Self::from_url) takes `rediss://` URLs as they are.)
+    #[cfg(feature = "tls")]
+    pub fn from_tls_url(url: &str, root_certificate: &[u8]) -> Result<Self, RedisConfigError> {
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root_certificate.to_vec()),
+        };
+        let refused = |e: redis::RedisError| RedisConfigError::Pool(e.to_string());
+        let client = redis::Client::build_with_tls(url, certificates.clone()).map_err(refused)?;
+        // deadpool's own configuration drops TLS parameters: the manager is
+        // built from the client's connection details instead.
+        let manager =
+            deadpool_redis::Manager::new(client.get_connection_info().clone()).map_err(refused)?;
+        let pool = deadpool_redis::Pool::builder(manager)
+            .runtime(deadpool_redis::Runtime::Tokio1)
+            .build()
+            .map_err(|e| RedisConfigError::Pool(e.to_string()))?;
+        let mut store = Self::from_pool(pool).with_subscription_urls([url]);
+        store.tls = Some(Arc::new(certificates));
+        Ok(store)
+    }
+
+    /// A client for the revocation listener's connection to `url`.
+    pub(crate) fn subscription_client(
+        &self,
+        url: &str,
+    ) -> Result<redis::Client, redis::RedisError> {
+        #[cfg(feature = "tls")]
+        if let Some(certificates) = &self.tls {
+            return redis::Client::build_with_tls(url, (**certificates).clone());
+        }
+        redis::Client::open(url)
     }
 
     /// A store on a pool the application already has.

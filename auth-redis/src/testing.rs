@@ -61,6 +61,70 @@ pub struct RedisServer {
     dir: tempfile::TempDir,
     child: Option<Child>,
     extra: Vec<String>,
+    tls_port: Option<u16>,
+}
+
+/// Makes a CA and a certificate for `127.0.0.1` signed by it in `dir`
+/// (`ca.pem`, `server.pem`, `server.key`), with the `openssl` command.
+fn make_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run openssl to make test certificates: {e}"));
+        assert!(status.success(), "openssl {args:?} failed");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &["-keyout", "ca.key", "-out", "ca.pem"],
+    ]
+    .concat()
+    .into_iter()
+    .chain(["-days", "2", "-subj", "/CN=auth-redis test CA"])
+    .collect::<Vec<_>>());
+    run(&[
+        &["req"][..],
+        &ec,
+        &["-keyout", "server.key", "-out", "server.csr"],
+    ]
+    .concat()
+    .into_iter()
+    .chain(["-subj", "/CN=127.0.0.1"])
+    .collect::<Vec<_>>());
+    std::fs::write(
+        dir.join("san.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .expect("write the certificate extensions");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.cnf",
+    ]);
 }
 
 impl RedisServer {
@@ -76,9 +140,55 @@ impl RedisServer {
             dir,
             child: None,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            tls_port: None,
         };
         server.spawn().await;
         server
+    }
+
+    /// Starts a standalone server that also speaks TLS, on a port of its
+    /// own ([`tls_url`](Self::tls_url)), with a certificate for
+    /// `127.0.0.1` from a CA made for it ([`ca_pem`](Self::ca_pem)). Needs
+    /// the `openssl` command.
+    pub async fn start_tls() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        make_certificates(dir.path());
+        let tls_port = free_port();
+        let file = |name: &str| dir.path().join(name).display().to_string();
+        let extra = vec![
+            "--tls-port".to_owned(),
+            tls_port.to_string(),
+            "--tls-cert-file".to_owned(),
+            file("server.pem"),
+            "--tls-key-file".to_owned(),
+            file("server.key"),
+            "--tls-ca-cert-file".to_owned(),
+            file("ca.pem"),
+            "--tls-auth-clients".to_owned(),
+            "no".to_owned(),
+        ];
+        let mut server = Self {
+            port: free_port(),
+            dir,
+            child: None,
+            extra,
+            tls_port: Some(tls_port),
+        };
+        server.spawn().await;
+        server
+    }
+
+    /// `rediss://127.0.0.1:PORT` of a [TLS server](Self::start_tls).
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls_port
+            .map(|port| format!("rediss://127.0.0.1:{port}"))
+    }
+
+    /// The PEM certificate of the CA a [TLS server](Self::start_tls)'s
+    /// certificate is signed by.
+    pub fn ca_pem(&self) -> Option<Vec<u8>> {
+        self.tls_port?;
+        std::fs::read(self.dir.path().join("ca.pem")).ok()
     }
 
     async fn spawn(&mut self) {

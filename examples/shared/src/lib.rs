@@ -109,8 +109,9 @@ pub enum StoreConfig {
     /// In this process (the default).
     #[default]
     Memory,
-    /// One Redis server (`REDIS_URL`).
-    Redis(String),
+    /// One Redis server (`REDIS_URL`; `rediss://` for TLS), and the PEM
+    /// file of a private CA its certificate is signed by (`REDIS_CA_FILE`).
+    Redis(String, Option<String>),
     /// A Redis Cluster (`REDIS_CLUSTER_URLS`, comma-separated node URLs).
     RedisCluster(Vec<String>),
     /// PostgreSQL (`DATABASE_URL`), through `example-postgres-store`.
@@ -122,7 +123,7 @@ impl StoreConfig {
     pub fn describe(&self) -> String {
         match self {
             Self::Memory => "in-memory store".into(),
-            Self::Redis(url) => format!("Redis at {}", redact_url(url)),
+            Self::Redis(url, _) => format!("Redis at {}", redact_url(url)),
             Self::Postgres(url) => format!("PostgreSQL at {}", redact_url(url)),
             Self::RedisCluster(urls) => format!(
                 "Redis Cluster at {}",
@@ -146,7 +147,12 @@ impl StoreConfig {
         }
         Ok(match self {
             Self::Memory => both(MemoryStore::with_clock(clock)),
-            Self::Redis(url) => both(RedisStore::from_url(url).map_err(|e| e.to_string())?),
+            Self::Redis(url, None) => both(RedisStore::from_url(url).map_err(|e| e.to_string())?),
+            Self::Redis(url, Some(ca_file)) => {
+                let ca = std::fs::read(ca_file)
+                    .map_err(|e| format!("REDIS_CA_FILE {ca_file:?}: {e}"))?;
+                both(RedisStore::from_tls_url(url, &ca).map_err(|e| e.to_string())?)
+            }
             Self::RedisCluster(urls) => both(RedisStore::cluster(urls).map_err(|e| e.to_string())?),
             Self::Postgres(url) => {
                 let store = PostgresStore::connect(url)
@@ -322,7 +328,10 @@ impl Config {
             nonempty("REDIS_CLUSTER_URLS"),
             nonempty("DATABASE_URL"),
         ) {
-            (Some(url), None, None) => StoreConfig::Redis(url.trim().to_owned()),
+            (Some(url), None, None) => StoreConfig::Redis(
+                url.trim().to_owned(),
+                nonempty("REDIS_CA_FILE").map(|f| f.trim().to_owned()),
+            ),
             (None, Some(urls), None) => StoreConfig::RedisCluster(
                 urls.split(',')
                     .map(|u| u.trim().to_owned())
@@ -1192,7 +1201,7 @@ mod tests {
         let redis = Config::from_lookup(env(&[("REDIS_URL", "redis://127.0.0.1:6390")])).unwrap();
         assert_eq!(
             redis.store,
-            StoreConfig::Redis("redis://127.0.0.1:6390".into())
+            StoreConfig::Redis("redis://127.0.0.1:6390".into(), None)
         );
         let cluster = Config::from_lookup(env(&[(
             "REDIS_CLUSTER_URLS",
