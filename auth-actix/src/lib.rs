@@ -64,6 +64,18 @@ mod guard;
 mod middleware;
 mod response;
 
+/// auth-core, the framework-free core, as this crate sees it: depend on
+/// this crate alone and reach the core's types through it; its features
+/// (`jwt`, `oidc`, `testing`) are this crate's too.
+///
+/// ```
+/// use auth_actix::auth_core::{Authenticator, Login, MemoryStore};
+///
+/// let auth = Authenticator::builder(MemoryStore::new()).build()?;
+/// # let _ = (auth, Login::new("alice"));
+/// # Ok::<(), auth_actix::auth_core::ConfigError>(())
+/// ```
+pub use auth_core;
 pub use extract::{Auth, AuthError, AuthRejection, Claims, CurrentUser, Permitted};
 pub use future::RequireFuture;
 pub use guard::{Require, RequireService};

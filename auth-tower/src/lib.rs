@@ -64,6 +64,18 @@ mod guard;
 mod response;
 
 pub use auth::{AuthLayer, AuthService, ResponseFuture};
+/// auth-core, the framework-free core, as this crate sees it: depend on
+/// this crate alone and reach the core's types through it; its features
+/// (`jwt`, `oidc`, `testing`) are this crate's too.
+///
+/// ```
+/// use auth_tower::auth_core::{Authenticator, Login, MemoryStore};
+///
+/// let auth = Authenticator::builder(MemoryStore::new()).build()?;
+/// # let _ = (auth, Login::new("alice"));
+/// # Ok::<(), auth_tower::auth_core::ConfigError>(())
+/// ```
+pub use auth_core;
 pub use body::ResponseBody;
 #[cfg(feature = "axum")]
 pub use error::AuthError;

@@ -133,7 +133,8 @@ fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
         let writer = buffer.clone();
         let filter = tracing_subscriber::EnvFilter::new(
             "info,auth_core=trace,auth_tower=trace,auth_actix=trace,auth_redis=trace,\
-             example_axum=trace,example_actix=trace,example_hyper=trace,example_shared=trace",
+             example_axum=trace,example_actix=trace,example_hyper=trace,example_shared=trace,\
+             tower_http=debug",
         );
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)

@@ -37,13 +37,18 @@ use auth_tower::{Auth, AuthError, AuthLayer, CurrentUser, Permitted, Require};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderName;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use example_shared::ReadReports;
 use example_shared::handlers::{self, Answer};
 pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
+use tower_http::sensitive_headers::{
+    SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
+};
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 
 /// The demo app on the configured store and the system clock.
 pub async fn build_app(config: &Config) -> Result<Router, String> {
@@ -90,6 +95,21 @@ pub fn router(auth: Authenticator, users: Arc<Users>) -> Router {
         .route("/.well-known/jwks.json", get(jwks))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(AuthLayer::new(auth))
+        // Outermost last. The credentials are marked sensitive before the
+        // trace sees the request, and `Set-Cookie` before it sees the
+        // response, so its headers never reach the log.
+        .layer(SetSensitiveResponseHeadersLayer::new([SET_COOKIE]))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().include_headers(true))
+                .on_response(DefaultOnResponse::new().include_headers(true)),
+        )
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            COOKIE,
+            AUTHORIZATION,
+            HeaderName::from_static("x-api-key"),
+            HeaderName::from_static("x-csrf-token"),
+        ]))
         .with_state(AppState { users })
 }
 
