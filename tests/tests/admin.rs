@@ -2,12 +2,106 @@
 //! log a user out everywhere (every session, access token and refresh
 //! token stops working).
 
-use auth_behaviour_tests::{Backend, Env, Framework, TestApp, scenarios};
+use auth_behaviour_tests::{
+    Backend, Env, Framework, TestApp, password_of, remember_secret, scenarios,
+};
+use serde_json::json;
 
 scenarios!(
     an_admin_lists_and_ends_another_users_sessions,
     only_admins_may,
+    a_password_reset_ends_everything_and_only_the_new_password_works,
+    a_password_change_keeps_this_session_and_ends_the_others,
 );
+
+async fn login_status(app: &TestApp, user: &str, password: &str) -> u16 {
+    app.client()
+        .post_json("/login", json!({"username": user, "password": password}))
+        .await
+        .status
+}
+
+async fn a_password_reset_ends_everything_and_only_the_new_password_works(env: Env) {
+    let app = TestApp::start(env).await;
+    let alice = app.logged_in("alice").await;
+    let phone = app.client();
+    let pair = phone.token_pair("alice").await;
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+    let refresh = pair["refresh_token"].as_str().unwrap().to_owned();
+    let admin = app.logged_in("admin").await;
+
+    assert_eq!(
+        alice.post("/admin/users/alice/password-reset").await.status,
+        403
+    );
+    let missing = admin.post("/admin/users/nobody/password-reset").await;
+    assert_eq!(missing.status, 404);
+
+    let reset = admin.post("/admin/users/alice/password-reset").await;
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    assert_eq!(reset.header("cache-control"), Some("no-store"));
+    let reset = reset.json();
+    assert_eq!(reset["user"], "alice");
+    assert_eq!(reset["ended"], 2);
+    let temporary = reset["temporary_password"].as_str().unwrap().to_owned();
+    remember_secret(&temporary);
+
+    assert_eq!(alice.get("/me").await.status, 401);
+    assert_eq!(phone.get_bearer("/me", &access).await.status, 401);
+    assert_eq!(phone.refresh(&refresh).await.status, 400);
+    assert_eq!(login_status(&app, "alice", password_of("alice")).await, 401);
+    assert_eq!(login_status(&app, "alice", &temporary).await, 200);
+    assert_eq!(admin.get("/me").await.status, 200);
+}
+
+async fn a_password_change_keeps_this_session_and_ends_the_others(env: Env) {
+    let app = TestApp::start(env).await;
+    let laptop = app.logged_in("alice").await;
+    let phone = app.logged_in("alice").await;
+    let before = laptop.token();
+    let new_password = "a much better password";
+    remember_secret(new_password);
+
+    let weak = laptop
+        .post_json(
+            "/password",
+            json!({"current_password": password_of("alice"), "new_password": "short"}),
+        )
+        .await;
+    assert_eq!(weak.status, 400);
+    assert_eq!(weak.json()["error"], "weak_password");
+    let wrong = laptop
+        .post_json(
+            "/password",
+            json!({"current_password": "wrong-guess", "new_password": new_password}),
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(
+        login_status(&app, "alice", password_of("alice")).await,
+        200,
+        "unchanged"
+    );
+
+    let changed = laptop
+        .post_json(
+            "/password",
+            json!({"current_password": password_of("alice"), "new_password": new_password}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(
+        changed.json()["ended"],
+        2,
+        "the phone's and the extra login's"
+    );
+    assert_ne!(laptop.token(), before, "this session got a new token");
+    assert_eq!(laptop.get("/me").await.status, 200);
+    assert_eq!(phone.get("/me").await.status, 401);
+    assert_eq!(login_status(&app, "alice", password_of("alice")).await, 401);
+    assert_eq!(login_status(&app, "alice", new_password).await, 200);
+    assert_eq!(app.client().post("/password").await.status, 401);
+}
 
 async fn an_admin_lists_and_ends_another_users_sessions(env: Env) {
     let app = TestApp::start(env).await;

@@ -92,6 +92,12 @@ pub fn app(
                 .wrap(Require::role("admin"))
                 .route(web::post().to(logout_user)),
         )
+        .service(
+            web::resource("/admin/users/{user}/password-reset")
+                .wrap(Require::role("admin"))
+                .route(web::post().to(reset_password)),
+        )
+        .route("/password", web::post().to(change_password))
         .wrap(AuthMiddleware::new(auth))
 }
 
@@ -191,6 +197,24 @@ async fn user_sessions(auth: Auth, user: web::Path<String>) -> Answered {
 async fn logout_user(req: HttpRequest, auth: Auth, user: web::Path<String>) -> Answered {
     let answer = handlers::logout_user(&auth, &user, content_type(&req)).await?;
     Ok(respond(answer))
+}
+
+async fn change_password(
+    req: HttpRequest,
+    users: web::Data<Users>,
+    auth: Auth,
+    _: CurrentUser,
+    body: web::Bytes,
+) -> Answered {
+    let answer =
+        handlers::change_password(users.into_inner(), &auth, content_type(&req), &body).await?;
+    Ok(respond(answer))
+}
+
+async fn reset_password(users: web::Data<Users>, auth: Auth, user: web::Path<String>) -> Answered {
+    Ok(respond(
+        handlers::reset_password(users.into_inner(), &auth, &user).await?,
+    ))
 }
 
 async fn admin(CurrentUser(user): CurrentUser) -> HttpResponse {

@@ -15,6 +15,8 @@
 //! | `DELETE /sessions/{id}` | 204, or 404 if not one of the caller's; `POST /sessions/{id}/revoke` for forms |
 //! | `GET /admin` | 200 for role `admin`, 403 for others, 401 anonymous |
 //! | `GET /admin/users/{user}/sessions` | role `admin`: that user's sessions, as `GET /sessions` lists them |
+//! | `POST /admin/users/{user}/password-reset` | role `admin`: a temporary password for the user, and every session and token of theirs ended; 200 `{"user","temporary_password","ended"}` |
+//! | `POST /password` | signed in: `{current_password, new_password}` (JSON or form); the other sessions and older tokens end, this session gets a new token; 200 `{"ended"}` (303 for a form) |
 //! | `POST /admin/users/{user}/logout` | role `admin`: every session, access token and refresh token of that user ended, on every instance; 200 `{"user","ended"}` (303 for a form) |
 //! | `GET /reports` | 200 with permission `reports:read` (role `user`, or the `X-API-Key` robot), 403 `insufficient_scope` for others, 401 anonymous |
 //! | `POST /reports` | 201 with permission `reports:write` (role `admin`), 403 `insufficient_scope` for others |
@@ -83,6 +85,11 @@ pub fn router(auth: Authenticator, users: Arc<Users>) -> Router {
             "/admin/users/{user}/logout",
             post(logout_user).layer(Require::role("admin")),
         )
+        .route(
+            "/admin/users/{user}/password-reset",
+            post(reset_password).layer(Require::role("admin")),
+        )
+        .route("/password", post(change_password))
         .route("/reports", get(reports))
         .route(
             "/reports",
@@ -203,6 +210,27 @@ async fn user_sessions(auth: Auth, Path(user): Path<String>) -> Answered {
 async fn logout_user(auth: Auth, Path(user): Path<String>, headers: HeaderMap) -> Answered {
     let answer = handlers::logout_user(&auth, &user, content_type(&headers)).await?;
     Ok(respond(answer))
+}
+
+async fn change_password(
+    State(app): State<AppState>,
+    auth: Auth,
+    _: CurrentUser,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answered {
+    let answer = handlers::change_password(app.users, &auth, content_type(&headers), &body).await?;
+    Ok(respond(answer))
+}
+
+async fn reset_password(
+    State(app): State<AppState>,
+    auth: Auth,
+    Path(user): Path<String>,
+) -> Answered {
+    Ok(respond(
+        handlers::reset_password(app.users, &auth, &user).await?,
+    ))
 }
 
 async fn admin(CurrentUser(user): CurrentUser) -> Response {

@@ -130,6 +130,19 @@ impl App {
                     Err(refused) => refused,
                 }
             }
+            (Method::POST, path) if admin_target(path, "/password-reset").is_some() => {
+                match signed_in(Some(&Requirement::role("admin"))) {
+                    Ok(_) => {
+                        let user = admin_target(path, "/password-reset").unwrap_or("");
+                        handlers::reset_password(self.users.clone(), auth, user).await?
+                    }
+                    Err(refused) => refused,
+                }
+            }
+            (Method::POST, "/password") => match signed_in(None) {
+                Ok(_) => return self.with_body(req, &path).await,
+                Err(refused) => refused,
+            },
             (Method::POST, path) if admin_target(path, "/logout").is_some() => {
                 match signed_in(Some(&Requirement::role("admin"))) {
                     Ok(_) => {
@@ -157,6 +170,7 @@ impl App {
             "/login" => handlers::login(users, auth, content_type, &body).await,
             "/token" => handlers::token(users, auth, content_type, &body).await,
             "/token/refresh" => handlers::token_refresh(auth, &body).await,
+            "/password" => handlers::change_password(users, auth, content_type, &body).await,
             _ => handlers::token_revoke(auth, &body).await,
         }
     }

@@ -332,3 +332,85 @@ pub async fn logout_user(
     let body = serde_json::json!({ "user": user, "ended": ended });
     Ok(Answer::json(200, body.to_string()))
 }
+
+/// `POST /password` (signed in): the caller changes their password, JSON
+/// or form `{current_password, new_password}`. The current password is
+/// checked like a login (throttled and counted); then every other session
+/// and every access token issued until now end, and this session gets a
+/// new token. `{"ended"}`, or 303 to `/` with a notice for a form.
+pub async fn change_password(
+    users: Arc<Users>,
+    auth: &AuthHandle,
+    content_type: Option<&[u8]>,
+    body: &[u8],
+) -> Result<Answer, Refusal> {
+    let Some(user) = auth.identity() else {
+        return Err(Refusal::Unauthenticated);
+    };
+    let Some(kind) = BodyKind::of(content_type) else {
+        return Ok(Answer::error(415, "unsupported_media_type"));
+    };
+    let Some(change) = crate::PasswordChange::parse(kind, body) else {
+        return Ok(Answer::error(400, "invalid_request"));
+    };
+    if !change.is_acceptable() {
+        return Ok(Answer::error(400, "weak_password"));
+    }
+    let user_id = user.user_id().to_owned();
+    let crate::PasswordChange {
+        current_password,
+        new_password,
+    } = change;
+    let check = async || {
+        let roles = users
+            .clone()
+            .verify_bounded(user_id.clone(), current_password)
+            .await
+            .map_err(|crate::PasswordCheckBusy| Refusal::Unavailable)?;
+        Ok(roles.map(|_| auth_core::Login::new(user_id.clone())))
+    };
+    match auth.check_password(&user_id, check).await {
+        Ok(_) => {}
+        Err(auth_core::LoginError::WrongCredentials) => {
+            return Ok(invalid_credentials(auth, BodyKind::Json, b""));
+        }
+        Err(refused) => return Err(refused.into()),
+    }
+    if !users.set_password(user_id, new_password).await {
+        return Ok(Answer::error(404, "no_such_user"));
+    }
+    let ended = auth.password_changed().await?;
+    if kind == BodyKind::Form {
+        auth.set_flash(&PASSWORD_CHANGED)?;
+        return Ok(Answer::see_other());
+    }
+    Ok(Answer::json(
+        200,
+        serde_json::json!({ "ended": ended }).to_string(),
+    ))
+}
+
+/// The notice the page shows once after a password change from a form.
+pub const PASSWORD_CHANGED: &str =
+    "Your password has been changed; your other sessions have ended.";
+
+/// `POST /admin/users/{user}/password-reset` (role `admin`): the
+/// helpdesk's reset of a forgotten password. The user gets a temporary
+/// password (in the answer, for the administrator to pass on), and every
+/// session, access token and refresh token of theirs ends, on every
+/// instance. `{"user","temporary_password","ended"}`, never stored; 404
+/// for an unknown user.
+pub async fn reset_password(
+    users: Arc<Users>,
+    auth: &AuthHandle,
+    user: &str,
+) -> Result<Answer, Refusal> {
+    let temporary = crate::temporary_password();
+    if !users.set_password(user.to_owned(), temporary.clone()).await {
+        return Ok(Answer::error(404, "no_such_user"));
+    }
+    let ended = auth.authenticator().end_all_sessions_of(user).await?;
+    tracing::info!(user = %user.escape_debug(), sessions = ended, "password reset by an administrator");
+    let body = serde_json::json!({ "user": user, "temporary_password": temporary, "ended": ended });
+    Ok(Answer::json(200, body.to_string()).no_store())
+}

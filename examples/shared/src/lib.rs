@@ -585,7 +585,8 @@ pub fn jwks_json(auth: &Authenticator) -> String {
 /// Password-checked accounts, held as argon2 hashes.
 #[derive(Debug)]
 pub struct Users {
-    accounts: Vec<(String, String, Vec<String>)>,
+    /// User, argon2 hash, roles.
+    accounts: std::sync::RwLock<Vec<(String, String, Vec<String>)>>,
     dummy_hash: String,
     /// Password checks running at once: each takes about 19 MiB for
     /// Argon2, so a flood of logins must not start them all.
@@ -615,16 +616,18 @@ impl Users {
     /// The [`DEMO_ACCOUNTS`].
     pub fn demo() -> Self {
         Self {
-            accounts: DEMO_ACCOUNTS
-                .iter()
-                .map(|(u, p, r)| {
-                    (
-                        (*u).to_owned(),
-                        hash(p),
-                        r.iter().map(|s| (*s).to_owned()).collect(),
-                    )
-                })
-                .collect(),
+            accounts: std::sync::RwLock::new(
+                DEMO_ACCOUNTS
+                    .iter()
+                    .map(|(u, p, r)| {
+                        (
+                            (*u).to_owned(),
+                            hash(p),
+                            r.iter().map(|s| (*s).to_owned()).collect(),
+                        )
+                    })
+                    .collect(),
+            ),
             dummy_hash: hash("no account has this password"),
             hashing: tokio::sync::Semaphore::new(MAX_CONCURRENT_HASHES),
             waiting: std::sync::atomic::AtomicUsize::new(0),
@@ -662,13 +665,87 @@ impl Users {
     /// The user's roles if the password is right. An unknown user costs a
     /// verification against a dummy hash, so both failures take as long.
     pub fn verify(&self, username: &str, password: &str) -> Option<Vec<String>> {
-        let account = self.accounts.iter().find(|(u, _, _)| u == username);
-        let phc = account.map_or(self.dummy_hash.as_str(), |(_, h, _)| h.as_str());
+        let account = self
+            .accounts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .find(|(u, _, _)| u == username)
+            .map(|(_, hash, roles)| (hash.clone(), roles.clone()));
+        let phc = account
+            .as_ref()
+            .map_or(self.dummy_hash.as_str(), |(h, _)| h.as_str());
         let parsed = PasswordHash::new(phc).ok()?;
         let ok = Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok();
-        account.filter(|_| ok).map(|(_, _, roles)| roles.clone())
+        account.filter(|_| ok).map(|(_, roles)| roles)
+    }
+
+    /// Sets `username`'s password (hashed on a blocking thread); `false`
+    /// for an unknown user.
+    pub async fn set_password(self: Arc<Self>, username: String, password: String) -> bool {
+        let hashed = tokio::task::spawn_blocking(move || hash(&password)).await;
+        let Ok(hashed) = hashed else {
+            return false;
+        };
+        let mut accounts = self
+            .accounts
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match accounts.iter_mut().find(|(u, _, _)| *u == username) {
+            Some(account) => {
+                account.1 = hashed;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The shortest password the demo accepts.
+pub const MIN_PASSWORD: usize = 8;
+
+/// A temporary password for a reset: 16 random bytes, in hex.
+pub fn temporary_password() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("system random source");
+    bytes.iter().fold(String::with_capacity(32), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+/// A password change: the current password and the new one. `Debug`
+/// shows neither.
+#[derive(Deserialize)]
+pub struct PasswordChange {
+    /// The password now.
+    pub current_password: String,
+    /// The password to set.
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for PasswordChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordChange { .. }")
+    }
+}
+
+impl PasswordChange {
+    /// Parses a JSON or form body; `None` for anything malformed or
+    /// oversized.
+    pub fn parse(kind: BodyKind, body: &[u8]) -> Option<Self> {
+        let parsed: Option<Self> = match kind {
+            BodyKind::Form => serde_urlencoded::from_bytes(body).ok(),
+            BodyKind::Json => serde_json::from_slice(body).ok(),
+        };
+        parsed.filter(|c| c.current_password.len() <= MAX_PASSWORD)
+    }
+
+    /// Whether the new password is long enough and not too long.
+    pub fn is_acceptable(&self) -> bool {
+        (MIN_PASSWORD..=MAX_PASSWORD).contains(&self.new_password.len())
     }
 }
 
