@@ -14,6 +14,9 @@ pub mod request_flow {}
 #[doc = include_str!("defaults.md")]
 pub mod defaults {}
 
+#[doc = include_str!("day_two.md")]
+pub mod day_two {}
+
 #[doc = include_str!("threat_model.md")]
 pub mod threat_model {}
 
