@@ -378,38 +378,14 @@ impl AuthenticatorBuilder {
     /// Checks the configuration and builds the authenticator.
     pub fn build(self) -> Result<Authenticator, ConfigError> {
         let revocation_keep = self.revocation_keep();
-        let idle = Duration::try_from(self.idle).map_err(|_| ConfigError::IdleTimeout)?;
-        let absolute =
-            Duration::try_from(self.absolute).map_err(|_| ConfigError::AbsoluteTimeout)?;
-        if idle <= Duration::ZERO {
-            return Err(ConfigError::IdleTimeout);
-        }
-        if absolute < idle {
-            return Err(ConfigError::AbsoluteTimeout);
-        }
+        let (idle, absolute) = checked_timeouts(self.idle, self.absolute)?;
         if !(0.0..=1.0).contains(&self.refresh_threshold) {
             return Err(ConfigError::RefreshThreshold);
         }
-        let remember_idle =
-            Duration::try_from(self.remember_idle).map_err(|_| ConfigError::IdleTimeout)?;
-        let remember_absolute =
-            Duration::try_from(self.remember_absolute).map_err(|_| ConfigError::AbsoluteTimeout)?;
-        if remember_idle <= Duration::ZERO {
-            return Err(ConfigError::IdleTimeout);
-        }
-        if remember_absolute < remember_idle {
-            return Err(ConfigError::AbsoluteTimeout);
-        }
-        let visitor_idle =
-            Duration::try_from(self.visitor_idle).map_err(|_| ConfigError::IdleTimeout)?;
-        let visitor_absolute =
-            Duration::try_from(self.visitor_absolute).map_err(|_| ConfigError::AbsoluteTimeout)?;
-        if visitor_idle <= Duration::ZERO {
-            return Err(ConfigError::IdleTimeout);
-        }
-        if visitor_absolute < visitor_idle {
-            return Err(ConfigError::AbsoluteTimeout);
-        }
+        let (remember_idle, remember_absolute) =
+            checked_timeouts(self.remember_idle, self.remember_absolute)?;
+        let (visitor_idle, visitor_absolute) =
+            checked_timeouts(self.visitor_idle, self.visitor_absolute)?;
         self.cookie.validate()?;
         let mut custom_headers: Vec<&'static str> = Vec::new();
         for authenticator in &self.custom {
@@ -588,4 +564,21 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = e.source();
     }
     text
+}
+
+/// An idle and an absolute timeout that can work: the idle one positive,
+/// the absolute one at least as long.
+fn checked_timeouts(
+    idle: std::time::Duration,
+    absolute: std::time::Duration,
+) -> Result<(Duration, Duration), ConfigError> {
+    let idle = Duration::try_from(idle).map_err(|_| ConfigError::IdleTimeout)?;
+    let absolute = Duration::try_from(absolute).map_err(|_| ConfigError::AbsoluteTimeout)?;
+    if idle <= Duration::ZERO {
+        return Err(ConfigError::IdleTimeout);
+    }
+    if absolute < idle {
+        return Err(ConfigError::AbsoluteTimeout);
+    }
+    Ok((idle, absolute))
 }

@@ -19,9 +19,9 @@
 //!    With no trusted origins configured, the request's own `Host` is
 //!    trusted (`https://` only when the cookie is `Secure`). A request with
 //!    none of these headers (an API client, not a browser) passes.
-//! 3. **Token**, with a key, only for requests authenticated by the session cookie: an
-//!    `X-CSRF-Token` header, or a `csrf_token` field of a
-//!    `application/x-www-form-urlencoded` body, must carry
+//! 3. **Token**, with a key, only for requests authenticated by the
+//!    session cookie: an `X-CSRF-Token` header, or a `csrf_token` field of
+//!    a `application/x-www-form-urlencoded` body, must carry
 //!    [`AuthHandle::csrf_token`](crate::AuthHandle::csrf_token): an HMAC of
 //!    the session's public id under the policy's key, compared in constant
 //!    time. The token stays the same for the session's life (rotation keeps
@@ -141,14 +141,10 @@ impl CsrfPolicy {
         if key.len() < 32 {
             return Err(CsrfConfigError::WeakKey);
         }
+        let key = Hmac::new_from_slice(key).map_err(|_| CsrfConfigError::WeakKey)?;
         Ok(Self {
-            key: Some(Hmac::new_from_slice(key).map_err(|_| CsrfConfigError::WeakKey)?),
-            origins: Vec::new(),
-            trust_same_site: false,
-            header: DEFAULT_HEADER.into(),
-            field: DEFAULT_FORM_FIELD.into(),
-            max_form_bytes: DEFAULT_MAX_FORM_BYTES,
-            exempt_paths: Vec::new(),
+            key: Some(key),
+            ..Self::origins_only()
         })
     }
 
