@@ -50,7 +50,7 @@ pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
 use tower_http::sensitive_headers::{
     SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
 };
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// The demo app on the configured store and the system clock.
 pub async fn build_app(config: &Config) -> Result<Router, String> {
@@ -108,7 +108,7 @@ pub fn router(auth: Authenticator, users: Arc<Users>) -> Router {
         .layer(SetSensitiveResponseHeadersLayer::new([SET_COOKIE]))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().include_headers(true))
+                .make_span_with(request_span)
                 .on_response(DefaultOnResponse::new().include_headers(true)),
         )
         .layer(SetSensitiveRequestHeadersLayer::new([
@@ -118,6 +118,17 @@ pub fn router(auth: Authenticator, users: Arc<Users>) -> Router {
             HeaderName::from_static("x-csrf-token"),
         ]))
         .with_state(AppState { users })
+}
+
+/// The span of a request: its method, path and headers, never its query,
+/// where a careless client may have put a token.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %req.method(),
+        path = req.uri().path(),
+        headers = ?req.headers(),
+    )
 }
 
 /// A shared handler's answer as an axum response.
