@@ -6,12 +6,15 @@ use std::net::IpAddr;
 use actix_web::HttpMessage;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{
-    AUTHORIZATION, CACHE_CONTROL, COOKIE, HOST, HeaderMap, HeaderName, HeaderValue, SET_COOKIE,
-    USER_AGENT, VARY,
+    ACCEPT, AUTHORIZATION, CACHE_CONTROL, COOKIE, HOST, HeaderMap, HeaderName, HeaderValue,
+    SET_COOKIE, USER_AGENT, VARY,
 };
 use actix_web::web::{Bytes, BytesMut};
 use auth_core::adapter::{self, CacheControl, Header};
 use futures_util::StreamExt;
+
+/// Read on every `GET`, so named once.
+const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
 
 /// A request, for the duration of the exchange's `admit`.
 pub(crate) struct ActixRequest<'a>(pub(crate) &'a mut ServiceRequest);
@@ -54,6 +57,8 @@ impl adapter::Request for ActixRequest<'_> {
         let headers = self.0.headers();
         let value = match header {
             Header::UserAgent => headers.get(USER_AGENT),
+            Header::SecFetchMode => headers.get(SEC_FETCH_MODE),
+            Header::Accept => headers.get(ACCEPT),
             other => headers.get(other.name()),
         };
         value.map(HeaderValue::as_bytes)

@@ -153,8 +153,8 @@ impl Exchange {
         }
         if matches!(req.method(), "GET" | "HEAD")
             && crate::navigation::is_navigation(
-                req.header(Header::Named("sec-fetch-mode")),
-                req.header(Header::Named("accept")),
+                req.header(Header::SecFetchMode),
+                req.header(Header::Accept),
             )
         {
             handle.set_navigation(Navigation {

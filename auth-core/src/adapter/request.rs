@@ -4,8 +4,9 @@
 use std::future::Future;
 use std::net::IpAddr;
 
-/// A request header the exchange reads or writes. The credential headers
-/// of every request are variants of their own, so an adapter can map them
+/// A request header the exchange reads or writes. The headers read on
+/// every request (the credentials, and for a `GET` the two that tell a
+/// page navigation) are variants of their own, so an adapter can map them
 /// to header names it parsed once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -16,6 +17,11 @@ pub enum Header<'a> {
     Authorization,
     /// `User-Agent`, kept with a new session for the device list.
     UserAgent,
+    /// `Sec-Fetch-Mode`: whether a `GET` is a browser's navigation to a
+    /// page (see [`navigation`](crate::navigation)).
+    SecFetchMode,
+    /// `Accept`: a browser without Fetch Metadata says it wants a page.
+    Accept,
     /// Any other header, by its lowercase name: the CSRF headers, the
     /// custom credential headers, the gateway header.
     Named(&'a str),
@@ -29,6 +35,8 @@ impl Header<'_> {
             Self::Cookie => "cookie",
             Self::Authorization => "authorization",
             Self::UserAgent => "user-agent",
+            Self::SecFetchMode => "sec-fetch-mode",
+            Self::Accept => "accept",
             Self::Named(name) => name,
         }
     }

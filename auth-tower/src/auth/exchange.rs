@@ -4,8 +4,13 @@
 use std::net::IpAddr;
 
 use auth_core::adapter::{self, CacheControl, Header};
-use http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE, HOST, SET_COOKIE, USER_AGENT, VARY};
+use http::header::{
+    ACCEPT, AUTHORIZATION, CACHE_CONTROL, COOKIE, HOST, SET_COOKIE, USER_AGENT, VARY,
+};
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
+
+/// Read on every `GET`, so named once.
+const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
 
 /// A request, for the duration of the exchange's `admit`.
 pub(super) struct TowerRequest<'a, B>(pub(super) &'a mut Request<B>);
@@ -48,6 +53,8 @@ impl<B: 'static> adapter::Request for TowerRequest<'_, B> {
         let headers = self.0.headers();
         let value = match header {
             Header::UserAgent => headers.get(USER_AGENT),
+            Header::SecFetchMode => headers.get(SEC_FETCH_MODE),
+            Header::Accept => headers.get(ACCEPT),
             other => headers.get(other.name()),
         };
         value.map(HeaderValue::as_bytes)
