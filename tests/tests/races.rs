@@ -16,7 +16,97 @@ scenarios!(
     a_burst_of_wrong_passwords_gets_no_more_checks_than_the_limit,
     concurrent_logins_never_exceed_the_session_limit,
     token_logins_count_toward_the_session_limit,
+    a_notice_is_shown_once_however_pages_race,
+    racing_logins_all_replace_the_visitor_session,
 );
+
+/// A browser signed out with the page's form: it holds a visitor's
+/// session with the "signed out" notice. The visitor's token.
+async fn signed_out_browser(app: &TestApp) -> String {
+    let browser = app.logged_in("alice").await;
+    let csrf = browser.csrf_token().unwrap();
+    let res = browser
+        .post_form("/logout", &format!("csrf_token={csrf}"))
+        .await;
+    assert_eq!(res.status, 303);
+    browser.token().expect("a visitor's session")
+}
+
+/// `n` clients holding `token`, released together on `request`.
+async fn race_with<F, Fut, T>(app: &TestApp, token: &str, n: usize, request: F) -> Vec<T>
+where
+    F: Fn(Arc<Client>) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let client = Arc::new(app.client());
+            client.set_token(Some(token.to_owned()));
+            let (work, barrier) = (request(client), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                work.await
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.unwrap());
+    }
+    out
+}
+
+async fn a_notice_is_shown_once_however_pages_race(env: Env) {
+    let app = TestApp::start(env).await;
+    for trial in 0..trials(env) / 4 {
+        let visitor = signed_out_browser(&app).await;
+        let pages = race_with(&app, &visitor, 6, |client| async move {
+            client.get("/").await.body
+        })
+        .await;
+        let shown = pages
+            .iter()
+            .filter(|page| page.contains(example_shared::handlers::SIGNED_OUT))
+            .count();
+        assert_eq!(shown, 1, "trial {trial}: the notice shown {shown} times");
+        assert_eq!(
+            app.sessions_in_store().await,
+            0,
+            "trial {trial}: the visitor's session ended"
+        );
+    }
+}
+
+async fn racing_logins_all_replace_the_visitor_session(env: Env) {
+    let app = TestApp::start(env).await;
+    for trial in 0..trials(env) / 10 {
+        let visitor = signed_out_browser(&app).await;
+        let before = app.sessions_in_store().await;
+        let logins = race_with(&app, &visitor, 3, |client| async move {
+            client.login_json("alice").await.status
+        })
+        .await;
+        assert_eq!(logins, [200, 200, 200], "trial {trial}");
+        assert_eq!(
+            app.sessions_in_store().await,
+            before - 1 + 3,
+            "trial {trial}: three sessions of alice, the visitor's gone"
+        );
+        let stale = app.client();
+        stale.set_token(Some(visitor));
+        let page = stale.get("/").await;
+        assert!(
+            !page.body.contains(example_shared::handlers::SIGNED_OUT),
+            "trial {trial}"
+        );
+        assert!(
+            page.set_cookies().iter().all(|c| c.contains("Max-Age=0")),
+            "trial {trial}"
+        );
+    }
+}
 
 /// How many times each race runs: on the memory store a lost race is
 /// rarer (everything happens in one process), so it runs more often.

@@ -68,32 +68,45 @@ impl AuthHandle {
     /// data starts a visitor's session; a visitor's session whose data is
     /// all removed ends.
     pub async fn save(&self) -> Result<(), Error> {
+        self.save_taking(None).await.map(|_| ())
+    }
+
+    /// [`save`](Self::save), for a request that removes `taking` to take
+    /// what it held once: `false` when another request removed it first
+    /// (seen on a conflict) or the session ended meanwhile, so the value
+    /// this request read is another's to use.
+    pub(super) async fn save_taking(&self, taking: Option<&str>) -> Result<bool, Error> {
         let store = &self.auth.inner.store;
+        let mut taken = true;
         for _ in 0..SAVE_ATTEMPTS {
             let (record, changes) = {
                 let state = self.shared.state.lock();
                 if state.changes.is_empty() {
-                    return Ok(());
+                    return Ok(taken);
                 }
                 let record = state
                     .data_session()
                     .map(|s| SessionRecord::clone(&s.record));
                 if record.is_none() && !state.may_write_data() {
-                    return Ok(());
+                    return Ok(taken);
                 }
                 (record, state.changes.clone())
             };
             let Some(mut record) = record else {
-                return self.start_visit(changes).await;
+                self.start_visit(changes).await?;
+                return Ok(taken);
             };
             apply_changes(&mut record.data, &changes);
-            if record.kind == SessionKind::Visitor && record.data.is_empty() {
-                return self.end_visit(&record).await;
-            }
             check_size(&record.data, self.auth.inner.max_data_bytes)?;
+            // Versioned even when a visitor's session is about to end, so
+            // that of two requests taking its last key one wins.
             match store.update(&record).await {
                 Ok(version) => {
                     record.version = version;
+                    if record.kind == SessionKind::Visitor && record.data.is_empty() {
+                        self.end_visit(&record).await?;
+                        return Ok(taken);
+                    }
                     let mut state = self.shared.state.lock();
                     if let Some(session) = state.data_session_mut()
                         && session.record.id == record.id
@@ -101,10 +114,15 @@ impl AuthHandle {
                         session.record = Arc::new(record);
                     }
                     state.changes.retain(|k, v| changes.get(k) != Some(v));
-                    return Ok(());
+                    return Ok(taken);
                 }
                 Err(StoreError::Conflict) => match store.load(&record.key()).await? {
                     Some(fresh) => {
+                        if let Some(key) = taking
+                            && fresh.data.get_value(key).is_none()
+                        {
+                            taken = false;
+                        }
                         let mut state = self.shared.state.lock();
                         if let Some(session) = state.data_session_mut() {
                             session.record = Arc::new(fresh);
@@ -112,12 +130,12 @@ impl AuthHandle {
                     }
                     None => {
                         self.drop_changes();
-                        return Ok(());
+                        return Ok(false);
                     }
                 },
                 Err(StoreError::NotFound) => {
                     self.drop_changes();
-                    return Ok(());
+                    return Ok(false);
                 }
                 Err(err) => return Err(err.into()),
             }

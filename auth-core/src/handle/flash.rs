@@ -30,8 +30,9 @@ impl AuthHandle {
     ///
     /// let next = TestRequest::get("/").with_header("cookie", &cookie);
     /// let handle = exchange.admit(&mut next.clone()).await.unwrap();
-    /// assert_eq!(handle.take_flash::<String>().unwrap().as_deref(), Some("You have been signed out."));
-    /// assert_eq!(handle.take_flash::<String>().unwrap(), None, "shown once");
+    /// let message = handle.take_flash::<String>().await.unwrap();
+    /// assert_eq!(message.as_deref(), Some("You have been signed out."));
+    /// assert_eq!(handle.take_flash::<String>().await.unwrap(), None, "shown once");
     /// # });
     /// ```
     pub fn set_flash<T: Serialize>(&self, message: &T) -> Result<(), Error> {
@@ -40,16 +41,17 @@ impl AuthHandle {
 
     /// The message an earlier response [set](Self::set_flash), removed so
     /// that no later response shows it; `None` when there is none or the
-    /// caller has no session (an access token).
-    pub fn take_flash<T: DeserializeOwned>(&self) -> Result<Option<T>, Error> {
+    /// caller has no session (an access token). The removal is saved at
+    /// once, by a compare-and-set of the session: of requests that race
+    /// for one message, exactly one gets it.
+    pub async fn take_flash<T: DeserializeOwned>(&self) -> Result<Option<T>, Error> {
         let message = match self.get::<T>(FLASH_KEY) {
-            Ok(message) => message,
-            Err(Error::NoSession) => return Ok(None),
+            Ok(Some(message)) => message,
+            Ok(None) | Err(Error::NoSession) => return Ok(None),
             Err(error) => return Err(error),
         };
-        if message.is_some() {
-            self.remove(FLASH_KEY)?;
-        }
-        Ok(message)
+        self.remove(FLASH_KEY)?;
+        let taken = self.save_taking(Some(FLASH_KEY)).await?;
+        Ok(taken.then_some(message))
     }
 }

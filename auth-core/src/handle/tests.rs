@@ -546,13 +546,13 @@ async fn a_flash_message_after_logout_is_shown_once() {
     let handle = f.request(Some(&visitor)).await;
     assert!(handle.identity().is_none());
     assert_eq!(
-        handle.take_flash::<String>().unwrap().as_deref(),
+        handle.take_flash::<String>().await.unwrap().as_deref(),
         Some("You have been signed out.")
     );
     let cookies = cookies_of(&handle).await;
     assert!(cookies[0].contains("Max-Age=0"), "nothing left to keep");
     let handle = f.request(Some(&visitor)).await;
-    assert_eq!(handle.take_flash::<String>().unwrap(), None);
+    assert_eq!(handle.take_flash::<String>().await.unwrap(), None);
 }
 
 #[tokio::test]

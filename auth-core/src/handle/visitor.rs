@@ -73,8 +73,8 @@ impl AuthHandle {
         Ok(())
     }
 
-    /// Ends the visitor's session `record`, whose data is all gone, and
-    /// removes its cookie.
+    /// Ends the visitor's session `record`, whose data is all gone (saved
+    /// so), and removes its cookie.
     pub(super) async fn end_visit(&self, record: &SessionRecord) -> Result<(), Error> {
         self.auth.inner.store.delete(&record.key()).await?;
         tracing::debug!(session = %record.id, "visitor session ended: no data left");

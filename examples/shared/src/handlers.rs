@@ -295,7 +295,7 @@ pub async fn page(
     auth: &AuthHandle,
     query: Option<&str>,
 ) -> Result<Answer, Refusal> {
-    let notice = auth.take_flash::<String>()?;
+    let notice = auth.take_flash::<String>().await?;
     let view = crate::PageView {
         notice: notice.as_deref(),
         ..crate::PageView::from_query(query)
