@@ -35,6 +35,11 @@ pub enum Error {
     /// so it has no sessions to list or end here.
     #[error("the caller is not a user of this application")]
     NotLocalUser,
+    /// A login named a user id that starts with a control character: such
+    /// names are reserved for what is not a user (anonymous visitors, a
+    /// provider's subjects signed in through single sign-on).
+    #[error("user ids may not start with a control character")]
+    ReservedUserId,
     /// The session changed concurrently (another request rotated it) and
     /// this request's view of it is out of date: answer 409, and the
     /// client retries with its newest cookie.
@@ -55,6 +60,7 @@ impl Error {
             Self::TooManySessions => "too_many_sessions",
             Self::Conflict => "conflict",
             Self::NotLocalUser => "not_local_user",
+            Self::ReservedUserId => "reserved_user_id",
         }
     }
 
@@ -72,6 +78,7 @@ impl Error {
             Self::DataTooLarge { .. } => 413,
             Self::TooManySessions | Self::Conflict => 409,
             Self::NotLocalUser => 403,
+            Self::ReservedUserId => 500,
         }
     }
 }

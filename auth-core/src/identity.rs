@@ -161,14 +161,15 @@ impl Identity {
     }
 
     pub(crate) fn from_session(record: &SessionRecord, grants: &RolePermissions) -> Self {
+        let (user_id, issuer, local) = owned_by(&record.user_id);
         Self(Arc::new(Inner {
-            user_id: record.user_id.clone(),
+            user_id,
             roles: record.roles.clone(),
             permissions: grants.of_roles(&record.roles, Vec::new()),
             session_id: Some(record.id.clone()),
             method: AuthMethod::Session,
-            issuer: None,
-            local: true,
+            issuer,
+            local,
             created_at: record.created_at,
             idle_expires_at: Some(record.idle_expires_at),
             expires_at: record.expires_at(),
@@ -187,15 +188,17 @@ impl Identity {
         issuer: &Arc<str>,
     ) -> Self {
         let session_id = claims.sid.as_deref().and_then(|s| s.parse().ok());
-        let user_id = claims.sub.clone();
+        // A token of a session signed in through a provider names that
+        // provider's subject, as the session does.
+        let (user_id, external_issuer, local) = owned_by(&claims.sub);
         Self::from_token(
             claims,
             Vec::new(),
             grants,
             method,
-            Some(issuer.clone()),
+            external_issuer.or_else(|| Some(issuer.clone())),
             user_id,
-            true,
+            local,
             session_id,
         )
     }
@@ -280,9 +283,11 @@ impl Identity {
         &self.0.user_id
     }
 
-    /// The issuer (`iss`) of the access token that authenticated the
-    /// request: this application's own, or an external provider's; `None`
-    /// for sessions and custom credentials.
+    /// Who vouched for the caller: the issuer (`iss`) of the access token
+    /// that authenticated the request (this application's own, or an
+    /// external provider's), or the provider a session was signed in
+    /// through ([single sign-on](crate::sso)); `None` for other sessions
+    /// and custom credentials.
     pub fn issuer(&self) -> Option<&str> {
         self.0.issuer.as_deref()
     }
@@ -388,6 +393,16 @@ impl Identity {
     #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn tokens_not_before(&self) -> Option<OffsetDateTime> {
         self.0.tokens_not_before
+    }
+}
+
+/// Who the owner name of a session (or the subject of a token made from
+/// one) is: the user id shown, the provider that vouched for it, and
+/// whether it is a user of this application.
+fn owned_by(owner: &str) -> (String, Option<Arc<str>>, bool) {
+    match crate::owner::parse_external(owner) {
+        Some((issuer, subject)) => (subject.to_owned(), Some(Arc::from(issuer)), false),
+        None => (owner.to_owned(), None, true),
     }
 }
 

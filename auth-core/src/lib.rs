@@ -40,11 +40,14 @@ mod guard;
 mod handle;
 mod identity;
 mod lifecycle;
+mod owner;
 mod pipeline;
 mod refusal;
 
 #[cfg(feature = "jwt")]
 pub mod jwt;
+#[cfg(feature = "oidc")]
+pub mod sso;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

@@ -25,6 +25,11 @@ pub enum SessionKind {
     /// cookie but authenticating no one. Created when the app first writes
     /// to it, replaced by the login's session at login.
     Visitor,
+    /// An index entry, carried by no cookie and authenticating no one: it
+    /// names (in its data) a session to find again by what it is filed
+    /// under, as single sign-on files its sessions under the provider's
+    /// subject and session for a back-channel logout.
+    Link,
 }
 
 /// How long a browser session lives and how its cookie is kept, chosen at

@@ -52,6 +52,12 @@ fn random<const N: usize>() -> Result<[u8; N], RandomError> {
     Ok(buf)
 }
 
+/// `N` bytes from the operating system's random source.
+#[cfg(feature = "oidc")]
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
+    random()
+}
+
 /// The value of each base64url character; `INVALID` for the others.
 const B64URL_VALUES: [u8; 256] = {
     let mut table = [INVALID; 256];

@@ -21,6 +21,9 @@ use auth_redis::testing::RedisServer;
 use example_postgres_store::testing::TestDatabase;
 use example_shared::{Config, OidcSettings, StoreConfig, Stores, Users};
 use reqwest::header::{HeaderMap, HeaderValue};
+
+mod sso_provider;
+pub use sso_provider::{CLIENT_ID, CLIENT_SECRET, NextLogin, SsoProvider, query_param};
 use tokio::sync::{Mutex as AsyncMutex, oneshot};
 
 /// The store behind a test app: counted, switchable off.
@@ -122,6 +125,9 @@ pub struct Options {
     pub oidc: Option<OidcSettings>,
     /// `TRUSTED_PROXIES`.
     pub trusted_proxies: Option<auth_core::proxy::TrustedProxies>,
+    /// `OIDC_ISSUER` and `OIDC_CLIENT_ID`: "Sign in with SSO" through
+    /// this provider ([`SsoProvider::settings`]).
+    pub sso: Option<example_shared::SsoSettings>,
 }
 
 /// Everything the apps log during a test binary's run, at `trace` for the
@@ -363,8 +369,14 @@ impl TestApp {
             }
         };
         let store = CountingStore::new(FailingStore::new(inner));
+        // Bound first: the app's callback URL for the provider names its
+        // port.
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
         let config = Config {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            addr,
             cookie_secure: options.cookie_secure,
             cookie_persistent: options.cookie_persistent,
             idle_timeout: options.idle_timeout,
@@ -378,6 +390,7 @@ impl TestApp {
             max_sessions_per_user: options.max_sessions_per_user,
             api_key: Some(TEST_API_KEY.to_owned()),
             oidc: options.oidc.clone(),
+            sso: options.sso.clone(),
         };
         let stores = Stores {
             sessions: Arc::new(store.clone()),
@@ -387,10 +400,6 @@ impl TestApp {
             .authenticator(stores, dyn_clock)
             .expect("test configuration is valid");
         let cookie_name = auth.cookie_policy().cookie_name().to_owned();
-        let listener = tokio::net::TcpListener::bind(config.addr)
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local address");
         let (tx, rx) = oneshot::channel::<()>();
         let mut actix = None;
         match env.framework {

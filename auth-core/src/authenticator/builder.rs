@@ -90,6 +90,8 @@ pub struct AuthenticatorBuilder {
     refresh: Option<crate::jwt::RefreshPolicy>,
     #[cfg(feature = "oidc")]
     external: Vec<crate::jwt::oidc::ExternalIssuer>,
+    #[cfg(feature = "oidc")]
+    sso: Option<crate::sso::SsoClient>,
 }
 
 impl fmt::Debug for AuthenticatorBuilder {
@@ -286,6 +288,16 @@ impl AuthenticatorBuilder {
     #[cfg(feature = "oidc")]
     pub fn with_external_issuer(mut self, issuer: crate::jwt::oidc::ExternalIssuer) -> Self {
         self.external.push(issuer);
+        self
+    }
+
+    /// The single sign-on client of the application's login through a
+    /// provider ([`sso`](crate::sso)), kept here for its handlers to find
+    /// ([`Authenticator::sso_client`](crate::Authenticator::sso_client)).
+    /// Feature `oidc`.
+    #[cfg(feature = "oidc")]
+    pub fn with_sso_client(mut self, client: crate::sso::SsoClient) -> Self {
+        self.sso = Some(client);
         self
     }
 
@@ -506,6 +518,8 @@ impl AuthenticatorBuilder {
                 refresh: self.refresh,
                 #[cfg(feature = "oidc")]
                 external: self.external,
+                #[cfg(feature = "oidc")]
+                sso: self.sso,
             }),
         })
     }
@@ -550,6 +564,8 @@ impl Authenticator {
             refresh: None,
             #[cfg(feature = "oidc")]
             external: Vec::new(),
+            #[cfg(feature = "oidc")]
+            sso: None,
         }
     }
 }

@@ -54,6 +54,9 @@ pub(crate) struct Inner {
     pub(crate) refresh: Option<crate::jwt::RefreshPolicy>,
     #[cfg(feature = "oidc")]
     pub(crate) external: Vec<crate::jwt::oidc::ExternalIssuer>,
+    /// The application's single sign-on client, if configured.
+    #[cfg(feature = "oidc")]
+    pub(crate) sso: Option<crate::sso::SsoClient>,
     pub(crate) csrf: Option<crate::csrf::CsrfPolicy>,
     pub(crate) proxies: Option<crate::proxy::TrustedProxies>,
     pub(crate) throttle: Option<crate::throttle::LoginThrottle>,
@@ -141,6 +144,13 @@ impl Authenticator {
     /// ([`with_login_redirect`](crate::AuthenticatorBuilder::with_login_redirect)).
     pub fn login_redirect(&self) -> Option<&crate::navigation::LoginRedirect> {
         self.inner.login_redirect.as_ref()
+    }
+
+    /// The single sign-on client, if configured
+    /// ([`with_sso_client`](crate::AuthenticatorBuilder::with_sso_client)).
+    #[cfg(feature = "oidc")]
+    pub fn sso_client(&self) -> Option<&crate::sso::SsoClient> {
+        self.inner.sso.as_ref()
     }
 
     /// The CSRF policy, if configured.

@@ -51,6 +51,26 @@ impl AuthHandle {
         Ok(())
     }
 
+    /// The keys of the session's data (the caller's or the visitor's) that
+    /// start with `prefix`, as this request leaves them.
+    #[cfg_attr(not(feature = "oidc"), allow(dead_code))]
+    pub(crate) fn data_keys(&self, prefix: &str) -> Vec<String> {
+        let state = self.shared.state.lock();
+        let stored = state.data_session().map(|s| &s.record.data);
+        let mut keys: Vec<String> = stored
+            .into_iter()
+            .flat_map(SessionData::keys)
+            .filter(|k| k.starts_with(prefix) && state.changes.get(*k) != Some(&None))
+            .map(str::to_owned)
+            .collect();
+        for (key, value) in &state.changes {
+            if key.starts_with(prefix) && value.is_some() && !keys.contains(key) {
+                keys.push(key.clone());
+            }
+        }
+        keys
+    }
+
     /// Removes a value from the session's data; saved with the response.
     pub fn remove(&self, key: &str) -> Result<(), Error> {
         let mut state = self.shared.state.lock();
@@ -75,7 +95,7 @@ impl AuthHandle {
     /// what it held once: `false` when another request removed it first
     /// (seen on a conflict) or the session ended meanwhile, so the value
     /// this request read is another's to use.
-    pub(super) async fn save_taking(&self, taking: Option<&str>) -> Result<bool, Error> {
+    pub(crate) async fn save_taking(&self, taking: Option<&str>) -> Result<bool, Error> {
         let store = &self.auth.inner.store;
         let mut taken = true;
         for _ in 0..SAVE_ATTEMPTS {

@@ -366,16 +366,21 @@ impl AuthHandle {
 
     /// The caller, who must be a local user, and the cookie session's
     /// record, if any.
-    fn require_user(&self) -> Result<(Identity, Option<SessionRecord>), Error> {
+    fn require_user(&self) -> Result<(Identity, String, Option<SessionRecord>), Error> {
         let state = self.shared.state.lock();
         let identity = state.identity.clone().ok_or(Error::NoSession)?;
-        if !identity.is_local() {
-            return Err(Error::NotLocalUser);
-        }
         let record = state
             .current
             .as_ref()
             .map(|c| SessionRecord::clone(&c.record));
-        Ok((identity, record))
+        // A provider's subject has sessions of its own when it signed in
+        // here (under its namespaced owner name); its access tokens name
+        // no sessions to manage.
+        let owner = match &record {
+            Some(record) => record.user_id.clone(),
+            None if identity.is_local() => identity.user_id().to_owned(),
+            None => return Err(Error::NotLocalUser),
+        };
+        Ok((identity, owner, record))
     }
 }

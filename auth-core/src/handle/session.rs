@@ -31,6 +31,8 @@ pub struct Login {
     lifetime: SessionLifetime,
     /// Keys of the visitor's data the new session keeps.
     carried: Vec<String>,
+    /// Set by single sign-on, whose logins are of reserved owner names.
+    pub(crate) reserved_owner: bool,
 }
 
 impl Login {
@@ -55,6 +57,7 @@ impl Login {
             claims: None,
             lifetime: SessionLifetime::Standard,
             carried: Vec::new(),
+            reserved_owner: false,
         }
     }
 
@@ -162,6 +165,9 @@ impl AuthHandle {
     /// # });
     /// ```
     pub async fn login(&self, mut login: Login) -> Result<Identity, Error> {
+        if crate::owner::is_reserved(&login.user_id) && !login.reserved_owner {
+            return Err(Error::ReservedUserId);
+        }
         for (key, value) in self.visitor_data(&login.carried) {
             if login.data.get_value(&key).is_none() {
                 login.data.set_value(&key, Some(value));
@@ -304,8 +310,8 @@ impl AuthHandle {
     /// every access token issued to the caller until now. Returns how many
     /// sessions ended.
     pub async fn logout_everywhere(&self) -> Result<usize, Error> {
-        let (identity, _) = self.require_user()?;
-        let user = identity.user_id();
+        let (_, user, _) = self.require_user()?;
+        let user = user.as_str();
         self.auth.cut_off_user_tokens(user).await?;
         let n = self.auth.end_user_sessions(user, None).await?;
         tracing::info!(user = %user.escape_debug(), sessions = n, "logout everywhere");
@@ -318,8 +324,8 @@ impl AuthHandle {
     /// a new token, so a thief holding any old credential is out while the
     /// user stays logged in here. Returns how many other sessions ended.
     pub async fn password_changed(&self) -> Result<usize, Error> {
-        let (identity, record) = self.require_user()?;
-        let user = identity.user_id();
+        let (_, user, record) = self.require_user()?;
+        let user = user.as_str();
         let cut_off = self.auth.cut_off_user_tokens(user).await?;
         let keep = record.as_ref().map(SessionRecord::key);
         let ended = self.auth.end_user_sessions(user, keep.as_ref()).await?;
@@ -334,8 +340,8 @@ impl AuthHandle {
     /// Ends every session of the caller except this one. Returns how many
     /// ended.
     pub async fn logout_others(&self) -> Result<usize, Error> {
-        let (identity, record) = self.require_user()?;
-        let user = identity.user_id();
+        let (identity, user, record) = self.require_user()?;
+        let user = user.as_str();
         let keep = record
             .map(|r| r.key())
             .or_else(|| identity.session_id().map(SessionId::key));
@@ -346,8 +352,8 @@ impl AuthHandle {
 
     /// The caller's live sessions, newest first.
     pub async fn sessions(&self) -> Result<Vec<SessionInfo>, Error> {
-        let (identity, _) = self.require_user()?;
-        let records = self.auth.inner.store.list_user(identity.user_id()).await?;
+        let (identity, user, _) = self.require_user()?;
+        let records = self.auth.inner.store.list_user(&user).await?;
         Ok(crate::lifecycle::session_infos(
             records,
             identity.session_id(),
@@ -359,8 +365,8 @@ impl AuthHandle {
     /// no such session (someone else's id included). Revoking the current
     /// session is a logout.
     pub async fn revoke(&self, id: &SessionId) -> Result<bool, Error> {
-        let (identity, record) = self.require_user()?;
-        let user = identity.user_id();
+        let (identity, user, record) = self.require_user()?;
+        let user = user.as_str();
         let key = id.key();
         match self.auth.inner.store.load(&key).await? {
             Some(session) if session.user_id == user => {}

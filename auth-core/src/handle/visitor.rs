@@ -11,14 +11,7 @@ use super::data::{apply_changes, check_size};
 use super::{AuthHandle, CookieAction, Current};
 use crate::error::Error;
 use crate::record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};
-use crate::token::{SessionId, SessionToken};
-
-/// The owner of a visitor's session: a name of its own, so it counts
-/// toward no user's limit and shows in no user's device list. The leading
-/// control character keeps it apart from every user id an app could give.
-fn owner(id: &SessionId) -> String {
-    format!("\u{1}visitor:{id}")
-}
+use crate::token::SessionToken;
 
 impl AuthHandle {
     /// Starts an anonymous visitor's session holding `changes`, and
@@ -42,7 +35,7 @@ impl AuthHandle {
         let absolute_expires_at = now + absolute;
         let id = token.key().id();
         let record = SessionRecord {
-            user_id: owner(&id),
+            user_id: crate::owner::visitor(&id),
             id,
             kind: SessionKind::Visitor,
             verifier: token.verifier(),

@@ -139,6 +139,44 @@ struct HeaderCheck<'a> {
     crit: Option<serde::de::IgnoredAny>,
 }
 
+/// The kinds of token [`AccessTokens::verify_signed`] checks, told apart
+/// by their `typ` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenType {
+    /// An access token: `at+jwt` (RFC 9068), or `JWT` and untyped where
+    /// the issuer is configured to accept them.
+    Access,
+    /// An OpenID Connect ID token: `JWT` or untyped.
+    #[cfg_attr(not(feature = "oidc"), allow(dead_code))]
+    Id,
+    /// A back-channel logout token: `logout+jwt`, or `JWT` or untyped as
+    /// providers that predate the type send them.
+    #[cfg_attr(not(feature = "oidc"), allow(dead_code))]
+    Logout,
+}
+
+impl TokenType {
+    fn accepts(self, typ: Option<&str>, untyped_access: bool) -> bool {
+        // `typ` is a media type, whose `application/` may be left out
+        // (RFC 7515, 4.1.9). Compared as bytes: it may not be ASCII.
+        let is = |t: &str, wanted: &str| {
+            let (t, wanted) = (t.as_bytes(), wanted.as_bytes());
+            let prefix = b"application/".len();
+            t.eq_ignore_ascii_case(wanted)
+                || t.len() == wanted.len() + prefix
+                    && t[..prefix].eq_ignore_ascii_case(b"application/")
+                    && t[prefix..].eq_ignore_ascii_case(wanted)
+        };
+        match (self, typ) {
+            (Self::Access, Some(t)) => is(t, ACCESS_TOKEN_TYPE) || untyped_access && is(t, "JWT"),
+            (Self::Access, None) => untyped_access,
+            (Self::Id, Some(t)) => is(t, "JWT"),
+            (Self::Logout, Some(t)) => is(t, "logout+jwt") || is(t, "JWT"),
+            (Self::Id | Self::Logout, None) => true,
+        }
+    }
+}
+
 /// The `iss` of a token, read without verifying anything, to choose the
 /// verifier; `None` when it cannot be read.
 #[cfg(feature = "oidc")]
@@ -245,6 +283,15 @@ impl AccessTokens {
     /// Verifies a presented token; see the [module docs](self) for the
     /// order of checks.
     pub fn verify<C: DeserializeOwned>(&self, token: &[u8]) -> Result<Claims<C>, JwtError> {
+        let payload = self.verify_signed(token, TokenType::Access)?;
+        let claims: Claims<C> =
+            serde_json::from_str(text_of(&payload)?).map_err(|_| JwtError::Malformed)?;
+        self.check_claims(claims)
+    }
+
+    /// The payload of a token of type `typ` whose header and signature
+    /// check out with one of the keys; nothing in it is checked yet.
+    pub(crate) fn verify_signed(&self, token: &[u8], typ: TokenType) -> Result<Vec<u8>, JwtError> {
         let inner = &self.inner;
         if token.len() > inner.max_bytes {
             return Err(JwtError::TooLarge);
@@ -270,50 +317,41 @@ impl AccessTokens {
         if header.crit.is_some() {
             return Err(JwtError::Critical);
         }
-        match header.typ.as_deref() {
-            Some(t)
-                if t.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
-                    || t.eq_ignore_ascii_case("application/at+jwt") => {}
-            Some(t) if inner.untyped && t.eq_ignore_ascii_case("JWT") => {}
-            None if inner.untyped => {}
-            _ => return Err(JwtError::WrongType),
+        if !typ.accepts(header.typ.as_deref(), inner.untyped) {
+            return Err(JwtError::WrongType);
         }
         let kid = header.kid.ok_or(JwtError::UnknownKey)?;
         let (key, verifier) = inner.keys.get(&*kid).ok_or(JwtError::UnknownKey)?;
         if header.alg.as_deref() != Some(key.alg.as_str()) {
             return Err(JwtError::AlgorithmMismatch);
         }
-        if let Some(verifier) = verifier {
-            // The signed message is the first two segments with their dot.
-            let message = &token[..h.len() + 1 + p.len()];
-            if !verifier.verify(message, &signature) {
-                return Err(JwtError::BadSignature);
+        // The signed message is the first two segments with their dot.
+        let message = &token[..h.len() + 1 + p.len()];
+        let valid = match verifier {
+            Some(verifier) => verifier.verify(message, &signature),
+            None => {
+                // Every segment decoded, so the signature is ASCII.
+                let s = std::str::from_utf8(s).map_err(|_| JwtError::Malformed)?;
+                jsonwebtoken::crypto::verify(s, message, &key.decoding, key.alg.to_jwt()).map_err(
+                    |e| match e.kind() {
+                        jsonwebtoken::errors::ErrorKind::InvalidEcdsaKey
+                        | jsonwebtoken::errors::ErrorKind::InvalidRsaKey(_)
+                        | jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => {
+                            JwtError::AlgorithmMismatch
+                        }
+                        _ => JwtError::Malformed,
+                    },
+                )?
             }
-            let claims: Claims<C> =
-                serde_json::from_str(text_of(&payload)?).map_err(|_| JwtError::Malformed)?;
-            return self.check_claims(claims);
+        };
+        if !valid {
+            return Err(JwtError::BadSignature);
         }
-        // Every segment decoded, so the token is ASCII.
-        let text = std::str::from_utf8(token).map_err(|_| JwtError::Malformed)?;
-        let mut validation = jsonwebtoken::Validation::new(key.alg.to_jwt());
-        validation.required_spec_claims.clear();
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        let data = jsonwebtoken::decode::<Claims<C>>(text, &key.decoding, &validation).map_err(
-            |e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => JwtError::BadSignature,
-                jsonwebtoken::errors::ErrorKind::InvalidEcdsaKey
-                | jsonwebtoken::errors::ErrorKind::InvalidRsaKey(_)
-                | jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => JwtError::AlgorithmMismatch,
-                _ => JwtError::Malformed,
-            },
-        )?;
-        self.check_claims(data.claims)
+        Ok(payload)
     }
 
     /// The checks after the signature: times, issuer, audience, revocation.
-    fn check_claims<C>(&self, claims: Claims<C>) -> Result<Claims<C>, JwtError> {
+    pub(crate) fn check_claims<C>(&self, claims: Claims<C>) -> Result<Claims<C>, JwtError> {
         self.check_claims_at(claims, self.inner.clock.now().unix_timestamp())
     }
 

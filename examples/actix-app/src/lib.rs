@@ -59,6 +59,9 @@ pub fn app(
         .route("/login", web::post().to(login))
         .route("/me", web::get().to(me))
         .route("/logout", web::post().to(logout))
+        .route("/login/sso", web::get().to(sso_start))
+        .route("/login/sso/callback", web::get().to(sso_callback))
+        .route("/logout/backchannel", web::post().to(backchannel_logout))
         .route("/logout-all", web::post().to(logout_all))
         .route("/sessions", web::get().to(sessions))
         .route("/sessions/{id}", web::delete().to(revoke))
@@ -219,6 +222,24 @@ async fn reset_password(users: web::Data<Users>, auth: Auth, user: web::Path<Str
 
 async fn admin(CurrentUser(user): CurrentUser) -> HttpResponse {
     respond(handlers::admin(&user))
+}
+
+fn query_of(req: &HttpRequest) -> Option<&str> {
+    Some(req.query_string()).filter(|q| !q.is_empty())
+}
+
+async fn sso_start(auth: Auth, req: HttpRequest) -> Answered {
+    Ok(respond(handlers::sso_start(&auth, query_of(&req)).await?))
+}
+
+async fn sso_callback(auth: Auth, req: HttpRequest) -> Answered {
+    Ok(respond(
+        handlers::sso_callback(&auth, query_of(&req)).await?,
+    ))
+}
+
+async fn backchannel_logout(auth: Auth, body: web::Bytes) -> Answered {
+    Ok(respond(handlers::backchannel_logout(&auth, &body).await?))
 }
 
 async fn page(user: Option<CurrentUser>, auth: Auth, req: HttpRequest) -> Answered {

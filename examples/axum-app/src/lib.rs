@@ -9,7 +9,7 @@
 //! | `GET /` | HTML: a login form, or the user, roles and sessions with revoke buttons |
 //! | `POST /login` | form (`remember=on` for "remember me"): 303 to `/`; JSON (`"remember": true`): 200 `{"user_id","roles","csrf_token"}`; wrong credentials: 401, no cookie; too many failures: 429 |
 //! | `GET /me` | 200 `{"user_id","roles","auth","session":{"id","created_at","expires_at"},"csrf_token"}`; 401 anonymous |
-//! | `POST /logout` | 204 (303 for a form) and the cookie removed |
+//! | `POST /logout` | 204 (303 for a form) and the cookie removed; a form logout of a session signed in through the provider goes on (303) to its end-session endpoint |
 //! | `POST /logout-all` | every session of the user ended; 204 (303 for a form) |
 //! | `GET /sessions` | `[{"id","created_at","last_seen_at","expires_at","user_agent","current",…}]` |
 //! | `DELETE /sessions/{id}` | 204, or 404 if not one of the caller's; `POST /sessions/{id}/revoke` for forms |
@@ -23,6 +23,9 @@
 //! | `POST /token`, `/token/refresh`, `/token/revoke` | token pairs for apps (JSON) |
 //! | `POST /token/cookie` | from a cookie session: 204 and an access token in the `HttpOnly` cookie `access` |
 //! | `GET /.well-known/jwks.json` | the public key of access tokens |
+//! | `GET /login/sso?next=…` | with `OIDC_ISSUER` and `OIDC_CLIENT_ID`: 303 to the provider's authorization endpoint (code flow, PKCE S256, `state`, `nonce`) |
+//! | `GET /login/sso/callback?code=…&state=…` | the login completed: 303 to `next` or `/` with the session cookie; 400 `{"error":…}` for a bad, replayed or foreign `state`, a refused code or ID token, or a provider `error` |
+//! | `POST /logout/backchannel` | form `logout_token` from the provider: 200 and the sessions of that provider session (`sid`) or subject ended; 400 for an invalid or replayed token |
 //!
 //! Requests may also authenticate with `X-API-Key` (the `API_KEY` robot),
 //! `Authorization: Bearer`, or the `access` cookie, in that order before
@@ -40,7 +43,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::HeaderName;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
@@ -72,6 +75,9 @@ pub fn router(auth: Authenticator, users: Arc<Users>) -> Router {
         .route("/login", post(login))
         .route("/me", get(me))
         .route("/logout", post(logout))
+        .route("/login/sso", get(sso_start))
+        .route("/login/sso/callback", get(sso_callback))
+        .route("/logout/backchannel", post(backchannel_logout))
         .route("/logout-all", post(logout_all))
         .route("/sessions", get(sessions))
         .route("/sessions/{id}", delete(revoke))
@@ -104,8 +110,12 @@ pub fn router(auth: Authenticator, users: Arc<Users>) -> Router {
         .layer(AuthLayer::new(auth))
         // Outermost last. The credentials are marked sensitive before the
         // trace sees the request, and `Set-Cookie` before it sees the
-        // response, so its headers never reach the log.
-        .layer(SetSensitiveResponseHeadersLayer::new([SET_COOKIE]))
+        // response, so its headers never reach the log; so is `Location`,
+        // whose redirects to the provider carry a login's `state` or a
+        // logout's ID token.
+        .layer(SetSensitiveResponseHeadersLayer::new([
+            SET_COOKIE, LOCATION,
+        ]))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
@@ -246,6 +256,20 @@ async fn reset_password(
 
 async fn admin(CurrentUser(user): CurrentUser) -> Response {
     respond(handlers::admin(&user))
+}
+
+async fn sso_start(auth: Auth, RawQuery(query): RawQuery) -> Answered {
+    Ok(respond(handlers::sso_start(&auth, query.as_deref()).await?))
+}
+
+async fn sso_callback(auth: Auth, RawQuery(query): RawQuery) -> Answered {
+    Ok(respond(
+        handlers::sso_callback(&auth, query.as_deref()).await?,
+    ))
+}
+
+async fn backchannel_logout(auth: Auth, body: Bytes) -> Answered {
+    Ok(respond(handlers::backchannel_logout(&auth, &body).await?))
 }
 
 async fn page(user: Option<CurrentUser>, auth: Auth, RawQuery(query): RawQuery) -> Answered {

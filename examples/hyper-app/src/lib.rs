@@ -77,6 +77,10 @@ impl App {
                 Err(refused) => refused,
             },
             (Method::POST, "/logout") => handlers::logout(auth, req.content_type()).await?,
+            (Method::GET, "/login/sso") => handlers::sso_start(auth, req.head.uri.query()).await?,
+            (Method::GET, "/login/sso/callback") => {
+                handlers::sso_callback(auth, req.head.uri.query()).await?
+            }
             (Method::POST, "/logout-all") => match signed_in(None) {
                 Ok(_) => handlers::logout_all(auth, req.content_type()).await?,
                 Err(refused) => refused,
@@ -152,7 +156,10 @@ impl App {
                     Err(refused) => refused,
                 }
             }
-            (Method::POST, "/login" | "/token" | "/token/refresh" | "/token/revoke") => {
+            (
+                Method::POST,
+                "/login" | "/token" | "/token/refresh" | "/token/revoke" | "/logout/backchannel",
+            ) => {
                 return self.with_body(req, &path).await;
             }
             _ => Answer::error(404, "not_found"),
@@ -171,6 +178,7 @@ impl App {
             "/token" => handlers::token(users, auth, content_type, &body).await,
             "/token/refresh" => handlers::token_refresh(auth, &body).await,
             "/password" => handlers::change_password(users, auth, content_type, &body).await,
+            "/logout/backchannel" => handlers::backchannel_logout(auth, &body).await,
             _ => handlers::token_revoke(auth, &body).await,
         }
     }

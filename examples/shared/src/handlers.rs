@@ -222,11 +222,86 @@ pub fn me(user: &Identity, auth: &AuthHandle) -> Answer {
 /// to; the middleware removes every credential cookie it carried. A form
 /// logout leaves a notice for the page it lands on.
 pub async fn logout(auth: &AuthHandle, content_type: Option<&[u8]>) -> Result<Answer, Refusal> {
+    let is_form = BodyKind::of(content_type) == Some(BodyKind::Form);
+    // A browser signed in through the provider is sent on to end the
+    // provider's session too (RP-initiated logout).
+    let provider_logout = match auth.authenticator().sso_client() {
+        Some(sso) if is_form => auth.sso_logout_url(sso).await,
+        _ => None,
+    };
     auth.logout().await?;
-    if BodyKind::of(content_type) == Some(BodyKind::Form) {
+    if is_form {
         auth.set_flash(&SIGNED_OUT)?;
     }
-    Ok(Answer::done(content_type))
+    Ok(match provider_logout {
+        Some(url) => Answer::see_other_to(url),
+        None => Answer::done(content_type),
+    })
+}
+
+/// `GET /login/sso?next=…`: 303 to the provider's authorization endpoint;
+/// 404 when no provider is configured.
+pub async fn sso_start(auth: &AuthHandle, query: Option<&str>) -> Result<Answer, Refusal> {
+    let Some(sso) = auth.authenticator().sso_client() else {
+        return Ok(Answer::error(404, "sso_not_configured"));
+    };
+    let next = query.and_then(|q| query_value(q, "next"));
+    match auth.start_sso(sso, next.as_deref()).await {
+        Ok(url) => Ok(Answer::see_other_to(url)),
+        Err(err) => sso_refusal(err),
+    }
+}
+
+/// `GET /login/sso/callback?code=…&state=…`: 303 to the page the login
+/// was started for, signed in; a 4xx JSON error (502 when the provider is
+/// unreachable) and no session otherwise.
+pub async fn sso_callback(auth: &AuthHandle, query: Option<&str>) -> Result<Answer, Refusal> {
+    let Some(sso) = auth.authenticator().sso_client() else {
+        return Ok(Answer::error(404, "sso_not_configured"));
+    };
+    match auth.complete_sso(sso, query.unwrap_or_default()).await {
+        Ok(login) => Ok(Answer::see_other_to(login.next)),
+        Err(err) => sso_refusal(err),
+    }
+}
+
+/// A failed login through the provider: its status and code, or the
+/// refusal of a session error (503 with `Retry-After` for a store outage).
+fn sso_refusal(err: auth_core::sso::SsoLoginError) -> Result<Answer, Refusal> {
+    match err {
+        auth_core::sso::SsoLoginError::Session(err) => Err(err.into()),
+        err => Ok(Answer::error(err.status(), err.code())),
+    }
+}
+
+/// `POST /logout/backchannel` with the form field `logout_token`, from the
+/// provider: 200 and the matching sessions ended, 400 for a bad or
+/// replayed token.
+pub async fn backchannel_logout(auth: &AuthHandle, body: &[u8]) -> Result<Answer, Refusal> {
+    let Some(sso) = auth.authenticator().sso_client() else {
+        return Ok(Answer::error(404, "sso_not_configured"));
+    };
+    let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .ok()
+        .and_then(|fields| fields.into_iter().find(|(k, _)| k == "logout_token"))
+        .map(|(_, v)| v);
+    let Some(token) = token else {
+        return Ok(Answer::error(400, "invalid_request"));
+    };
+    match auth.authenticator().backchannel_logout(sso, &token).await {
+        Ok(_) => Ok(Answer::empty(200)),
+        Err(auth_core::sso::BackchannelError::Store(err)) => Err(err.into()),
+        Err(err) => Ok(Answer::error(err.status(), "invalid_logout_token")),
+    }
+}
+
+/// The value of `name` in a query string, decoded.
+fn query_value(query: &str, name: &str) -> Option<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
 }
 
 /// The notice the page shows once after a form logout.
@@ -298,6 +373,7 @@ pub async fn page(
     let notice = auth.take_flash::<String>().await?;
     let view = crate::PageView {
         notice: notice.as_deref(),
+        sso: auth.authenticator().sso_client().is_some(),
         ..crate::PageView::from_query(query)
     };
     let body = match user {

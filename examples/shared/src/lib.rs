@@ -83,6 +83,35 @@ pub struct Config {
     /// `OIDC_JWKS_URL` optional: bearer tokens of that provider are trusted
     /// beside the demo's own.
     pub oidc: Option<OidcSettings>,
+    /// `OIDC_ISSUER` with `OIDC_CLIENT_ID`: "Sign in with SSO" through
+    /// that provider.
+    pub sso: Option<SsoSettings>,
+}
+
+/// The OpenID provider the demo's users may sign in through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoSettings {
+    /// `OIDC_ISSUER`.
+    pub issuer: String,
+    /// `OIDC_CLIENT_ID`.
+    pub client_id: String,
+    /// `OIDC_CLIENT_SECRET`: a confidential client (`client_secret_basic`);
+    /// without it, a public client.
+    pub client_secret: Option<String>,
+    /// `OIDC_REDIRECT_URL` (default `http://<ADDR>/login/sso/callback`).
+    pub redirect_url: Option<String>,
+    /// `OIDC_ROLES_CLAIM`, as for access tokens.
+    pub roles_claims: Vec<String>,
+}
+
+impl SsoSettings {
+    /// The callback URL registered at the provider, for a demo listening
+    /// on `addr`.
+    pub fn redirect_url(&self, addr: SocketAddr) -> String {
+        self.redirect_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}/login/sso/callback"))
+    }
 }
 
 /// An external OpenID provider whose access tokens the demo trusts.
@@ -212,6 +241,7 @@ impl Default for Config {
             max_sessions_per_user: None,
             api_key: None,
             oidc: None,
+            sso: None,
         }
     }
 }
@@ -287,27 +317,46 @@ impl Config {
                     })
             })
             .transpose()?;
-        config.oidc = match (nonempty("OIDC_ISSUER"), nonempty("OIDC_AUDIENCE")) {
+        let roles_claims: Vec<String> = nonempty("OIDC_ROLES_CLAIM")
+            .map(|paths| {
+                paths
+                    .split(',')
+                    .map(|p| p.trim().to_owned())
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let issuer = nonempty("OIDC_ISSUER").map(|i| i.trim().to_owned());
+        let audience = nonempty("OIDC_AUDIENCE").map(|a| a.trim().to_owned());
+        let client_id = nonempty("OIDC_CLIENT_ID").map(|c| c.trim().to_owned());
+        if issuer.is_some() != (audience.is_some() || client_id.is_some()) {
+            return Err(
+                "set OIDC_ISSUER with OIDC_AUDIENCE (API tokens), OIDC_CLIENT_ID (SSO) or both, or none of them"
+                    .into(),
+            );
+        }
+        config.oidc = match (&issuer, audience) {
             (Some(issuer), Some(audience)) => Some(OidcSettings {
-                issuer: issuer.trim().to_owned(),
-                audience: audience.trim().to_owned(),
+                issuer: issuer.clone(),
+                audience,
                 jwks_url: nonempty("OIDC_JWKS_URL").map(|u| u.trim().to_owned()),
                 accept_untyped: matches!(
                     nonempty("OIDC_ACCEPT_UNTYPED").as_deref().map(str::trim),
                     Some("1" | "true")
                 ),
-                roles_claims: nonempty("OIDC_ROLES_CLAIM")
-                    .map(|paths| {
-                        paths
-                            .split(',')
-                            .map(|p| p.trim().to_owned())
-                            .filter(|p| !p.is_empty())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                roles_claims: roles_claims.clone(),
             }),
-            (None, None) => None,
-            _ => return Err("set both OIDC_ISSUER and OIDC_AUDIENCE, or neither".into()),
+            _ => None,
+        };
+        config.sso = match (issuer, client_id) {
+            (Some(issuer), Some(client_id)) => Some(SsoSettings {
+                issuer,
+                client_id,
+                client_secret: nonempty("OIDC_CLIENT_SECRET").map(|s| s.trim().to_owned()),
+                redirect_url: nonempty("OIDC_REDIRECT_URL").map(|u| u.trim().to_owned()),
+                roles_claims,
+            }),
+            _ => None,
         };
         config.trusted_proxies = nonempty("TRUSTED_PROXIES")
             .map(|list| {
@@ -399,6 +448,7 @@ impl Config {
             sessions: store,
             counters,
         } = stores;
+        let sso = self.sso_client(counters.clone(), clock.clone())?;
         let throttle = LoginThrottle::new_shared(counters)
             .with_user_limit(THROTTLE_USER_LIMIT)
             .with_address_limit(THROTTLE_ADDRESS_LIMIT)
@@ -473,6 +523,9 @@ impl Config {
             let issuer = issuer.build().map_err(|e| format!("OIDC_ISSUER: {e}"))?;
             builder = builder.with_external_issuer(issuer);
         }
+        if let Some(sso) = sso {
+            builder = builder.with_sso_client(sso);
+        }
         if let Some(idle) = self.idle_timeout {
             builder = builder.with_idle_timeout(idle);
         }
@@ -486,6 +539,41 @@ impl Config {
             builder = builder.with_absolute_timeout(absolute);
         }
         builder.build().map_err(|e: ConfigError| e.to_string())
+    }
+}
+
+impl Config {
+    /// The client of "Sign in with SSO", when configured; logout tokens'
+    /// ids are remembered in `counters`, shared by every instance.
+    fn sso_client(
+        &self,
+        counters: Arc<dyn CounterStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Option<auth_core::sso::SsoClient>, String> {
+        let Some(sso) = &self.sso else {
+            return Ok(None);
+        };
+        let mut client = auth_core::sso::SsoClient::builder(
+            &sso.issuer,
+            &sso.client_id,
+            sso.redirect_url(self.addr),
+        )
+        .with_scope("profile email")
+        .with_post_logout_redirect(format!("http://{}/", self.addr))
+        .with_backchannel_logout(counters)
+        .with_clock(clock);
+        if let Some(secret) = &sso.client_secret {
+            client = client.with_client_secret(secret);
+        }
+        for path in &sso.roles_claims {
+            client = client
+                .with_roles_claim(path)
+                .map_err(|e| format!("OIDC_ROLES_CLAIM: {e}"))?;
+        }
+        client
+            .build()
+            .map(Some)
+            .map_err(|e| format!("OIDC_ISSUER / OIDC_REDIRECT_URL: {e}"))
     }
 }
 
@@ -1035,6 +1123,8 @@ pub struct PageView<'a> {
     /// The page that sent the browser to sign in (the `next` parameter),
     /// kept in the login form if it is a path of this site.
     pub next: Option<&'a str>,
+    /// Whether "Sign in with SSO" is offered.
+    pub sso: bool,
 }
 
 impl<'a> PageView<'a> {
@@ -1047,7 +1137,11 @@ impl<'a> PageView<'a> {
                 let value = pair.strip_prefix("next=")?;
                 Some(value)
             });
-        Self { notice: None, next }
+        Self {
+            notice: None,
+            next,
+            sso: false,
+        }
     }
 }
 
@@ -1067,7 +1161,7 @@ pub fn page(
     view: PageView<'_>,
 ) -> String {
     match user {
-        None => login_page(None, view.notice, next_of(&view).as_deref()),
+        None => login_page(None, view.notice, next_of(&view).as_deref(), view.sso),
         Some((user, sessions)) => {
             home_page(user, sessions, csrf_token.unwrap_or_default(), view.notice)
         }
@@ -1078,7 +1172,7 @@ pub fn page(
 /// to.
 pub fn failed_login_page(next: Option<&str>) -> String {
     let next = next.and_then(auth_core::navigation::safe_next);
-    login_page(Some("Wrong username or password."), None, next)
+    login_page(Some("Wrong username or password."), None, next, false)
 }
 
 /// The page a browser gets for a page it may not see (403).
@@ -1115,7 +1209,7 @@ fn notice_html(html: &mut String, notice: Option<&str>) {
     }
 }
 
-fn login_page(error: Option<&str>, notice: Option<&str>, next: Option<&str>) -> String {
+fn login_page(error: Option<&str>, notice: Option<&str>, next: Option<&str>, sso: bool) -> String {
     let mut html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sign in</title><style>{STYLE}</style></head><body>\
 <h1>Sign in</h1>"
@@ -1137,8 +1231,26 @@ fn login_page(error: Option<&str>, notice: Option<&str>, next: Option<&str>) -> 
 <p><label>Username <input name=\"username\" id=\"username\" autocomplete=\"username\" required></label></p>\
 <p><label>Password <input name=\"password\" id=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
 <p><label><input type=\"checkbox\" name=\"remember\" id=\"remember\"> Remember me</label></p>\
-<p><button type=\"submit\">Sign in</button></p></form>\
-<p>Demo accounts: <code>alice</code> / <code>wonderland</code>, <code>admin</code> / <code>admin-secret</code>.</p>\
+<p><button type=\"submit\">Sign in</button></p></form>",
+    );
+    if sso {
+        let mut href = String::from("/login/sso");
+        if let Some(next) = next {
+            href.push_str("?next=");
+            href.push_str(
+                &serde_urlencoded::to_string([("", next)])
+                    .unwrap_or_default()
+                    .trim_start_matches('='),
+            );
+        }
+        let _ = write!(
+            html,
+            "<p><a href=\"{}\" id=\"sso\">Sign in with SSO</a></p>",
+            esc(&href)
+        );
+    }
+    html.push_str(
+        "<p>Demo accounts: <code>alice</code> / <code>wonderland</code>, <code>admin</code> / <code>admin-secret</code>.</p>\
 </body></html>",
     );
     html

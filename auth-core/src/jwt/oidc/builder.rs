@@ -172,7 +172,7 @@ impl ExternalIssuerBuilder {
             discovery_url: format!("{issuer}/.well-known/openid-configuration"),
             audience: self.audience,
             configured_jwks: self.jwks_url,
-            discovered_jwks: Mutex::new(None),
+            discovered: Mutex::new(None),
             refresh_interval: self.refresh_interval,
             max_refreshes: self.max_refreshes_per_minute,
             fetch_timeout: self.fetch_timeout,

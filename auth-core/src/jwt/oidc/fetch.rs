@@ -33,6 +33,24 @@ pub trait JwksFetcher: fmt::Debug + Send + Sync + 'static {
     /// configuration or the discovery document named, never one from a
     /// token.
     async fn get(&self, url: &str) -> Result<String, FetchError>;
+
+    /// Posts `form` (`application/x-www-form-urlencoded`) to `url`, the
+    /// provider's token endpoint, with `authorization` as the
+    /// `Authorization` header when given; the answer's status and body,
+    /// whatever the status. A fetcher that only reads documents keeps this
+    /// default, which refuses, and a login through the provider fails.
+    async fn post_form(
+        &self,
+        url: &str,
+        authorization: Option<&str>,
+        form: &str,
+    ) -> Result<(u16, String), FetchError> {
+        let _ = (authorization, form);
+        Err(FetchError::Failed {
+            url: url.to_owned(),
+            reason: "this fetcher does not post".to_owned(),
+        })
+    }
 }
 
 /// Fetches with a plain HTTP/1.1 `GET` over rustls (aws-lc-rs, the
@@ -66,7 +84,14 @@ impl HttpFetcher {
         })
     }
 
-    async fn fetch(&self, url: &str) -> Result<String, String> {
+    /// Sends `request` to `url` (its path and `Host` filled in here): the
+    /// answer's status and body.
+    async fn send(
+        &self,
+        url: &str,
+        request: http::request::Builder,
+        body: Bytes,
+    ) -> Result<(u16, String), String> {
         let uri: http::Uri = url.parse().map_err(|_| "not a URL".to_owned())?;
         let tls = match uri.scheme_str() {
             Some("https") => true,
@@ -80,11 +105,12 @@ impl HttpFetcher {
             .trim_end_matches(']');
         let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        let request = http::Request::get(path)
+        let request = request
+            .uri(path)
             .header(http::header::HOST, authority.as_str())
             .header(http::header::ACCEPT, "application/json")
             .header(http::header::USER_AGENT, "auth-core")
-            .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+            .body(http_body_util::Full::new(body))
             .map_err(|e| e.to_string())?;
         let tcp = tokio::net::TcpStream::connect((host, port))
             .await
@@ -104,11 +130,13 @@ impl HttpFetcher {
     }
 }
 
-/// Sends `request` on `stream` and reads the body of a 2xx answer.
+type Bytes = hyper::body::Bytes;
+
+/// Sends `request` on `stream`: the answer's status and body.
 async fn exchange<S>(
     stream: S,
-    request: http::Request<http_body_util::Empty<hyper::body::Bytes>>,
-) -> Result<String, String>
+    request: http::Request<http_body_util::Full<Bytes>>,
+) -> Result<(u16, String), String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -124,9 +152,7 @@ where
             .send_request(request)
             .await
             .map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("status {}", response.status()));
-        }
+        let status = response.status().as_u16();
         let mut body = response.into_body();
         let mut document = Vec::new();
         while let Some(frame) = body.frame().await {
@@ -138,7 +164,9 @@ where
                 document.extend_from_slice(chunk);
             }
         }
-        String::from_utf8(document).map_err(|_| "the body is not UTF-8".to_owned())
+        let document =
+            String::from_utf8(document).map_err(|_| "the body is not UTF-8".to_owned())?;
+        Ok((status, document))
     };
     let connection = async move {
         // Its end (or error) shows in the exchange's result.
@@ -153,18 +181,45 @@ where
 
 const TOO_LARGE: &str = "too large";
 
+fn fetch_error(url: &str, reason: String) -> FetchError {
+    if reason == TOO_LARGE {
+        FetchError::TooLarge(url.to_owned())
+    } else {
+        FetchError::Failed {
+            url: url.to_owned(),
+            reason,
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl JwksFetcher for HttpFetcher {
     async fn get(&self, url: &str) -> Result<String, FetchError> {
-        self.fetch(url).await.map_err(|reason| {
-            if reason == TOO_LARGE {
-                FetchError::TooLarge(url.to_owned())
-            } else {
-                FetchError::Failed {
-                    url: url.to_owned(),
-                    reason,
-                }
-            }
-        })
+        let (status, body) = self
+            .send(url, http::Request::get("/"), Bytes::new())
+            .await
+            .map_err(|reason| fetch_error(url, reason))?;
+        if !(200..300).contains(&status) {
+            return Err(fetch_error(url, format!("status {status}")));
+        }
+        Ok(body)
+    }
+
+    async fn post_form(
+        &self,
+        url: &str,
+        authorization: Option<&str>,
+        form: &str,
+    ) -> Result<(u16, String), FetchError> {
+        let mut request = http::Request::post("/").header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        );
+        if let Some(authorization) = authorization {
+            request = request.header(http::header::AUTHORIZATION, authorization);
+        }
+        self.send(url, request, Bytes::copy_from_slice(form.as_bytes()))
+            .await
+            .map_err(|reason| fetch_error(url, reason))
     }
 }

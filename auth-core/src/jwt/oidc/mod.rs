@@ -68,11 +68,13 @@ use super::{AccessTokens, Claims, JwtError, Key};
 
 mod builder;
 mod claim_path;
+mod discovery;
 mod fetch;
 
 use crate::clock::{Clock, SystemClock};
 pub use builder::ExternalIssuerBuilder;
 pub use claim_path::{ClaimPath, MappedClaims};
+pub(crate) use discovery::ProviderMetadata;
 pub use fetch::{FetchError, HttpFetcher, JwksFetcher};
 
 /// Default interval between background refreshes: 10 minutes.
@@ -107,7 +109,7 @@ pub enum OidcError {
 }
 
 /// Whether `url` is https, or http to a loopback host.
-fn is_allowed_url(url: &str) -> bool {
+pub(crate) fn is_allowed_url(url: &str) -> bool {
     if url.starts_with("https://") {
         return url.len() > "https://".len();
     }
@@ -158,7 +160,7 @@ struct State {
     discovery_url: String,
     audience: String,
     configured_jwks: Option<String>,
-    discovered_jwks: Mutex<Option<String>>,
+    discovered: Mutex<Option<Arc<ProviderMetadata>>>,
     refresh_interval: Duration,
     max_refreshes: usize,
     fetch_timeout: Duration,
@@ -261,31 +263,7 @@ impl State {
         if let Some(url) = &self.configured_jwks {
             return Ok(url.clone());
         }
-        if let Some(url) = self.discovered_jwks.lock().clone() {
-            return Ok(url);
-        }
-        #[derive(serde::Deserialize)]
-        struct Discovery {
-            issuer: String,
-            jwks_uri: String,
-        }
-        let body = self.fetch(&self.discovery_url).await?;
-        let discovery: Discovery =
-            serde_json::from_str(&body).map_err(|e| format!("bad discovery document: {e}"))?;
-        if discovery.issuer.trim_end_matches('/') != self.claimed_issuer.trim_end_matches('/') {
-            return Err(format!(
-                "the discovery document names issuer {:?}",
-                discovery.issuer
-            ));
-        }
-        if !is_allowed_url(&discovery.jwks_uri) {
-            return Err(format!(
-                "the discovery document's jwks_uri {:?} is not https",
-                discovery.jwks_uri
-            ));
-        }
-        *self.discovered_jwks.lock() = Some(discovery.jwks_uri.clone());
-        Ok(discovery.jwks_uri)
+        Ok(self.discover().await?.jwks_uri.clone())
     }
 
     async fn fetch_keys(&self) -> Result<AccessTokens, String> {
@@ -405,13 +383,24 @@ impl ExternalIssuer {
     /// waits for one refresh, within the per-minute budget. ID tokens are
     /// refused ([`JwtError::WrongType`]).
     pub async fn verify(&self, token: &[u8]) -> Result<ExternalClaims, JwtError> {
+        self.verify_with(|tokens| tokens.verify(token))
+            .await
+            .and_then(refuse_id_tokens)
+    }
+
+    /// `verify` run with the current keys; when it finds the key id
+    /// unknown, again after one refresh within the per-minute budget.
+    pub(crate) async fn verify_with<R>(
+        &self,
+        verify: impl Fn(&AccessTokens) -> Result<R, JwtError>,
+    ) -> Result<R, JwtError> {
         let current = self.state.tokens.read().clone();
         let first = match &current {
-            Some(tokens) => tokens.verify::<serde_json::Map<String, serde_json::Value>>(token),
+            Some(tokens) => verify(tokens),
             None => Err(JwtError::UnknownKey),
         };
-        if first.as_ref().err() != Some(&JwtError::UnknownKey) {
-            return first.and_then(refuse_id_tokens);
+        if !matches!(first, Err(JwtError::UnknownKey)) {
+            return first;
         }
         let state = &self.state;
         let Some(refresh) = state.join_refresh_if(|| state.take_budget()) else {
@@ -421,8 +410,41 @@ impl ExternalIssuer {
         refresh.await;
         let current = state.tokens.read().clone();
         match current {
-            Some(tokens) => tokens.verify(token).and_then(refuse_id_tokens),
+            Some(tokens) => verify(&tokens),
             None => Err(JwtError::UnknownKey),
+        }
+    }
+
+    /// The provider's metadata from its discovery document (fetched once,
+    /// then kept).
+    pub(crate) async fn metadata(&self) -> Result<Arc<ProviderMetadata>, String> {
+        self.state.discover().await
+    }
+
+    /// The tolerated clock skew.
+    pub(crate) fn leeway(&self) -> Duration {
+        self.state.leeway
+    }
+
+    /// The current time, by the issuer's clock.
+    pub(crate) fn now(&self) -> time::OffsetDateTime {
+        self.state.clock.now()
+    }
+
+    /// Posts `form` to `url` with the issuer's fetcher and timeout.
+    pub(crate) async fn post_form(
+        &self,
+        url: &str,
+        authorization: Option<&str>,
+        form: &str,
+    ) -> Result<(u16, String), String> {
+        let state = &self.state;
+        state.fetches.fetch_add(1, Ordering::Relaxed);
+        let post = state.fetcher.post_form(url, authorization, form);
+        match tokio::time::timeout(state.fetch_timeout, post).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err(format!("posting to {url} timed out")),
         }
     }
 }

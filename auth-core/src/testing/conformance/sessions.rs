@@ -11,8 +11,9 @@ use crate::record::{SessionKind, SessionLifetime, SessionRecord};
 use crate::store::{SessionStore, StoreError};
 use crate::testing::sample_record;
 
-/// Every kind of session (browser, refresh family, visitor) and every
-/// lifetime comes back as it was stored.
+/// Every kind of session (browser, refresh family, visitor, index entry)
+/// and every lifetime comes back as it was stored, and so do the reserved
+/// owner names, which start with a control character.
 pub(super) async fn every_kind_round_trips<S: SessionStore>(store: &S) {
     let now = OffsetDateTime::now_utc();
     for (kind, lifetime) in [
@@ -21,8 +22,16 @@ pub(super) async fn every_kind_round_trips<S: SessionStore>(store: &S) {
         (SessionKind::Browser, SessionLifetime::Remembered),
         (SessionKind::Refresh, SessionLifetime::Standard),
         (SessionKind::Visitor, SessionLifetime::Visitor),
+        (SessionKind::Link, SessionLifetime::Standard),
     ] {
-        let mut rec = sample_record(&unique_user("kinds"), now, Duration::minutes(30));
+        let user = match kind {
+            SessionKind::Link => format!(
+                "\u{1}sso-sub:https://idp.example/{}\u{1}subject",
+                unique_user("kinds")
+            ),
+            _ => unique_user("kinds"),
+        };
+        let mut rec = sample_record(&user, now, Duration::minutes(30));
         rec.kind = kind;
         rec.lifetime = lifetime;
         store.create(&rec).await.expect("create");
