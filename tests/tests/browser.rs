@@ -2,7 +2,8 @@
 //! Log in through the form, see the session list, find the session cookie
 //! out of the script's reach, revoke another browser's session, refuse a
 //! cross-site form, be sent to sign in and back, see the notice of a
-//! logout once, log out everywhere.
+//! logout once, log out everywhere; sign in through an identity provider's
+//! page and be signed out by its back-channel logout.
 //!
 //! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium
 //! chromium-driver`). Without them the test says so and passes, unless
@@ -12,7 +13,9 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use auth_behaviour_tests::{Backend, Env, Framework, TestApp, password_of};
+use auth_behaviour_tests::{
+    Backend, Env, Framework, NextLogin, Options, SsoProvider, TestApp, password_of,
+};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -373,4 +376,66 @@ async fn the_demo_page_in_a_browser_on_axum() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_page_in_a_browser_on_actix() {
     the_demo_page_in_a_browser(Framework::Actix).await;
+}
+
+async fn signs_in_through_the_provider_in_a_browser(framework: Framework) {
+    let Some(driver) = driver().await else {
+        return;
+    };
+    let provider = SsoProvider::start().await;
+    provider.set_interactive(true);
+    provider.set_next(NextLogin::of("sso-carol", "provider-session-carol"));
+    let app = TestApp::start_with(
+        Env {
+            framework,
+            backend: Backend::Memory,
+        },
+        Options {
+            sso: Some(provider.settings()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let browser = browser(&driver).await;
+    browser.goto(&format!("{}/", app.base)).await.unwrap();
+    wait_for(&browser, Locator::Id("sso"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    // The provider's own page; its button sends the browser back.
+    wait_for(&browser, Locator::Id("approve"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    let shown = wait_for(&browser, Locator::Id("user")).await;
+    assert_eq!(shown.text().await.unwrap(), "sso-carol");
+
+    // The provider ends its session: the browser is signed out here.
+    let res = app
+        .client()
+        .post_form(
+            "/logout/backchannel",
+            &format!(
+                "logout_token={}",
+                provider.logout_token(None, Some("provider-session-carol"))
+            ),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    browser.refresh().await.unwrap();
+    wait_for(&browser, Locator::Id("login")).await;
+    assert_eq!(shown_user(&browser).await, None);
+    browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signs_in_through_the_provider_in_a_browser_on_axum() {
+    signs_in_through_the_provider_in_a_browser(Framework::Axum).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signs_in_through_the_provider_in_a_browser_on_actix() {
+    signs_in_through_the_provider_in_a_browser(Framework::Actix).await;
 }

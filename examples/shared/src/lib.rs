@@ -1238,7 +1238,7 @@ fn login_page(error: Option<&str>, notice: Option<&str>, next: Option<&str>, sso
         if let Some(next) = next {
             href.push_str("?next=");
             href.push_str(
-                &serde_urlencoded::to_string([("", next)])
+                serde_urlencoded::to_string([("", next)])
                     .unwrap_or_default()
                     .trim_start_matches('='),
             );
