@@ -17,6 +17,10 @@ pub mod defaults {}
 #[doc = include_str!("day_two.md")]
 pub mod day_two {}
 
+#[cfg(feature = "oidc")]
+#[doc = include_str!("single_sign_on.md")]
+pub mod single_sign_on {}
+
 #[doc = include_str!("threat_model.md")]
 pub mod threat_model {}
 

@@ -88,8 +88,9 @@ pub struct Config {
     pub sso: Option<SsoSettings>,
 }
 
-/// The OpenID provider the demo's users may sign in through.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The OpenID provider the demo's users may sign in through. `Debug`
+/// never shows the client secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SsoSettings {
     /// `OIDC_ISSUER`.
     pub issuer: String,
@@ -102,6 +103,21 @@ pub struct SsoSettings {
     pub redirect_url: Option<String>,
     /// `OIDC_ROLES_CLAIM`, as for access tokens.
     pub roles_claims: Vec<String>,
+}
+
+impl std::fmt::Debug for SsoSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoSettings")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("redirect_url", &self.redirect_url)
+            .field("roles_claims", &self.roles_claims)
+            .finish()
+    }
 }
 
 impl SsoSettings {
@@ -420,6 +436,14 @@ impl Config {
             lines.push(format!(
                 "bearer tokens of {} for audience {:?} are trusted",
                 oidc.issuer, oidc.audience
+            ));
+        }
+        if let Some(sso) = &self.sso {
+            lines.push(format!(
+                "Sign in with SSO through {} as client {:?}; callback {}",
+                sso.issuer,
+                sso.client_id,
+                sso.redirect_url(self.addr)
             ));
         }
         if let Some(proxies) = &self.trusted_proxies {
@@ -1473,6 +1497,31 @@ mod tests {
         );
         assert!(Config::from_lookup(env(&[("OIDC_ISSUER", "https://sso.example")])).is_err());
         assert!(Config::from_lookup(env(&[("OIDC_AUDIENCE", "demo")])).is_err());
+        assert!(Config::from_lookup(env(&[("OIDC_CLIENT_ID", "demo-web")])).is_err());
+    }
+
+    #[test]
+    fn sso_is_read_from_the_environment_and_keeps_its_secret() {
+        const VARS: [(&str, &str); 3] = [
+            ("OIDC_ISSUER", "https://sso.example/realms/main"),
+            ("OIDC_CLIENT_ID", "demo-web"),
+            ("OIDC_CLIENT_SECRET", "s3cret-of-the-client"),
+        ];
+        let config = Config::from_lookup(|k: &str| {
+            VARS.iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap();
+        assert_eq!(config.oidc, None, "no API tokens without OIDC_AUDIENCE");
+        let sso = config.sso.clone().expect("SSO configured");
+        assert_eq!(sso.client_id, "demo-web");
+        assert_eq!(
+            sso.redirect_url(config.addr),
+            "http://127.0.0.1:3000/login/sso/callback"
+        );
+        assert!(!format!("{config:?}").contains("s3cret"));
+        assert!(!config.banner().join("\n").contains("s3cret"));
     }
 
     #[test]
