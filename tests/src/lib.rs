@@ -18,6 +18,8 @@ use auth_core::throttle::CounterStore;
 use auth_core::{Clock, ManualClock, MemoryStore, SessionStore, SessionToken};
 use auth_redis::RedisStore;
 use auth_redis::testing::RedisServer;
+use example_memcached_store::MemcachedStore;
+use example_memcached_store::testing::MemcachedServer;
 use example_postgres_store::testing::TestDatabase;
 use example_shared::{Config, OidcSettings, StoreConfig, Stores, Users};
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -50,6 +52,12 @@ pub enum Backend {
     Redis,
     /// `example-postgres-store` on a throwaway database of the test's own.
     Postgres,
+    /// `example-memcached-store` on one throwaway `memcached` of the
+    /// test's own.
+    Memcached,
+    /// `example-memcached-store` on two throwaway `memcached` servers,
+    /// keys spread over both.
+    MemcachedPair,
 }
 
 /// The framework and store a scenario runs on.
@@ -59,6 +67,34 @@ pub struct Env {
     pub framework: Framework,
     /// The session store.
     pub backend: Backend,
+}
+
+/// The memcached servers shared by the app instances of one test.
+#[derive(Debug, Clone)]
+pub struct SharedMemcached {
+    /// The servers; lock one to stop and start it.
+    pub servers: Arc<Vec<AsyncMutex<MemcachedServer>>>,
+    /// Their addresses.
+    pub addresses: Vec<String>,
+    /// The key prefix of this test.
+    pub prefix: String,
+}
+
+impl SharedMemcached {
+    /// Starts `n` servers for one test.
+    pub async fn start(n: usize) -> Self {
+        let mut servers = Vec::with_capacity(n);
+        for _ in 0..n {
+            servers.push(MemcachedServer::start().await);
+        }
+        let addresses = servers.iter().map(MemcachedServer::address).collect();
+        let tag = SessionToken::generate().expect("random").key().to_hex();
+        Self {
+            servers: Arc::new(servers.into_iter().map(AsyncMutex::new).collect()),
+            addresses,
+            prefix: format!("test:{}:", &tag[..12]),
+        }
+    }
 }
 
 /// A Redis server shared by the app instances of one test.
@@ -119,6 +155,9 @@ pub struct Options {
     /// Run on this Redis instead of a new one (for several instances of
     /// the app on one store). Ignored on `Backend::Memory`.
     pub redis: Option<SharedRedis>,
+    /// Run on these memcached servers instead of new ones, on the
+    /// memcached backends.
+    pub memcached: Option<SharedMemcached>,
     /// `MAX_SESSIONS_PER_USER`.
     pub max_sessions_per_user: Option<usize>,
     /// `OIDC_ISSUER` and `OIDC_AUDIENCE`: trust this provider's tokens.
@@ -298,6 +337,8 @@ pub struct TestApp {
     pub redis: Option<SharedRedis>,
     /// The database behind the app, on `Backend::Postgres`.
     pub postgres: Option<Arc<TestDatabase>>,
+    /// The servers behind the app, on the memcached backends.
+    pub memcached: Option<SharedMemcached>,
     /// What the store holds, counted through the store.
     inventory: Arc<dyn Inventory>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -324,6 +365,7 @@ impl TestApp {
         let clock = ManualClock::starting_now();
         let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
         let mut postgres = None;
+        let mut memcached = None;
         type Backing = (
             Arc<dyn SessionStore>,
             Arc<dyn CounterStore>,
@@ -354,6 +396,26 @@ impl TestApp {
                     Arc::new(store.clone()),
                     Arc::new(store),
                     Some(redis),
+                )
+            }
+            Backend::Memcached | Backend::MemcachedPair => {
+                let servers = match options.memcached.clone() {
+                    Some(shared) => shared,
+                    None if env.backend == Backend::Memcached => SharedMemcached::start(1).await,
+                    None => SharedMemcached::start(2).await,
+                };
+                let store = MemcachedStore::new(servers.addresses.clone())
+                    .expect("memcached addresses")
+                    .with_prefix(&servers.prefix)
+                    .expect("a key prefix")
+                    .with_clock(dyn_clock.clone())
+                    .with_timeout(Duration::from_millis(300));
+                memcached = Some(servers);
+                (
+                    Arc::new(store.clone()),
+                    Arc::new(store.clone()),
+                    Arc::new(store),
+                    None,
                 )
             }
             Backend::Postgres => {
@@ -442,6 +504,7 @@ impl TestApp {
             cookie_name,
             redis,
             postgres,
+            memcached,
             inventory,
             shutdown: Some(tx),
             actix,
@@ -455,6 +518,7 @@ impl TestApp {
             env,
             Options {
                 redis: self.redis.clone(),
+                memcached: self.memcached.clone(),
                 ..Options::default()
             },
         )
@@ -886,6 +950,8 @@ macro_rules! scenarios {
         $crate::scenarios!(@on hyper_memory, Hyper, Memory; $($name),*);
         $crate::scenarios!(@on axum_postgres, Axum, Postgres; $($name),*);
         $crate::scenarios!(@on actix_postgres, Actix, Postgres; $($name),*);
+        $crate::scenarios!(@on axum_memcached_pair, Axum, MemcachedPair; $($name),*);
+        $crate::scenarios!(@on actix_memcached, Actix, Memcached; $($name),*);
     };
     (@on $module:ident, $framework:ident, $backend:ident; $($name:ident),*) => {
         mod $module {

@@ -14,10 +14,13 @@
 //! `Secure` cookies with the `__Host-` prefix (needs HTTPS),
 //! `SESSION_IDLE_TIMEOUT` and `SESSION_ABSOLUTE_TIMEOUT` in seconds,
 //! `REDIS_URL` (one Redis server) or `REDIS_CLUSTER_URLS` (comma-separated
-//! node URLs) to keep sessions in Redis or `DATABASE_URL` in PostgreSQL,
+//! node URLs) to keep sessions in Redis, `DATABASE_URL` in PostgreSQL or
+//! `MEMCACHED_SERVERS` (comma-separated `host:port`) in memcached,
 //! `API_KEY` to accept `X-API-Key`, `MAX_SESSIONS_PER_USER`,
 //! `OIDC_ISSUER` and `OIDC_AUDIENCE` (and optionally `OIDC_JWKS_URL`) to
-//! trust an external provider's tokens, `RUST_LOG` for log levels.
+//! trust an external provider's tokens, `OIDC_ISSUER` and `OIDC_CLIENT_ID`
+//! (and optionally `OIDC_CLIENT_SECRET`, `OIDC_REDIRECT_URL`) to offer
+//! "Sign in with SSO", `RUST_LOG` for log levels.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -74,9 +74,10 @@ impl MemcachedStore {
             tracing::warn!("the revocation log in memcached started again");
             next = 1;
         }
-        let last = head.min(next + MAX_PER_POLL - 1);
-        if next <= last {
-            let keys: Vec<String> = (next..=last).map(|n| self.log_key(n)).collect();
+        let first = next;
+        let last = head.min(first + MAX_PER_POLL - 1);
+        if first <= last {
+            let keys: Vec<String> = (first..=last).map(|n| self.log_key(n)).collect();
             let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
             let found = self
                 .servers
@@ -86,7 +87,7 @@ impl MemcachedStore {
                 .await?;
             let found: std::collections::HashMap<String, Vec<u8>> =
                 found.into_iter().map(|(k, i)| (k, i.value)).collect();
-            for n in next..=last {
+            for n in first..=last {
                 match found.get(&self.log_key(n)) {
                     Some(entry) => {
                         match parse(entry) {

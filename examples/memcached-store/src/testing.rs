@@ -92,9 +92,12 @@ impl MemcachedServer {
     }
 }
 
-/// The keys `address` holds that start with `prefix`, from
-/// `lru_crawler metadump all` (memcached has no other way to list keys).
+/// The keys `address` holds that start with `prefix`, from the LRU
+/// crawler's `metadump` (memcached has no other way to list keys): of the
+/// hash table, which no item leaves while it lives, or of the LRUs on a
+/// memcached before 1.6.
 async fn keys_on(address: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+    let mut command: &[u8] = b"lru_crawler metadump hash\r\n";
     for _ in 0..50 {
         let stream = TcpStream::connect(address)
             .await
@@ -102,7 +105,7 @@ async fn keys_on(address: &str, prefix: &str) -> Result<Vec<String>, StoreError>
         let mut stream = BufReader::new(stream);
         stream
             .get_mut()
-            .write_all(b"lru_crawler metadump all\r\n")
+            .write_all(command)
             .await
             .map_err(StoreError::unavailable)?;
         let mut keys = Vec::new();
@@ -118,6 +121,10 @@ async fn keys_on(address: &str, prefix: &str) -> Result<Vec<String>, StoreError>
                 return Err(StoreError::unavailable("metadump ended early"));
             }
             if line.starts_with("BUSY") {
+                break;
+            }
+            if line.starts_with("ERROR") || line.starts_with("CLIENT_ERROR") {
+                command = b"lru_crawler metadump all\r\n";
                 break;
             }
             if line.starts_with("END") {
@@ -155,13 +162,24 @@ fn percent_decode(key: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// How many dumps a count takes the union of: a crawler may pass over an
+/// item another thread holds at that moment.
+const DUMPS: usize = 2;
+
 #[async_trait]
 impl Inventory for MemcachedStore {
     async fn live_sessions(&self, now: OffsetDateTime) -> Result<usize, StoreError> {
         let prefix = format!("{}s:", self.prefix);
+        let mut keys = std::collections::BTreeSet::new();
+        for _ in 0..DUMPS {
+            for address in self.servers.addresses() {
+                keys.extend(keys_on(address, &prefix).await?);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let mut live = 0;
-        for address in self.servers.addresses() {
-            for key in keys_on(address, &prefix).await? {
+        {
+            for key in keys {
                 let Some(hex) = key.strip_prefix(&prefix) else {
                     continue;
                 };

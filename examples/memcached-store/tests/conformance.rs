@@ -108,3 +108,22 @@ async fn a_restart_forgets_sessions_and_nothing_else_breaks() {
         again.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inventory_counts_sessions_that_grew() {
+    use auth_core::testing::Inventory;
+    let server = MemcachedServer::start().await;
+    let clock = ManualClock::starting_now();
+    let store = store_on(&[&server], clock.clone());
+    let records = sessions_on_both(&store, "inv", &clock).await;
+    for r in records.iter().take(3) {
+        let mut r = r.clone();
+        r.data
+            .set_value("big", Some(serde_json::json!("x".repeat(3000))));
+        store.update(&r).await.unwrap();
+    }
+    assert_eq!(
+        store.live_sessions(clock.now()).await.unwrap(),
+        records.len()
+    );
+}

@@ -25,6 +25,7 @@ use auth_core::{
     SessionLimit, SessionStore,
 };
 use auth_redis::RedisStore;
+use example_memcached_store::MemcachedStore;
 use example_postgres_store::PostgresStore;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -55,7 +56,7 @@ pub struct Config {
     /// `SESSION_ABSOLUTE_TIMEOUT`, seconds.
     pub absolute_timeout: Option<Duration>,
     /// Where sessions live: `REDIS_URL`, `REDIS_CLUSTER_URLS`,
-    /// `DATABASE_URL` (PostgreSQL), or memory.
+    /// `DATABASE_URL` (PostgreSQL), `MEMCACHED_SERVERS`, or memory.
     pub store: StoreConfig,
     /// `ACCESS_TOKEN_TTL`, seconds (default 5 minutes).
     pub access_token_ttl: Option<Duration>,
@@ -161,6 +162,9 @@ pub enum StoreConfig {
     RedisCluster(Vec<String>),
     /// PostgreSQL (`DATABASE_URL`), through `example-postgres-store`.
     Postgres(String),
+    /// memcached (`MEMCACHED_SERVERS`, comma-separated `host:port`),
+    /// through `example-memcached-store`.
+    Memcached(Vec<String>),
 }
 
 impl StoreConfig {
@@ -170,6 +174,7 @@ impl StoreConfig {
             Self::Memory => "in-memory store".into(),
             Self::Redis(url, _) => format!("Redis at {}", redact_url(url)),
             Self::Postgres(url) => format!("PostgreSQL at {}", redact_url(url)),
+            Self::Memcached(servers) => format!("memcached at {}", servers.join(", ")),
             Self::RedisCluster(urls) => format!(
                 "Redis Cluster at {}",
                 urls.iter()
@@ -210,6 +215,11 @@ impl StoreConfig {
                     .map_err(|e| format!("cannot prepare PostgreSQL: {e}"))?;
                 both(store)
             }
+            Self::Memcached(servers) => both(
+                MemcachedStore::new(servers)
+                    .map_err(|e| format!("MEMCACHED_SERVERS: {e}"))?
+                    .with_clock(clock),
+            ),
         })
     }
 }
@@ -388,26 +398,31 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default();
+        let list = |v: String| -> Vec<String> {
+            v.split(',')
+                .map(|u| u.trim().to_owned())
+                .filter(|u| !u.is_empty())
+                .collect()
+        };
         config.store = match (
             nonempty("REDIS_URL"),
             nonempty("REDIS_CLUSTER_URLS"),
             nonempty("DATABASE_URL"),
+            nonempty("MEMCACHED_SERVERS"),
         ) {
-            (Some(url), None, None) => StoreConfig::Redis(
+            (Some(url), None, None, None) => StoreConfig::Redis(
                 url.trim().to_owned(),
                 nonempty("REDIS_CA_FILE").map(|f| f.trim().to_owned()),
             ),
-            (None, Some(urls), None) => StoreConfig::RedisCluster(
-                urls.split(',')
-                    .map(|u| u.trim().to_owned())
-                    .filter(|u| !u.is_empty())
-                    .collect(),
-            ),
-            (None, None, Some(url)) => StoreConfig::Postgres(url.trim().to_owned()),
-            (None, None, None) => StoreConfig::Memory,
+            (None, Some(urls), None, None) => StoreConfig::RedisCluster(list(urls)),
+            (None, None, Some(url), None) => StoreConfig::Postgres(url.trim().to_owned()),
+            (None, None, None, Some(servers)) => StoreConfig::Memcached(list(servers)),
+            (None, None, None, None) => StoreConfig::Memory,
             _ => {
                 return Err(
-                    "set at most one of REDIS_URL, REDIS_CLUSTER_URLS and DATABASE_URL".into(),
+                    "set at most one of REDIS_URL, REDIS_CLUSTER_URLS, DATABASE_URL \
+                     and MEMCACHED_SERVERS"
+                        .into(),
                 );
             }
         };
@@ -1434,6 +1449,15 @@ mod tests {
                 ("REDIS_CLUSTER_URLS", "redis://b")
             ]))
             .is_err()
+        );
+        let memcached = Config::from_lookup(env(&[(
+            "MEMCACHED_SERVERS",
+            "10.0.0.1:11211, 10.0.0.2:11211",
+        )]))
+        .unwrap();
+        assert_eq!(
+            memcached.store,
+            StoreConfig::Memcached(vec!["10.0.0.1:11211".into(), "10.0.0.2:11211".into()])
         );
         let pg = Config::from_lookup(env(&[("DATABASE_URL", "postgres://app@db/app")])).unwrap();
         assert_eq!(
