@@ -167,6 +167,9 @@ pub struct Options {
     /// `OIDC_ISSUER` and `OIDC_CLIENT_ID`: "Sign in with SSO" through
     /// this provider ([`SsoProvider::settings`]).
     pub sso: Option<example_shared::SsoSettings>,
+    /// `ACCESS_TOKEN_KEY_FILE`, `ACCESS_TOKEN_PREVIOUS_KEY_FILE`,
+    /// `REFRESH_KEY`: keys shared with other instances.
+    pub keys: example_shared::SharedKeys,
 }
 
 /// Everything the apps log during a test binary's run, at `trace` for the
@@ -453,6 +456,7 @@ impl TestApp {
             api_key: Some(TEST_API_KEY.to_owned()),
             oidc: options.oidc.clone(),
             sso: options.sso.clone(),
+            keys: options.keys.clone(),
         };
         let stores = Stores {
             sessions: Arc::new(store.clone()),
@@ -680,6 +684,49 @@ impl TestProvider {
 
 /// The demo's `API_KEY` in tests.
 pub const TEST_API_KEY: &str = "behaviour-tests-api-key-0123456789";
+
+/// A new P-256 private key in a PEM file of its own (PKCS#8), removed
+/// when the returned guard is dropped: what `ACCESS_TOKEN_KEY_FILE` names.
+pub fn pem_key_file() -> PemFile {
+    use base64::Engine as _;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &rng,
+    )
+    .expect("a P-256 key");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in encoded.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    let tag = SessionToken::generate().expect("random").key().to_hex();
+    let path = std::env::temp_dir().join(format!("auth-test-key-{}.pem", &tag[..16]));
+    std::fs::write(&path, pem).expect("the key file is written");
+    PemFile { path }
+}
+
+/// A key file, removed on drop.
+#[derive(Debug)]
+pub struct PemFile {
+    /// Where it is.
+    pub path: std::path::PathBuf,
+}
+
+impl PemFile {
+    /// Its path as the environment gives it.
+    pub fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+impl Drop for PemFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
 
 /// The CSRF key every test app shares (so instances accept each other's
 /// tokens, as instances behind a load balancer must).

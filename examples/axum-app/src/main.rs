@@ -20,7 +20,10 @@
 //! `OIDC_ISSUER` and `OIDC_AUDIENCE` (and optionally `OIDC_JWKS_URL`) to
 //! trust an external provider's tokens, `OIDC_ISSUER` and `OIDC_CLIENT_ID`
 //! (and optionally `OIDC_CLIENT_SECRET`, `OIDC_REDIRECT_URL`) to offer
-//! "Sign in with SSO", `RUST_LOG` for log levels.
+//! "Sign in with SSO", `ACCESS_TOKEN_KEY_FILE` (with
+//! `ACCESS_TOKEN_PREVIOUS_KEY_FILE` during a rotation) and `REFRESH_KEY`
+//! for instances that accept each other's tokens, `RUST_LOG` for log
+//! levels.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

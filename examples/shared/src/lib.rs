@@ -3,6 +3,7 @@
 //! Framework-specific routing lives in each demo.
 
 pub mod handlers;
+pub mod keys;
 pub mod startup;
 
 use std::fmt::Write as _;
@@ -27,6 +28,7 @@ use auth_core::{
 use auth_redis::RedisStore;
 use example_memcached_store::MemcachedStore;
 use example_postgres_store::PostgresStore;
+pub use keys::SharedKeys;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -87,6 +89,11 @@ pub struct Config {
     /// `OIDC_ISSUER` with `OIDC_CLIENT_ID`: "Sign in with SSO" through
     /// that provider.
     pub sso: Option<SsoSettings>,
+    /// `ACCESS_TOKEN_KEY_FILE`, `ACCESS_TOKEN_PREVIOUS_KEY_FILE` and
+    /// `REFRESH_KEY`: the keys instances share to accept each other's
+    /// access and refresh tokens (default: this instance's own, generated
+    /// at start).
+    pub keys: SharedKeys,
 }
 
 /// The OpenID provider the demo's users may sign in through. `Debug`
@@ -268,6 +275,7 @@ impl Default for Config {
             api_key: None,
             oidc: None,
             sso: None,
+            keys: SharedKeys::default(),
         }
     }
 }
@@ -352,6 +360,18 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default();
+        config.keys = SharedKeys {
+            access_key_file: nonempty("ACCESS_TOKEN_KEY_FILE").map(|f| f.trim().to_owned()),
+            previous_key_file: nonempty("ACCESS_TOKEN_PREVIOUS_KEY_FILE")
+                .map(|f| f.trim().to_owned()),
+            refresh_key: nonempty("REFRESH_KEY"),
+        };
+        if let Some(key) = &config.keys.refresh_key {
+            keys::refresh_secret(key)?;
+        }
+        if config.keys.previous_key_file.is_some() && config.keys.access_key_file.is_none() {
+            return Err("ACCESS_TOKEN_PREVIOUS_KEY_FILE needs ACCESS_TOKEN_KEY_FILE".into());
+        }
         let issuer = nonempty("OIDC_ISSUER").map(|i| i.trim().to_owned());
         let audience = nonempty("OIDC_AUDIENCE").map(|a| a.trim().to_owned());
         let client_id = nonempty("OIDC_CLIENT_ID").map(|c| c.trim().to_owned());
@@ -453,6 +473,18 @@ impl Config {
                 oidc.issuer, oidc.audience
             ));
         }
+        lines.push(match (&self.keys.access_key_file, &self.keys.refresh_key) {
+            (Some(file), Some(_)) => format!(
+                "access tokens signed with the key in {file}, refresh tokens with REFRESH_KEY: \
+                 instances sharing them accept each other's tokens"
+            ),
+            (Some(file), None) => format!(
+                "access tokens signed with the key in {file}; refresh tokens with a key of this instance's own (set REFRESH_KEY to share it)"
+            ),
+            (None, _) => "access tokens signed with a key of this instance's own \
+                 (set ACCESS_TOKEN_KEY_FILE and REFRESH_KEY to share them between instances)"
+                .to_owned(),
+        });
         if let Some(sso) = &self.sso {
             lines.push(format!(
                 "Sign in with SSO through {} as client {:?}; callback {}",
@@ -492,12 +524,21 @@ impl Config {
             .with_user_limit(THROTTLE_USER_LIMIT)
             .with_address_limit(THROTTLE_ADDRESS_LIMIT)
             .with_window(THROTTLE_WINDOW);
-        let kid = format!("demo-{}", OffsetDateTime::now_utc().unix_timestamp());
-        let key = Key::generate(kid, Algorithm::ES256).map_err(|e| e.to_string())?;
+        let key = match &self.keys.access_key_file {
+            Some(path) => keys::signing_key(path, "ACCESS_TOKEN_KEY_FILE")?,
+            None => {
+                let kid = format!("demo-{}", OffsetDateTime::now_utc().unix_timestamp());
+                Key::generate(kid, Algorithm::ES256).map_err(|e| e.to_string())?
+            }
+        };
         let mut tokens = AccessTokens::builder(TOKEN_ISSUER)
             .with_audience(TOKEN_AUDIENCE)
             .with_signing_key(key)
             .with_clock(clock.clone());
+        if let Some(path) = &self.keys.previous_key_file {
+            let previous = keys::signing_key(path, "ACCESS_TOKEN_PREVIOUS_KEY_FILE")?;
+            tokens = tokens.with_verification_key(previous.verification_only());
+        }
         if let Some(ttl) = self.access_token_ttl {
             tokens = tokens.with_ttl(ttl);
         }
@@ -505,7 +546,12 @@ impl Config {
             tokens = tokens.with_leeway(leeway);
         }
         let tokens = tokens.build().map_err(|e| e.to_string())?;
-        let refresh = RefreshPolicy::new().map_err(|e| e.to_string())?;
+        let mut refresh = RefreshPolicy::new().map_err(|e| e.to_string())?;
+        if let Some(key) = &self.keys.refresh_key {
+            refresh = refresh
+                .with_secret(keys::refresh_secret(key)?)
+                .map_err(|e| format!("REFRESH_KEY: {e}"))?;
+        }
         let mut csrf = match &self.csrf_key {
             Some(key) => CsrfPolicy::new(key.as_bytes()),
             None => CsrfPolicy::generate(),
