@@ -150,7 +150,12 @@ impl ExternalIssuerBuilder {
     /// fetch: [`ready`](ExternalIssuer::ready) does.
     pub fn build(self) -> Result<ExternalIssuer, OidcError> {
         let issuer = self.issuer.trim_end_matches('/').to_owned();
-        if !is_allowed_url(&issuer) {
+        // Without a JWKS URL, the issuer is where discovery starts; with
+        // one, it is only the `iss` tokens carry, which may be any string.
+        if self.jwks_url.is_none() && !is_allowed_url(&issuer) {
+            return Err(OidcError::Url(self.issuer));
+        }
+        if issuer.is_empty() {
             return Err(OidcError::Url(self.issuer));
         }
         if let Some(url) = &self.jwks_url

@@ -70,12 +70,14 @@ mod builder;
 mod claim_path;
 mod discovery;
 mod fetch;
+mod upstream;
 
 use crate::clock::{Clock, SystemClock};
 pub use builder::ExternalIssuerBuilder;
 pub use claim_path::{ClaimPath, MappedClaims};
 pub(crate) use discovery::ProviderMetadata;
 pub use fetch::{FetchError, HttpFetcher, JwksFetcher};
+pub use upstream::{UpstreamTokens, UpstreamTokensError};
 
 /// Default interval between background refreshes: 10 minutes.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(10 * 60);
