@@ -170,6 +170,8 @@ pub struct Options {
     /// `ACCESS_TOKEN_KEY_FILE`, `ACCESS_TOKEN_PREVIOUS_KEY_FILE`,
     /// `REFRESH_KEY`: keys shared with other instances.
     pub keys: example_shared::SharedKeys,
+    /// `GATEWAY_UPSTREAM` (with the default issuer and audience).
+    pub gateway_upstream: Option<String>,
 }
 
 /// Everything the apps log during a test binary's run, at `trace` for the
@@ -457,6 +459,13 @@ impl TestApp {
             oidc: options.oidc.clone(),
             sso: options.sso.clone(),
             keys: options.keys.clone(),
+            gateway: options.gateway_upstream.clone().map(|upstream| {
+                example_shared::GatewaySettings {
+                    upstream,
+                    issuer: example_shared::gateway::GATEWAY_ISSUER.into(),
+                    audience: example_shared::gateway::GATEWAY_AUDIENCE.into(),
+                }
+            }),
         };
         let stores = Stores {
             sessions: Arc::new(store.clone()),
@@ -470,7 +479,8 @@ impl TestApp {
         let mut actix = None;
         match env.framework {
             Framework::Axum => {
-                let app = example_axum::router(auth, Arc::new(Users::demo()));
+                let gateway = config.gateway().expect("test gateway settings are valid");
+                let app = example_axum::router_with_gateway(auth, Arc::new(Users::demo()), gateway);
                 tokio::spawn(async move {
                     axum::serve(
                         listener,
@@ -485,8 +495,15 @@ impl TestApp {
             }
             Framework::Actix => {
                 let listener = listener.into_std().expect("a std listener");
-                let server = example_actix::server(listener, auth, Arc::new(Users::demo()), 1)
-                    .expect("actix server starts");
+                let gateway = config.gateway().expect("test gateway settings are valid");
+                let server = example_actix::server_with_gateway(
+                    listener,
+                    auth,
+                    Arc::new(Users::demo()),
+                    gateway,
+                    1,
+                )
+                .expect("actix server starts");
                 actix = Some(server.handle());
                 tokio::spawn(server);
             }

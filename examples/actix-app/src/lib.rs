@@ -14,6 +14,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use auth_actix::{Auth, AuthError, AuthMiddleware, CurrentUser, Permitted, Require};
 use auth_core::{Authenticator, Clock, SystemClock};
 use example_shared::ReadReports;
+use example_shared::gateway::{self, DemoGateway};
 use example_shared::handlers::{self, Answer};
 pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
 
@@ -32,17 +33,48 @@ pub fn server(
     users: Arc<Users>,
     workers: usize,
 ) -> std::io::Result<Server> {
-    Ok(HttpServer::new(move || app(auth.clone(), users.clone()))
-        .workers(workers)
-        .disable_signals()
-        .listen(listener)?
-        .run())
+    server_with_gateway(listener, auth, users, None, workers)
+}
+
+/// [`server`], and with `gateway` the forwarding of `/api/*`.
+pub fn server_with_gateway(
+    listener: TcpListener,
+    auth: Authenticator,
+    users: Arc<Users>,
+    gateway: Option<DemoGateway>,
+    workers: usize,
+) -> std::io::Result<Server> {
+    Ok(
+        HttpServer::new(move || app_with_gateway(auth.clone(), users.clone(), gateway.clone()))
+            .workers(workers)
+            .disable_signals()
+            .listen(listener)?
+            .run(),
+    )
 }
 
 /// The demo's routes, wrapped in [`AuthMiddleware`].
 pub fn app(
     auth: Authenticator,
     users: Arc<Users>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    app_with_gateway(auth, users, None)
+}
+
+/// The demo's routes, and with `gateway` the forwarding of `/api/*` to its
+/// upstream and its keys at `/.well-known/gateway-jwks.json`.
+pub fn app_with_gateway(
+    auth: Authenticator,
+    users: Arc<Users>,
+    gateway: Option<DemoGateway>,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -101,7 +133,21 @@ pub fn app(
                 .route(web::post().to(reset_password)),
         )
         .route("/password", web::post().to(change_password))
-        .wrap(AuthMiddleware::new(auth))
+        .route("/api/{path:.*}", web::route().to(forward))
+        .route(
+            "/.well-known/gateway-jwks.json",
+            web::get().to(gateway_jwks),
+        )
+        .app_data(web::Data::new(Forwarding {
+            client: gateway.as_ref().map(|_| awc::Client::default()),
+            gateway: gateway.clone(),
+        }))
+        .wrap(match gateway {
+            Some(gateway) => AuthMiddleware::builder(auth)
+                .with_gateway(gateway.tokens)
+                .build(),
+            None => AuthMiddleware::new(auth),
+        })
 }
 
 /// A shared handler's answer as an actix response.
@@ -222,6 +268,57 @@ async fn reset_password(users: web::Data<Users>, auth: Auth, user: web::Path<Str
 
 async fn admin(CurrentUser(user): CurrentUser) -> HttpResponse {
     respond(handlers::admin(&user))
+}
+
+/// The gateway of a worker: awc's client is of one thread.
+struct Forwarding {
+    gateway: Option<DemoGateway>,
+    client: Option<awc::Client>,
+}
+
+/// `/api/*`: a signed-in caller's request, forwarded to the upstream with
+/// the gateway token the middleware put in `X-User-Token` and without the
+/// caller's credentials; the body streams both ways. 404 without a
+/// gateway, 502 when the upstream cannot be reached.
+async fn forward(
+    req: HttpRequest,
+    payload: web::Payload,
+    _: CurrentUser,
+    forwarding: web::Data<Forwarding>,
+) -> HttpResponse {
+    let (Some(gateway), Some(client)) = (&forwarding.gateway, &forwarding.client) else {
+        return respond(Answer::error(404, "not_found"));
+    };
+    let target = gateway.target(req.uri().path_and_query().map_or("/", |p| p.as_str()));
+    let mut upstream = client.request(req.method().clone(), target);
+    for (name, value) in req.headers() {
+        if gateway::forwards_request_header(name.as_str()) {
+            upstream = upstream.append_header((name.clone(), value.clone()));
+        }
+    }
+    match upstream.send_stream(payload).await {
+        Ok(answer) => {
+            let mut response = HttpResponse::build(answer.status());
+            for (name, value) in answer.headers() {
+                if gateway::forwards_response_header(name.as_str()) {
+                    response.append_header((name.clone(), value.clone()));
+                }
+            }
+            response.streaming(answer)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the gateway's upstream cannot be reached");
+            respond(Answer::error(502, "bad_gateway"))
+        }
+    }
+}
+
+/// The gateway's verification keys, for the upstream.
+async fn gateway_jwks(forwarding: web::Data<Forwarding>) -> HttpResponse {
+    match &forwarding.gateway {
+        Some(gateway) => respond(Answer::json(200, gateway.jwks.clone())),
+        None => respond(Answer::error(404, "not_found")),
+    }
 }
 
 fn query_of(req: &HttpRequest) -> Option<&str> {

@@ -15,12 +15,13 @@
 //! `MEMCACHED_SERVERS`, `API_KEY`, `MAX_SESSIONS_PER_USER`, `OIDC_ISSUER`
 //! with `OIDC_AUDIENCE` and/or `OIDC_CLIENT_ID` (`OIDC_CLIENT_SECRET`,
 //! `OIDC_REDIRECT_URL`), `ACCESS_TOKEN_KEY_FILE`,
-//! `ACCESS_TOKEN_PREVIOUS_KEY_FILE`, `REFRESH_KEY`, `RUST_LOG`.
+//! `ACCESS_TOKEN_PREVIOUS_KEY_FILE`, `REFRESH_KEY`, `GATEWAY_UPSTREAM`
+//! (`GATEWAY_ISSUER`, `GATEWAY_AUDIENCE`), `RUST_LOG`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use example_actix::{Config, Users, build_auth, server};
+use example_actix::{Config, Users, build_auth, server_with_gateway};
 use example_shared::startup::{announce, configured, exit_code, init_logging, listen};
 
 #[actix_web::main]
@@ -31,10 +32,13 @@ async fn main() -> ExitCode {
         let auth = configured(build_auth(&config).await)?;
         let (listener, addr) = listen(&config)?;
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let server = server(listener, auth, Arc::new(Users::demo()), workers).map_err(|err| {
-            eprintln!("cannot start the server: {err}");
-            ExitCode::FAILURE
-        })?;
+        let gateway = configured(config.gateway())?;
+        let users = Arc::new(Users::demo());
+        let server =
+            server_with_gateway(listener, auth, users, gateway, workers).map_err(|err| {
+                eprintln!("cannot start the server: {err}");
+                ExitCode::FAILURE
+            })?;
         announce("actix-web", &config, addr);
         Ok(server)
     };

@@ -23,6 +23,8 @@
 //! | `POST /token`, `/token/refresh`, `/token/revoke` | token pairs for apps (JSON) |
 //! | `POST /token/cookie` | from a cookie session: 204 and an access token in the `HttpOnly` cookie `access` |
 //! | `GET /.well-known/jwks.json` | the public key of access tokens |
+//! | `/api/*` | with `GATEWAY_UPSTREAM`: a signed-in caller's request forwarded (streamed) to the upstream with a gateway token in `X-User-Token` and without the caller's credentials; 401 anonymous, 502 when the upstream is down |
+//! | `GET /.well-known/gateway-jwks.json` | with `GATEWAY_UPSTREAM`: the gateway tokens' keys |
 //! | `GET /login/sso?next=…` | with `OIDC_ISSUER` and `OIDC_CLIENT_ID`: 303 to the provider's authorization endpoint (code flow, PKCE S256, `state`, `nonce`) |
 //! | `GET /login/sso/callback?code=…&state=…` | the login completed: 303 to `next` or `/` with the session cookie; 400 `{"error":…}` for a bad, replayed or foreign `state`, a refused code or ID token, or a provider `error` |
 //! | `POST /logout/backchannel` | form `logout_token` from the provider: 200 and the sessions of that provider session (`sid`) or subject ended; 400 for an invalid or replayed token |
@@ -46,8 +48,9 @@ use axum::http::HeaderName;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::routing::{any, delete, get, post};
 use example_shared::ReadReports;
+use example_shared::gateway::{self, DemoGateway};
 use example_shared::handlers::{self, Answer};
 pub use example_shared::{Config, DEMO_ACCOUNTS, StoreConfig, Users};
 use tower_http::sensitive_headers::{
@@ -60,17 +63,50 @@ pub async fn build_app(config: &Config) -> Result<Router, String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let stores = config.store.build(clock.clone()).await?;
     let auth = config.authenticator(stores, clock)?;
-    Ok(router(auth, Arc::new(Users::demo())))
+    Ok(router_with_gateway(
+        auth,
+        Arc::new(Users::demo()),
+        config.gateway()?,
+    ))
 }
+
+/// The client that forwards `/api/*` to the upstream.
+type Upstream = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    axum::body::Body,
+>;
 
 #[derive(Clone)]
 struct AppState {
     users: Arc<Users>,
+    gateway: Option<Arc<(DemoGateway, Upstream)>>,
 }
 
 /// The demo's routes, wrapped in [`AuthLayer`].
 pub fn router(auth: Authenticator, users: Arc<Users>) -> Router {
+    router_with_gateway(auth, users, None)
+}
+
+/// The demo's routes, and with `gateway` the forwarding of `/api/*` to
+/// its upstream and its keys at `/.well-known/gateway-jwks.json`.
+pub fn router_with_gateway(
+    auth: Authenticator,
+    users: Arc<Users>,
+    gateway: Option<DemoGateway>,
+) -> Router {
+    let mut layer = AuthLayer::new(auth);
+    if let Some(gateway) = &gateway {
+        layer = layer.with_gateway(gateway.tokens.clone());
+    }
+    let gateway = gateway.map(|gateway| {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        Arc::new((gateway, client))
+    });
     Router::new()
+        .route("/api/{*path}", any(forward))
+        .route("/.well-known/gateway-jwks.json", get(gateway_jwks))
         .route("/", get(page))
         .route("/login", post(login))
         .route("/me", get(me))
@@ -107,7 +143,7 @@ pub fn router(auth: Authenticator, users: Arc<Users>) -> Router {
         .route("/token/revoke", post(token_revoke))
         .route("/.well-known/jwks.json", get(jwks))
         .layer(DefaultBodyLimit::max(16 * 1024))
-        .layer(AuthLayer::new(auth))
+        .layer(layer)
         // Outermost last. The credentials are marked sensitive before the
         // trace sees the request, and `Set-Cookie` before it sees the
         // response, so its headers never reach the log; so is `Location`,
@@ -127,7 +163,63 @@ pub fn router(auth: Authenticator, users: Arc<Users>) -> Router {
             HeaderName::from_static("x-api-key"),
             HeaderName::from_static("x-csrf-token"),
         ]))
-        .with_state(AppState { users })
+        .with_state(AppState { users, gateway })
+}
+
+/// `/api/*`: a signed-in caller's request, forwarded to the upstream with
+/// the gateway token the layer put in `X-User-Token` and without the
+/// caller's credentials; the body streams both ways. 404 without a
+/// gateway, 502 when the upstream cannot be reached.
+async fn forward(
+    State(app): State<AppState>,
+    _: CurrentUser,
+    request: axum::extract::Request,
+) -> Response {
+    let Some(gateway) = app.gateway else {
+        return respond(Answer::error(404, "not_found"));
+    };
+    let (gateway, client) = &*gateway;
+    let (mut parts, body) = request.into_parts();
+    let target = gateway.target(parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+    let Ok(uri) = target.parse() else {
+        return respond(Answer::error(400, "bad_request"));
+    };
+    parts.uri = uri;
+    keep_headers(&mut parts.headers, gateway::forwards_request_header);
+    match client
+        .request(axum::http::Request::from_parts(parts, body))
+        .await
+    {
+        Ok(answer) => {
+            let (mut parts, body) = answer.into_parts();
+            keep_headers(&mut parts.headers, gateway::forwards_response_header);
+            Response::from_parts(parts, axum::body::Body::new(body))
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the gateway's upstream cannot be reached");
+            respond(Answer::error(502, "bad_gateway"))
+        }
+    }
+}
+
+/// Removes the headers whose name `keep` refuses.
+fn keep_headers(headers: &mut HeaderMap, keep: fn(&str) -> bool) {
+    let dropped: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| !keep(name.as_str()))
+        .cloned()
+        .collect();
+    for name in dropped {
+        headers.remove(name);
+    }
+}
+
+/// The gateway's verification keys, for the upstream.
+async fn gateway_jwks(State(app): State<AppState>) -> Response {
+    match app.gateway {
+        Some(gateway) => respond(Answer::json(200, gateway.0.jwks.clone())),
+        None => respond(Answer::error(404, "not_found")),
+    }
 }
 
 /// The span of a request: its method, path and headers, never its query,

@@ -22,8 +22,9 @@
 //! (and optionally `OIDC_CLIENT_SECRET`, `OIDC_REDIRECT_URL`) to offer
 //! "Sign in with SSO", `ACCESS_TOKEN_KEY_FILE` (with
 //! `ACCESS_TOKEN_PREVIOUS_KEY_FILE` during a rotation) and `REFRESH_KEY`
-//! for instances that accept each other's tokens, `RUST_LOG` for log
-//! levels.
+//! for instances that accept each other's tokens, `GATEWAY_UPSTREAM`
+//! (with `GATEWAY_ISSUER`, `GATEWAY_AUDIENCE`) to forward `/api/*` to an
+//! internal service, `RUST_LOG` for log levels.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -2,6 +2,7 @@
 //! byte alike: accounts, settings, request parsing, JSON shapes and pages.
 //! Framework-specific routing lives in each demo.
 
+pub mod gateway;
 pub mod handlers;
 pub mod keys;
 pub mod startup;
@@ -94,6 +95,21 @@ pub struct Config {
     /// access and refresh tokens (default: this instance's own, generated
     /// at start).
     pub keys: SharedKeys,
+    /// `GATEWAY_UPSTREAM` (`http://host:port`): `/api/*` goes there with a
+    /// gateway token; `GATEWAY_ISSUER` and `GATEWAY_AUDIENCE` name the
+    /// tokens (default `auth-demo-gateway`, `internal`).
+    pub gateway: Option<GatewaySettings>,
+}
+
+/// Where the demo's gateway forwards, and how its tokens are named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewaySettings {
+    /// `GATEWAY_UPSTREAM`.
+    pub upstream: String,
+    /// `GATEWAY_ISSUER`.
+    pub issuer: String,
+    /// `GATEWAY_AUDIENCE`.
+    pub audience: String,
 }
 
 /// The OpenID provider the demo's users may sign in through. `Debug`
@@ -276,6 +292,7 @@ impl Default for Config {
             oidc: None,
             sso: None,
             keys: SharedKeys::default(),
+            gateway: None,
         }
     }
 }
@@ -372,6 +389,17 @@ impl Config {
         if config.keys.previous_key_file.is_some() && config.keys.access_key_file.is_none() {
             return Err("ACCESS_TOKEN_PREVIOUS_KEY_FILE needs ACCESS_TOKEN_KEY_FILE".into());
         }
+        config.gateway = nonempty("GATEWAY_UPSTREAM").map(|upstream| GatewaySettings {
+            upstream: upstream.trim().to_owned(),
+            issuer: nonempty("GATEWAY_ISSUER").map_or_else(
+                || gateway::GATEWAY_ISSUER.to_owned(),
+                |i| i.trim().to_owned(),
+            ),
+            audience: nonempty("GATEWAY_AUDIENCE").map_or_else(
+                || gateway::GATEWAY_AUDIENCE.to_owned(),
+                |a| a.trim().to_owned(),
+            ),
+        });
         let issuer = nonempty("OIDC_ISSUER").map(|i| i.trim().to_owned());
         let audience = nonempty("OIDC_AUDIENCE").map(|a| a.trim().to_owned());
         let client_id = nonempty("OIDC_CLIENT_ID").map(|c| c.trim().to_owned());
@@ -485,6 +513,12 @@ impl Config {
                  (set ACCESS_TOKEN_KEY_FILE and REFRESH_KEY to share them between instances)"
                 .to_owned(),
         });
+        if let Some(gateway) = &self.gateway {
+            lines.push(format!(
+                "/api/* goes to {} with gateway tokens ({} for {}) in X-User-Token; keys at /.well-known/gateway-jwks.json",
+                gateway.upstream, gateway.issuer, gateway.audience
+            ));
+        }
         if let Some(sso) = &self.sso {
             lines.push(format!(
                 "Sign in with SSO through {} as client {:?}; callback {}",
@@ -628,6 +662,28 @@ impl Config {
 }
 
 impl Config {
+    /// The gateway, when `GATEWAY_UPSTREAM` is set: its tokens are signed
+    /// with `ACCESS_TOKEN_KEY_FILE`'s key when given (so every instance's
+    /// tokens verify with one JWKS), else with a key of its own.
+    pub fn gateway(&self) -> Result<Option<gateway::DemoGateway>, String> {
+        let Some(settings) = &self.gateway else {
+            return Ok(None);
+        };
+        let key = self
+            .keys
+            .access_key_file
+            .as_deref()
+            .map(|path| keys::signing_key(path, "ACCESS_TOKEN_KEY_FILE"))
+            .transpose()?;
+        gateway::DemoGateway::new(
+            &settings.upstream,
+            &settings.issuer,
+            &settings.audience,
+            key,
+        )
+        .map(Some)
+    }
+
     /// The client of "Sign in with SSO", when configured; logout tokens'
     /// ids are remembered in `counters`, shared by every instance.
     fn sso_client(
@@ -1568,6 +1624,43 @@ mod tests {
         assert!(Config::from_lookup(env(&[("OIDC_ISSUER", "https://sso.example")])).is_err());
         assert!(Config::from_lookup(env(&[("OIDC_AUDIENCE", "demo")])).is_err());
         assert!(Config::from_lookup(env(&[("OIDC_CLIENT_ID", "demo-web")])).is_err());
+    }
+
+    #[test]
+    fn the_gateway_is_read_from_the_environment() {
+        let config = Config::from_lookup(|k: &str| {
+            (k == "GATEWAY_UPSTREAM").then(|| "http://127.0.0.1:4000/".to_owned())
+        })
+        .unwrap();
+        let gateway = config.gateway().unwrap().expect("a gateway");
+        assert_eq!(
+            gateway.target("/api/whoami?x=1"),
+            "http://127.0.0.1:4000/api/whoami?x=1"
+        );
+        assert!(gateway.jwks.contains("\"keys\""));
+        let settings = config.gateway.clone().unwrap();
+        assert_eq!(
+            (settings.issuer.as_str(), settings.audience.as_str()),
+            ("auth-demo-gateway", "internal")
+        );
+        let bad = Config::from_lookup(|k: &str| {
+            (k == "GATEWAY_UPSTREAM").then(|| "https://elsewhere.example/x".to_owned())
+        })
+        .unwrap();
+        assert!(bad.gateway().is_err(), "only http://host:port");
+        assert!(gateway::forwards_request_header("x-user-token"));
+        for credential in [
+            "cookie",
+            "authorization",
+            "x-api-key",
+            "x-csrf-token",
+            "connection",
+        ] {
+            assert!(
+                !gateway::forwards_request_header(credential),
+                "{credential}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,149 @@
+//! The demo as a gateway in front of `example-backend`: a browser with a
+//! session cookie and an app with a bearer token reach `/api/whoami`
+//! through it, as themselves; nothing reaches the upstream unauthenticated
+//! or with the caller's own credentials; bodies and queries cross whole.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use auth_behaviour_tests::{Env, Options, TestApp, scenarios};
+use axum::extract::Request;
+
+scenarios!(@on axum_memory, Axum, Memory;
+    callers_reach_the_backend_through_the_gateway_as_themselves,
+    requests_and_answers_cross_whole_and_credentials_do_not
+);
+scenarios!(@on actix_memory, Actix, Memory;
+    callers_reach_the_backend_through_the_gateway_as_themselves,
+    requests_and_answers_cross_whole_and_credentials_do_not
+);
+
+/// A listener for an upstream, and its base URL.
+async fn upstream_listener() -> (tokio::net::TcpListener, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    (listener, base)
+}
+
+async fn gateway_to(env: Env, upstream: &str) -> TestApp {
+    TestApp::start_with(
+        env,
+        Options {
+            gateway_upstream: Some(upstream.to_owned()),
+            ..Options::default()
+        },
+    )
+    .await
+}
+
+async fn callers_reach_the_backend_through_the_gateway_as_themselves(env: Env) {
+    let (listener, upstream) = upstream_listener().await;
+    let gateway = gateway_to(env, &upstream).await;
+    // The backend trusts the gateway's published keys, with its defaults.
+    let config = example_backend::Config::from_lookup(|k| {
+        (k == "GATEWAY_JWKS_URL").then(|| format!("{}/.well-known/gateway-jwks.json", gateway.base))
+    })
+    .unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let backend = example_backend::router(config.authenticator().unwrap()).layer(
+        axum::middleware::from_fn(move |request: Request, next: axum::middleware::Next| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            next.run(request)
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, backend).await });
+
+    let browser = gateway.logged_in("alice").await;
+    let res = browser.get("/api/whoami").await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.json()["user_id"], "alice");
+    assert_eq!(res.json()["roles"], serde_json::json!(["user"]));
+
+    let app = gateway.client();
+    let pair = app.token_pair("admin").await;
+    let res = app
+        .get_bearer("/api/whoami", pair["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.json()["user_id"], "admin");
+
+    // A forged gateway header from the client is replaced by the real one.
+    let forged = browser
+        .get_with(
+            "/api/whoami",
+            &[("x-user-token", b"eyJhbGciOiJub25lIn0.e30.")],
+        )
+        .await;
+    assert_eq!(forged.json()["user_id"], "alice");
+
+    let before = hits.load(Ordering::SeqCst);
+    assert_eq!(gateway.client().get("/api/whoami").await.status, 401);
+    let stranger = gateway.client();
+    assert_eq!(
+        stranger
+            .get_with(
+                "/api/whoami",
+                &[("x-user-token", b"eyJhbGciOiJub25lIn0.e30.")]
+            )
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        before,
+        "nothing reaches the upstream unauthenticated"
+    );
+}
+
+async fn requests_and_answers_cross_whole_and_credentials_do_not(env: Env) {
+    let (listener, upstream) = upstream_listener().await;
+    // An upstream that tells what it received.
+    let echo = axum::Router::new().route(
+        "/api/echo",
+        axum::routing::any(|request: Request| async move {
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+            let header = |name: &str| {
+                parts
+                    .headers
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_owned())
+            };
+            axum::Json(serde_json::json!({
+                "method": parts.method.as_str(),
+                "query": parts.uri.query(),
+                "body_len": body.len(),
+                "body_sum": body.iter().map(|b| u64::from(*b)).sum::<u64>(),
+                "cookie": header("cookie"),
+                "authorization": header("authorization"),
+                "csrf": header("x-csrf-token"),
+                "gateway_token": header("x-user-token").is_some(),
+            }))
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, echo).await });
+    let gateway = gateway_to(env, &upstream).await;
+    let browser = gateway.logged_in("alice").await;
+    let body: Vec<u8> = (0..12_000u32).map(|i| (i % 251) as u8).collect();
+    let sum: u64 = body.iter().map(|b| u64::from(*b)).sum();
+    let res = browser
+        .send(
+            "PUT",
+            "/api/echo?page=2&q=a%20b",
+            &[],
+            Some(("application/octet-stream", body.clone())),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let seen = res.json();
+    assert_eq!(seen["method"], "PUT");
+    assert_eq!(seen["query"], "page=2&q=a%20b");
+    assert_eq!(seen["body_len"], body.len());
+    assert_eq!(seen["body_sum"], sum);
+    assert_eq!(seen["gateway_token"], true);
+    for credential in ["cookie", "authorization", "csrf"] {
+        assert!(seen[credential].is_null(), "{credential} crossed: {seen}");
+    }
+}
