@@ -9,7 +9,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use auth_core::StoreError;
 use auth_core::throttle::CounterStore;
-use sha2::{Digest, Sha256};
 
 use crate::protocol::CasOutcome;
 use crate::{CAS_ATTEMPTS, MemcachedStore};
@@ -48,12 +47,7 @@ impl MemcachedStore {
     /// The base of a counter's keys: a digest (throttle keys hold user
     /// names, which may hold anything). Its items share one server.
     fn counter_base(&self, key: &str) -> String {
-        let digest = Sha256::digest(key.as_bytes());
-        let mut hex = String::with_capacity(32);
-        for byte in &digest[..16] {
-            hex.push_str(&format!("{byte:02x}"));
-        }
-        format!("{}c:{hex}", self.prefix)
+        format!("{}c:{}", self.prefix, crate::key_digest(key))
     }
 
     /// The counter's live window, with the item's `cas` token, if any.

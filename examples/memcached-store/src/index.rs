@@ -4,7 +4,6 @@
 
 use auth_core::{SessionRecord, StoreError};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::protocol::CasOutcome;
@@ -35,12 +34,7 @@ impl Index {
 impl MemcachedStore {
     /// The index's key: a digest of the user id, which may hold anything.
     fn index_key(&self, user_id: &str) -> String {
-        let digest = Sha256::digest(user_id.as_bytes());
-        let mut hex = String::with_capacity(32);
-        for byte in &digest[..16] {
-            hex.push_str(&format!("{byte:02x}"));
-        }
-        format!("{}u:{hex}", self.prefix)
+        format!("{}u:{}", self.prefix, crate::key_digest(user_id))
     }
 
     /// Changes `user_id`'s index with `change` until a `cas` (or the `add`

@@ -124,6 +124,19 @@ impl std::fmt::Debug for MemcachedStore {
     }
 }
 
+/// A memcached key part for `text`, which may hold anything (spaces,
+/// control characters, any length): 32 hex digits of its SHA-256.
+fn key_digest(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write as _;
+    let digest = Sha256::digest(text.as_bytes());
+    let mut hex = String::with_capacity(32);
+    for byte in &digest[..16] {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
 fn decode(item: &Item) -> Result<SessionRecord, StoreError> {
     serde_json::from_slice(&item.value).map_err(StoreError::backend)
 }

@@ -44,8 +44,9 @@ pub const MAX_USERNAME: usize = 128;
 /// Longest accepted password, in bytes.
 pub const MAX_PASSWORD: usize = 1024;
 
-/// The demo's settings, from the environment.
-#[derive(Debug, Clone)]
+/// The demo's settings, from the environment. `Debug` never shows a
+/// secret (the CSRF key, the API key, the refresh key, the client secret).
+#[derive(Clone)]
 pub struct Config {
     /// Where to listen (`ADDR`, default `127.0.0.1:3000`).
     pub addr: SocketAddr,
@@ -110,6 +111,31 @@ pub struct GatewaySettings {
     pub issuer: String,
     /// `GATEWAY_AUDIENCE`.
     pub audience: String,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |secret: &Option<String>| secret.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("cookie_secure", &self.cookie_secure)
+            .field("cookie_persistent", &self.cookie_persistent)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("absolute_timeout", &self.absolute_timeout)
+            .field("store", &self.store.describe())
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("jwt_leeway", &self.jwt_leeway)
+            .field("csrf_key", &redacted(&self.csrf_key))
+            .field("trusted_origins", &self.trusted_origins)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("max_sessions_per_user", &self.max_sessions_per_user)
+            .field("api_key", &redacted(&self.api_key))
+            .field("oidc", &self.oidc)
+            .field("sso", &self.sso)
+            .field("keys", &self.keys)
+            .field("gateway", &self.gateway)
+            .finish()
+    }
 }
 
 /// The OpenID provider the demo's users may sign in through. `Debug`
@@ -1684,6 +1710,17 @@ mod tests {
             "http://127.0.0.1:3000/login/sso/callback"
         );
         assert!(!format!("{config:?}").contains("s3cret"));
+        let keyed = Config::from_lookup(|k: &str| match k {
+            "CSRF_KEY" => Some("csrf-key-of-at-least-32-bytes-0123456789".to_owned()),
+            "API_KEY" => Some("api-key-0123456789abcdef".to_owned()),
+            "REDIS_URL" => Some("redis://user:hunter2@host:6379".to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        let shown = format!("{keyed:?}");
+        for secret in ["csrf-key-of", "api-key-0123", "hunter2"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
         assert!(!config.banner().join("\n").contains("s3cret"));
     }
 
