@@ -11,12 +11,24 @@ use axum::extract::Request;
 
 scenarios!(@on axum_memory, Axum, Memory;
     callers_reach_the_backend_through_the_gateway_as_themselves,
-    requests_and_answers_cross_whole_and_credentials_do_not
+    requests_and_answers_cross_whole_and_credentials_do_not,
+    an_upstream_that_is_down_is_a_502
 );
 scenarios!(@on actix_memory, Actix, Memory;
     callers_reach_the_backend_through_the_gateway_as_themselves,
-    requests_and_answers_cross_whole_and_credentials_do_not
+    requests_and_answers_cross_whole_and_credentials_do_not,
+    an_upstream_that_is_down_is_a_502
 );
+
+async fn an_upstream_that_is_down_is_a_502(env: Env) {
+    let (listener, upstream) = upstream_listener().await;
+    drop(listener);
+    let gateway = gateway_to(env, &upstream).await;
+    let browser = gateway.logged_in("alice").await;
+    let res = browser.get("/api/whoami").await;
+    assert_eq!(res.status, 502, "{}", res.body);
+    assert_eq!(browser.get("/me").await.status, 200, "still signed in");
+}
 
 /// A listener for an upstream, and its base URL.
 async fn upstream_listener() -> (tokio::net::TcpListener, String) {
