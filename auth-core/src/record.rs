@@ -210,6 +210,56 @@ pub struct SessionRecord {
 }
 
 impl SessionRecord {
+    /// A record for a session that starts at `now` and ends at
+    /// `expires_at` (idle and absolute expiry alike), with no roles, data
+    /// or client details, at version 1, ready for
+    /// [`SessionStore::create`](crate::SessionStore::create). Set the rest
+    /// with struct update syntax. A store's tests, an import of sessions
+    /// from another system and the library's own logins start here.
+    ///
+    /// ```
+    /// use auth_core::{SessionKind, SessionRecord, SessionToken};
+    /// use time::{Duration, OffsetDateTime};
+    ///
+    /// let token = SessionToken::generate()?;
+    /// let now = OffsetDateTime::now_utc();
+    /// let record = SessionRecord {
+    ///     roles: vec!["admin".into()],
+    ///     idle_expires_at: now + Duration::minutes(30),
+    ///     ..SessionRecord::new(token.key().id(), "alice", SessionKind::Browser, token.verifier(), now, now + Duration::days(1))
+    /// };
+    /// assert!(token.matches(&record.verifier));
+    /// assert_eq!(record.expires_at(), now + Duration::minutes(30));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(
+        id: SessionId,
+        user_id: impl Into<String>,
+        kind: SessionKind,
+        verifier: Verifier,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            id,
+            user_id: user_id.into(),
+            kind,
+            verifier,
+            generation: 0,
+            rotated_at: now,
+            tokens_not_before: None,
+            roles: Vec::new(),
+            created_at: now,
+            idle_expires_at: expires_at,
+            absolute_expires_at: expires_at,
+            last_refresh_at: now,
+            data: SessionData::new(),
+            client: ClientMeta::default(),
+            lifetime: SessionLifetime::Standard,
+            version: 1,
+        }
+    }
+
     /// The store key: the bytes of [`id`](Self::id).
     pub fn key(&self) -> SessionKey {
         self.id.key()

@@ -82,6 +82,23 @@
 //! format version is [`StoreError::Backend`]. No error ever deletes a
 //! session.
 //!
+//! A standalone connection that failed is replaced by a fresh one from the
+//! pool on the next call. A cluster connection is kept: it reconnects node
+//! by node, so while one master is down only the sessions on its slots
+//! fail (after the timeout: the cluster client retries them until then),
+//! and the others are served as before. For that, the cluster must keep
+//! serving partial coverage (`cluster-require-full-coverage no`);
+//! otherwise Redis itself refuses every command until the master is back.
+//!
+//! **Durability.** A logout, a revocation or a rotation is acknowledged
+//! once Redis has applied it. A Redis that crashes and restarts from its
+//! append-only file with the default `appendfsync everysec` may come back
+//! without the last second of writes: a session logged out just before
+//! the crash would be valid again. Run Redis with `appendfsync always`
+//! (or replicas and `WAIT`) where that matters; the failure drills in the
+//! repository's `BENCHMARKS.md` kill Redis under load with it and find
+//! every logout still in force.
+//!
 //! Requires Redis 7.0 or newer (`PEXPIRETIME`).
 //!
 //! # Features
@@ -463,12 +480,25 @@ impl RedisStore {
             op(&mut conn).await
         };
         let result = with_timeout(self.timeout, work).await;
-        if result.as_ref().is_err_and(StoreError::is_retryable) {
+        if result.as_ref().is_err_and(StoreError::is_retryable) && self.drops_broken_connections() {
             // The connection may be broken: the next call takes one from
             // the pool, which checks it and reconnects.
             self.shared.lock().take();
         }
         result
+    }
+
+    /// Whether an error makes the next call take a fresh connection. A
+    /// cluster connection mends itself node by node: an error there is
+    /// usually one node down, and replacing the connection would stall
+    /// the requests for every other node while a new one connects to all
+    /// of them (and, with the node down, fails to).
+    fn drops_broken_connections(&self) -> bool {
+        match &self.pool {
+            Pool::Single(_) => true,
+            #[cfg(feature = "cluster")]
+            Pool::Cluster(_) => false,
+        }
     }
 
     fn record_args(record: &SessionRecord) -> Result<[String; 7], StoreError> {

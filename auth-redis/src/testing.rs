@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 const INSTALL_HINT: &str = "redis-server and redis-cli are needed for these tests: \
 install them (Debian/Ubuntu: `apt-get install redis-server`, macOS: `brew install redis`)";
 
+/// Every write on disk before it is acknowledged.
+const DURABLE: [&str; 4] = ["--appendonly", "yes", "--appendfsync", "always"];
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -131,6 +134,15 @@ impl RedisServer {
     /// Starts a standalone server.
     pub async fn start() -> Self {
         Self::start_with(&[]).await
+    }
+
+    /// Starts a standalone server that writes every command to its
+    /// append-only file before answering (`appendfsync always`), so that a
+    /// server [killed](Self::kill) without warning and
+    /// [started again](Self::start_again) comes back with every write it
+    /// acknowledged, as a production server configured for durability does.
+    pub async fn start_durable() -> Self {
+        Self::start_with(&DURABLE).await
     }
 
     async fn start_with(extra: &[&str]) -> Self {
@@ -245,6 +257,22 @@ impl RedisServer {
         }
     }
 
+    /// Kills the server at once (`SIGKILL`): no save, no goodbye to its
+    /// clients, as a crash or a lost machine. A [durable](Self::start_durable)
+    /// server [started again](Self::start_again) keeps what it acknowledged;
+    /// any other comes back empty.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the process is running (not stopped or killed).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// Starts the server again on the same port and directory.
     pub async fn restart(&mut self) {
         self.stop().await;
@@ -277,19 +305,33 @@ impl RedisCluster {
     /// Starts three cluster-enabled servers and joins them
     /// (`redis-cli --cluster create`), then waits for `cluster_state:ok`.
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// A cluster whose masters are [durable](RedisServer::start_durable)
+    /// and that keeps serving the slots of the masters that are up while
+    /// one is down (`cluster-require-full-coverage no`), as a deployment
+    /// without replicas that prefers partial service to none. Kill and
+    /// start a node through [`node_mut`](Self::node_mut).
+    pub async fn start_durable() -> Self {
+        let mut extra = DURABLE.to_vec();
+        extra.extend(["--cluster-require-full-coverage", "no"]);
+        Self::start_with(&extra).await
+    }
+
+    async fn start_with(extra: &[&str]) -> Self {
         let mut nodes = Vec::new();
         for _ in 0..3 {
-            nodes.push(
-                RedisServer::start_with(&[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "2000",
-                ])
-                .await,
-            );
+            let mut args = vec![
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "2000",
+            ];
+            args.extend_from_slice(extra);
+            nodes.push(RedisServer::start_with(&args).await);
         }
         let addrs: Vec<String> = nodes
             .iter()
@@ -327,6 +369,67 @@ impl RedisCluster {
     pub fn nodes(&self) -> &[RedisServer] {
         &self.nodes
     }
+
+    /// One node, to [kill](RedisServer::kill) and
+    /// [start again](RedisServer::start_again).
+    pub fn node_mut(&mut self, index: usize) -> &mut RedisServer {
+        &mut self.nodes[index]
+    }
+
+    /// The hash slots node `index` serves, as its `CLUSTER NODES` line
+    /// says (its `myself` line), in inclusive ranges.
+    pub fn slots_of(&self, index: usize) -> Vec<std::ops::RangeInclusive<u16>> {
+        let nodes = self.nodes[index]
+            .cli(&["CLUSTER", "NODES"])
+            .unwrap_or_default();
+        let Some(line) = nodes.lines().find(|l| l.contains("myself")) else {
+            return Vec::new();
+        };
+        line.split_whitespace()
+            .skip(8)
+            .filter_map(|range| match range.split_once('-') {
+                Some((start, end)) => Some(start.parse().ok()?..=end.parse().ok()?),
+                None => range.parse().ok().map(|slot| slot..=slot),
+            })
+            .collect()
+    }
+
+    /// Waits until every node that is up reports the cluster's state as
+    /// `ok` again (after a node was killed or started again).
+    pub async fn wait_until_ok(&self) {
+        for node in self.nodes.iter().filter(|n| n.is_running()) {
+            wait_until("the cluster", Duration::from_secs(30), || {
+                node.cli(&["CLUSTER", "INFO"])
+                    .is_some_and(|info| info.contains("cluster_state:ok"))
+            })
+            .await;
+        }
+    }
+}
+
+/// The hash slot of a key in Redis Cluster: CRC16 (XMODEM) of the key, or
+/// of its hash tag (the text between the first `{` and the next `}`, if
+/// not empty), modulo 16384.
+pub fn key_slot(key: &[u8]) -> u16 {
+    let hashed = match key.iter().position(|&b| b == b'{') {
+        Some(open) => match key[open + 1..].iter().position(|&b| b == b'}') {
+            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
+            _ => key,
+        },
+        None => key,
+    };
+    let mut crc: u16 = 0;
+    for &byte in hashed {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16_384
 }
 
 /// Counts the live session hashes under the store's prefix (`SCAN`, then
@@ -380,5 +483,20 @@ impl auth_core::testing::Inventory for crate::RedisStore {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_slot;
+
+    #[test]
+    fn key_slots_are_redis_cluster_slots() {
+        // The values `CLUSTER KEYSLOT` answers.
+        assert_eq!(key_slot(b"foo"), 12_182);
+        assert_eq!(key_slot(b"123456789"), 0x31C3);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
+        assert_ne!(key_slot(b"foo{}{bar}"), key_slot(b"bar"));
     }
 }

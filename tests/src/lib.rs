@@ -24,6 +24,7 @@ use example_postgres_store::testing::TestDatabase;
 use example_shared::{Config, OidcSettings, StoreConfig, Stores, Users};
 use reqwest::header::{HeaderMap, HeaderValue};
 
+pub mod drill;
 mod sso_provider;
 pub use sso_provider::{CLIENT_ID, CLIENT_SECRET, NextLogin, SsoProvider, query_param};
 use tokio::sync::{Mutex as AsyncMutex, oneshot};
@@ -481,17 +482,7 @@ impl TestApp {
             Framework::Axum => {
                 let gateway = config.gateway().expect("test gateway settings are valid");
                 let app = example_axum::router_with_gateway(auth, Arc::new(Users::demo()), gateway);
-                tokio::spawn(async move {
-                    axum::serve(
-                        listener,
-                        app.into_make_service_with_connect_info::<SocketAddr>(),
-                    )
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .expect("server runs");
-                });
+                spawn_axum(listener, app, rx);
             }
             Framework::Actix => {
                 let listener = listener.into_std().expect("a std listener");
@@ -567,6 +558,26 @@ impl TestApp {
             .await
             .expect("count the store's sessions")
     }
+}
+
+/// Serves `app` on `listener` (with the peer's address) until `stop`
+/// fires or its sender is dropped.
+pub(crate) fn spawn_axum(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    stop: oneshot::Receiver<()>,
+) {
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stop.await;
+        })
+        .await
+        .expect("server runs");
+    });
 }
 
 impl Drop for TestApp {

@@ -182,22 +182,19 @@ impl AuthHandle {
         let mut client = self.shared.client.clone();
         client.label = login.label;
         let record = SessionRecord {
-            id: token.key().id(),
-            user_id: login.user_id,
-            kind: SessionKind::Browser,
-            verifier: token.verifier(),
-            generation: 0,
-            rotated_at: now,
-            tokens_not_before: None,
             roles: login.roles,
-            created_at: now,
             idle_expires_at: (now + idle).min(absolute_expires_at),
-            absolute_expires_at,
-            last_refresh_at: now,
             data: Login::data_with_claims(login.data, login.claims),
             client,
             lifetime: login.lifetime,
-            version: 1,
+            ..SessionRecord::new(
+                token.key().id(),
+                login.user_id,
+                SessionKind::Browser,
+                token.verifier(),
+                now,
+                absolute_expires_at,
+            )
         };
         check_size(&record.data, inner.max_data_bytes)?;
         inner.store.create(&record).await?;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::data::{apply_changes, check_size};
 use super::{AuthHandle, CookieAction, Current};
 use crate::error::Error;
-use crate::record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};
+use crate::record::{SessionData, SessionKind, SessionLifetime, SessionRecord};
 use crate::token::SessionToken;
 
 impl AuthHandle {
@@ -35,24 +35,19 @@ impl AuthHandle {
         let absolute_expires_at = now + absolute;
         let id = token.key().id();
         let record = SessionRecord {
-            user_id: crate::owner::visitor(&id),
-            id,
-            kind: SessionKind::Visitor,
-            verifier: token.verifier(),
-            generation: 0,
-            rotated_at: now,
-            tokens_not_before: None,
-            roles: Vec::new(),
-            created_at: now,
             idle_expires_at: (now + idle).min(absolute_expires_at),
-            absolute_expires_at,
-            last_refresh_at: now,
             data,
             // A visitor is in no device list: nothing about the client is
             // kept.
-            client: ClientMeta::default(),
             lifetime: SessionLifetime::Visitor,
-            version: 1,
+            ..SessionRecord::new(
+                id.clone(),
+                crate::owner::visitor(&id),
+                SessionKind::Visitor,
+                token.verifier(),
+                now,
+                absolute_expires_at,
+            )
         };
         inner.store.create(&record).await?;
         tracing::debug!(session = %record.id, "visitor session started");

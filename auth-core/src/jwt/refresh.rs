@@ -34,7 +34,7 @@ use super::{IssuedToken, JwtError, Subject};
 use crate::authenticator::Authenticator;
 use crate::error::Error;
 use crate::handle::Login;
-use crate::record::{ClientMeta, SessionKind, SessionLifetime, SessionRecord};
+use crate::record::{ClientMeta, SessionKind, SessionRecord};
 use crate::store::StoreError;
 use crate::token::{SessionId, SessionKey, Verifier};
 
@@ -287,22 +287,18 @@ impl Authenticator {
         let mut client = client;
         client.label = label;
         let record = SessionRecord {
-            id: SessionId::generate().map_err(Error::from)?,
-            user_id,
-            kind: SessionKind::Refresh,
-            verifier: Verifier::random().map_err(Error::from)?,
-            generation: 0,
-            rotated_at: now,
-            tokens_not_before: None,
             roles,
-            created_at: now,
             idle_expires_at: (now + policy.idle).min(absolute),
-            absolute_expires_at: absolute,
-            last_refresh_at: now,
             data,
             client,
-            lifetime: SessionLifetime::Standard,
-            version: 1,
+            ..SessionRecord::new(
+                SessionId::generate().map_err(Error::from)?,
+                user_id,
+                SessionKind::Refresh,
+                Verifier::random().map_err(Error::from)?,
+                now,
+                absolute,
+            )
         };
         self.inner.store.create(&record).await?;
         self.enforce_session_limit(&record, None).await?;

@@ -10,7 +10,7 @@ use super::login::SignIn;
 use crate::authenticator::Authenticator;
 use crate::error::Error;
 use crate::identity::Identity;
-use crate::record::{ClientMeta, SessionData, SessionKind, SessionLifetime, SessionRecord};
+use crate::record::{SessionData, SessionKind, SessionRecord};
 use crate::token::{SessionId, SessionToken};
 
 /// The key in a link's data that names its session.
@@ -41,22 +41,15 @@ pub(super) async fn file(
         // The token is thrown away: nothing can present a link.
         let token = SessionToken::generate()?;
         let record = SessionRecord {
-            id: token.key().id(),
-            user_id: owner,
-            kind: SessionKind::Link,
-            verifier: token.verifier(),
-            generation: 0,
-            rotated_at: now,
-            tokens_not_before: None,
-            roles: Vec::new(),
-            created_at: now,
-            idle_expires_at: expires_at,
-            absolute_expires_at: expires_at,
-            last_refresh_at: now,
             data,
-            client: ClientMeta::default(),
-            lifetime: SessionLifetime::Standard,
-            version: 1,
+            ..SessionRecord::new(
+                token.key().id(),
+                owner,
+                SessionKind::Link,
+                token.verifier(),
+                now,
+                expires_at,
+            )
         };
         auth.inner.store.create(&record).await?;
     }

@@ -20,6 +20,17 @@
 //! counts is the cost of one request, start-up and shutdown cancelled out.
 //!
 //! Redis scenarios use a throwaway `redis-server` on a free port.
+//!
+//! ```sh
+//! cargo run --release -p auth-load -- drills  # the failure drills, about 2 minutes
+//! ```
+//!
+//! The failure drills (`auth_behaviour_tests::drill`) put 10,000 sessions
+//! on two instances of the demo (axum and actix-web) under load, kill
+//! Redis (then one master of a Redis Cluster) in the middle and start it
+//! again, and report every answer by kind, the recovery and how fast a
+//! logout on one instance reaches the other. The behaviour tests run the
+//! same drills briefly.
 
 mod drive;
 mod servers;
@@ -47,6 +58,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let quick = args.iter().any(|a| a == "--quick" || a == "--test");
+    if args.first().map(String::as_str) == Some("drills") {
+        return drills(quick);
+    }
     let callgrind = !args.iter().any(|a| a == "--no-callgrind");
     match drive::run(quick, callgrind) {
         Ok(report) => {
@@ -57,5 +71,33 @@ fn main() -> ExitCode {
             eprintln!("load benchmark failed: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `auth-load drills`: both failure drills, each report in Markdown.
+fn drills(quick: bool) -> ExitCode {
+    use auth_behaviour_tests::drill::{Drill, cluster_node_outage, redis_outage};
+    let drill = if quick {
+        Drill::test()
+    } else {
+        Drill::benchmark()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let (outage, cluster) = runtime.block_on(async {
+        let outage = redis_outage(&drill).await;
+        let cluster = cluster_node_outage(&drill).await;
+        (outage, cluster)
+    });
+    println!(
+        "## Redis killed under load\n\n{outage}\n## One Redis Cluster master killed under load\n\n{cluster}"
+    );
+    if outage.held() && cluster.held() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("a promise was broken: see the tables");
+        ExitCode::FAILURE
     }
 }
