@@ -21,6 +21,10 @@ pub mod day_two {}
 #[doc = include_str!("single_sign_on.md")]
 pub mod single_sign_on {}
 
+#[cfg(feature = "oidc")]
+#[doc = include_str!("several_instances.md")]
+pub mod several_instances {}
+
 #[doc = include_str!("threat_model.md")]
 pub mod threat_model {}
 

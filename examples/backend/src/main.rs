@@ -7,7 +7,9 @@
 //!
 //! Environment: `ADDR` (default `127.0.0.1:4000`), `GATEWAY_JWKS_URL`
 //! (required), `GATEWAY_ISSUER` (default `auth-demo-gateway`),
-//! `GATEWAY_AUDIENCE` (default `internal`), `RUST_LOG`.
+//! `GATEWAY_AUDIENCE` (default `internal`), `GATEWAY_REDIS_URL` (the
+//! gateway's Redis: its logouts refuse gateway tokens here at once),
+//! `RUST_LOG`.
 
 use std::process::ExitCode;
 
