@@ -12,12 +12,16 @@
 //! ```
 //!
 //! # Layout
-//! - `{prefix}s:{key}`: one hash per session (a browser session or a
-//!   refresh-token family), under the hex of its id, for its whole life.
-//!   Fields: `f` format version (2), `u` user id, `d` the record as JSON,
-//!   `i` idle expiry, `l` last refresh, `a` absolute expiry (Unix
-//!   milliseconds), `n` version. The record keeps the SHA-256 of the
-//!   token's secret, never the token: a dump of Redis logs no one in.
+//! - `{prefix}s:{key}`: one string per session (a browser session or a
+//!   refresh-token family), under the hex of its id, for its whole life: a
+//!   fixed header (format 3, version, idle expiry, last refresh, absolute
+//!   expiry), the user id, then the rest of the record in auth-core's
+//!   compact binary form ([`auth_core::store::compact`]: raw digests,
+//!   times once, no JSON unless the application keeps data). A typical
+//!   browser session takes under 200 bytes. The record keeps the SHA-256
+//!   of the token's secret, never the token: a dump of Redis logs no one
+//!   in. Sessions stored as hashes by earlier versions are not read (their
+//!   users sign in again); they expire as they would have.
 //! - `{prefix}u:{user}`: a sorted set per user of their session keys (score:
 //!   creation time), the index behind the device list and logout-everywhere.
 //!
@@ -25,12 +29,12 @@
 //! (the earlier of idle and absolute expiry), and the index lives as long as
 //! its longest-lived session could. Nothing needs sweeping.
 //!
-//! Every write is a Lua script on one key, so it is atomic: `create` never
-//! overwrites (it checks and writes in one step), `update` compares the
+//! Every write is one command or a Lua script on one key, so it is atomic:
+//! `create` never overwrites (`SET NX`), `update` compares the
 //! version and writes in one step (a token rotation, a refresh, a role
 //! change, a data save: of racing writers exactly one wins), `touch` and
 //! `update` refuse a missing session and never recreate it. Reading a
-//! session is one `HMGET`: one command per request.
+//! session is one `GET`: one command per request.
 //!
 //! # The user index on Cluster
 //! A session is found by its token alone, so its key cannot carry the
@@ -115,6 +119,7 @@
 pub struct ReadmeDoctests;
 
 mod announce;
+mod record;
 mod scripts;
 
 /// The Redis client and pool this store is built on, for building the pool
@@ -130,17 +135,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use auth_core::record::unix_millis::{from_millis, to_millis};
+use auth_core::record::unix_millis::to_millis;
 use auth_core::{Announcements, SessionKey, SessionRecord, SessionStore, StoreError};
 use deadpool_redis::redis::aio::ConnectionLike;
 use deadpool_redis::redis::{self, Cmd, Pipeline, RedisError, RedisFuture, Script, Value};
 use futures_util::future::try_join_all;
 use time::OffsetDateTime;
-
-/// The format version written into every record: 2 since sessions keep
-/// one key for life (key: the session id; the record holds the token's
-/// verifier).
-const FORMAT: &str = "2";
 
 /// Default bound on every store call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -230,7 +230,6 @@ impl ConnectionLike for Conn {
 }
 
 struct Scripts {
-    create: Script,
     update: Script,
     touch: Script,
     delete: Script,
@@ -309,7 +308,6 @@ impl RedisStore {
             prefix: Arc::from("auth:"),
             timeout: DEFAULT_TIMEOUT,
             scripts: Arc::new(Scripts {
-                create: scripts::create(),
                 update: scripts::update(),
                 touch: scripts::touch(),
                 delete: scripts::delete(),
@@ -501,19 +499,6 @@ impl RedisStore {
         }
     }
 
-    fn record_args(record: &SessionRecord) -> Result<[String; 7], StoreError> {
-        let json = serde_json::to_string(record).map_err(StoreError::backend)?;
-        Ok([
-            FORMAT.to_owned(),
-            record.user_id.clone(),
-            json,
-            to_millis(record.idle_expires_at).to_string(),
-            to_millis(record.last_refresh_at).to_string(),
-            to_millis(record.absolute_expires_at).to_string(),
-            record.version.to_string(),
-        ])
-    }
-
     async fn index_add(&self, conn: &mut Conn, record: &SessionRecord) -> Result<(), StoreError> {
         self.scripts
             .index_add
@@ -550,14 +535,22 @@ impl RedisStore {
         conn: &mut Conn,
         key: &SessionKey,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        // Bytes: only the record's JSON is text, checked in one pass.
-        let fields: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
+        let value: Option<Vec<u8>> = match redis::cmd("GET")
             .arg(self.session_key(key))
-            .arg(&["f", "d", "i", "l", "n"])
             .query_async(conn)
             .await
-            .map_err(map_redis)?;
-        decode(fields, key)
+        {
+            Ok(value) => value,
+            // A session an earlier version stored as a hash: not one this
+            // version can read (the CHANGELOG says so); its user signs in
+            // again.
+            Err(err) if err.code() == Some("WRONGTYPE") => {
+                tracing::warn!("a session stored in an earlier format is ignored");
+                None
+            }
+            Err(err) => return Err(map_redis(err)),
+        };
+        value.map(|value| record::decode(&value, key)).transpose()
     }
 
     async fn create_with(&self, conn: &mut Conn, record: &SessionRecord) -> Result<(), StoreError> {
@@ -567,15 +560,17 @@ impl RedisStore {
         // between the two steps would drop the entry of a session about to
         // exist.) A record whose entry failed belongs to a login that fails
         // and hands out no token.
-        let created: i64 = self
-            .scripts
-            .create
-            .key(self.session_key(&record.key()))
-            .arg(&Self::record_args(record)?[..])
-            .invoke_async(conn)
+        let ends = to_millis(record.expires_at());
+        let created: Option<String> = redis::cmd("SET")
+            .arg(self.session_key(&record.key()))
+            .arg(record::encode(record)?)
+            .arg("NX")
+            .arg("PXAT")
+            .arg(ends)
+            .query_async(conn)
             .await
             .map_err(map_redis)?;
-        if created != 1 {
+        if created.is_none() {
             return Err(StoreError::DuplicateKey);
         }
         self.index_add(conn, record).await
@@ -622,51 +617,6 @@ async fn with_timeout<T>(
     }
 }
 
-fn decode(
-    fields: Vec<Option<Vec<u8>>>,
-    key: &SessionKey,
-) -> Result<Option<SessionRecord>, StoreError> {
-    let mut it = fields.into_iter();
-    let (Some(f), Some(d), Some(i), Some(l), Some(n)) =
-        (it.next(), it.next(), it.next(), it.next(), it.next())
-    else {
-        return Err(corrupt("short reply"));
-    };
-    let Some(format) = f else {
-        return Ok(None);
-    };
-    if format != FORMAT.as_bytes() {
-        return Err(StoreError::backend(format!(
-            "session record format {:?} is not known to this version",
-            String::from_utf8_lossy(&format)
-        )));
-    }
-    let (Some(d), Some(i), Some(l), Some(n)) = (d, i, l, n) else {
-        return Err(corrupt("missing fields"));
-    };
-    // One UTF-8 check of the whole text is cheaper than the check of each
-    // string that parsing bytes would make.
-    let d = String::from_utf8(d).map_err(|_| corrupt("JSON"))?;
-    let mut record: SessionRecord = serde_json::from_str(&d).map_err(|_| corrupt("JSON"))?;
-    let millis = |s: &[u8]| {
-        std::str::from_utf8(s)
-            .ok()?
-            .parse::<i64>()
-            .ok()
-            .and_then(from_millis)
-    };
-    record.idle_expires_at = millis(&i).ok_or_else(|| corrupt("idle expiry"))?;
-    record.last_refresh_at = millis(&l).ok_or_else(|| corrupt("last refresh"))?;
-    record.version = std::str::from_utf8(&n)
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| corrupt("version"))?;
-    if record.key() != *key {
-        return Err(corrupt("key mismatch"));
-    }
-    Ok(Some(record))
-}
-
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
@@ -679,7 +629,12 @@ impl SessionStore for RedisStore {
     }
 
     async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
-        let json = serde_json::to_string(record).map_err(StoreError::backend)?;
+        // Written as the next version; the script checks the current one.
+        let next = SessionRecord {
+            version: record.version + 1,
+            ..record.clone()
+        };
+        let value = record::encode(&next)?;
         self.run(async |conn| {
             let n: i64 = self
                 .scripts
@@ -687,9 +642,7 @@ impl SessionStore for RedisStore {
                 .key(self.session_key(&record.key()))
                 .arg(record.version.to_string())
                 .arg(&record.user_id)
-                .arg(&json)
-                .arg(to_millis(record.idle_expires_at))
-                .arg(to_millis(record.last_refresh_at))
+                .arg(&value)
                 .invoke_async(conn)
                 .await
                 .map_err(map_redis)?;
@@ -737,7 +690,7 @@ impl SessionStore for RedisStore {
         .await
     }
 
-    /// One `ZRANGE`, then every listed session's `HMGET` at once (in
+    /// One `ZRANGE`, then every listed session's `GET` at once (in
     /// batches, on the multiplexed connection), then one `ZREM` of the
     /// dangling entries.
     async fn list_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {

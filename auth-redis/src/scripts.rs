@@ -1,65 +1,66 @@
 //! The Lua scripts. Each touches the one key it is given and nothing else,
 //! so every script stays on one slot of a cluster.
 //!
-//! A record is a hash: `f` format version, `u` user id, `d` the record as
-//! JSON, `i` idle expiry (ms), `l` last refresh (ms), `a` absolute expiry
-//! (ms), `n` version. `i`, `l` and `n` override the copies inside `d`.
-//! Every script that writes a record sets `PEXPIREAT` to the earlier of
-//! `i` and `a`, so Redis itself removes expired sessions.
+//! A session is a string laid out as `record.rs` describes: the scripts
+//! read and write its fixed header in place (`struct` is Redis's Lua
+//! library for binary numbers). Every script that writes a session sets
+//! its expiry to the earlier of its idle and absolute expiry, so Redis
+//! itself removes expired sessions. A session is created with `SET NX
+//! PXAT`, which needs no script.
 
 use deadpool_redis::redis::Script;
 
-/// KEYS: record. ARGV: f u d i l a n. 1 if created, 0 if the key is taken.
-pub(crate) fn create() -> Script {
-    Script::new(
-        r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'f', ARGV[1], 'u', ARGV[2], 'd', ARGV[3], 'i', ARGV[4], 'l', ARGV[5], 'a', ARGV[6], 'n', ARGV[7])
-local e = math.min(tonumber(ARGV[4]), tonumber(ARGV[6]))
-redis.call('PEXPIREAT', KEYS[1], string.format('%d', e))
-return 1
-",
-    )
-}
-
-/// KEYS: record. ARGV: expected version, user, d, i, l.
-/// The new version, or -1 missing, -2 stale version, -3 other owner.
+/// KEYS: record. ARGV: expected version, user, the new value (its
+/// version the next). The new version, or -1 missing, -2 stale version,
+/// -3 other owner. The absolute expiry stays the stored one.
 pub(crate) fn update() -> Script {
     Script::new(
         r"
-local cur = redis.call('HMGET', KEYS[1], 'n', 'u', 'a')
-if not cur[1] then return -1 end
-if cur[2] ~= ARGV[2] then return -3 end
-if cur[1] ~= ARGV[1] then return -2 end
-local n = tonumber(cur[1]) + 1
-redis.call('HSET', KEYS[1], 'd', ARGV[3], 'i', ARGV[4], 'l', ARGV[5], 'n', string.format('%d', n))
-local e = math.min(tonumber(ARGV[4]), tonumber(cur[3]))
-redis.call('PEXPIREAT', KEYS[1], string.format('%d', e))
-return n
+local v = redis.call('GET', KEYS[1])
+if not v then return -1 end
+local len = struct.unpack('>I2', v, 34)
+if string.sub(v, 36, 35 + len) ~= ARGV[2] then return -3 end
+local n = struct.unpack('>I8', v, 2)
+if n ~= tonumber(ARGV[1]) then return -2 end
+local new = string.sub(ARGV[3], 1, 25) .. string.sub(v, 26, 33) .. string.sub(ARGV[3], 34)
+-- (One value each: struct.unpack also returns the next position.)
+local e = math.min((struct.unpack('>i8', new, 10)), (struct.unpack('>i8', v, 26)))
+redis.call('SET', KEYS[1], new, 'PXAT', string.format('%d', e))
+return n + 1
 ",
     )
 }
 
-/// KEYS: record. ARGV: i l. 1 if touched, 0 if missing.
+/// KEYS: record. ARGV: idle expiry, last refresh (ms). 1 if touched, 0 if
+/// missing.
 pub(crate) fn touch() -> Script {
     Script::new(
         r"
-local a = redis.call('HGET', KEYS[1], 'a')
-if not a then return 0 end
-redis.call('HSET', KEYS[1], 'i', ARGV[1], 'l', ARGV[2])
-local e = math.min(tonumber(ARGV[1]), tonumber(a))
+local h = redis.call('GETRANGE', KEYS[1], 0, 32)
+if #h < 33 then return 0 end
+local i = tonumber(ARGV[1])
+redis.call('SETRANGE', KEYS[1], 9, struct.pack('>i8i8', i, tonumber(ARGV[2])))
+local e = math.min(i, (struct.unpack('>i8', h, 26)))
 redis.call('PEXPIREAT', KEYS[1], string.format('%d', e))
 return 1
 ",
     )
 }
 
-/// KEYS: record. The owner's user id if it existed (and is now gone).
+/// KEYS: record. The owner's user id if it existed (and is now gone). A
+/// hash left by an earlier version is deleted too.
 pub(crate) fn delete() -> Script {
     Script::new(
         r"
-local u = redis.call('HGET', KEYS[1], 'u')
-if not u then return false end
+local t = redis.call('TYPE', KEYS[1]).ok
+if t == 'none' then return false end
+local u
+if t == 'hash' then
+  u = redis.call('HGET', KEYS[1], 'u')
+else
+  local len = struct.unpack('>I2', redis.call('GETRANGE', KEYS[1], 33, 34))
+  u = redis.call('GETRANGE', KEYS[1], 35, 34 + len)
+end
 redis.call('DEL', KEYS[1])
 return u
 ",

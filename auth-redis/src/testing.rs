@@ -432,7 +432,7 @@ pub fn key_slot(key: &[u8]) -> u16 {
     crc % 16_384
 }
 
-/// Counts the live session hashes under the store's prefix (`SCAN`, then
+/// Counts the live sessions under the store's prefix (`SCAN`, then
 /// their expiry fields), for tests that check what a logout or an expiry
 /// left behind. On a standalone server only: a scan through a cluster
 /// connection would see one node.
@@ -463,16 +463,14 @@ impl auth_core::testing::Inventory for crate::RedisStore {
                     .await
                     .map_err(crate::map_redis)?;
                 for key in keys {
-                    let ends: (Option<i64>, Option<i64>) = redis::cmd("HMGET")
+                    let header: Vec<u8> = redis::cmd("GETRANGE")
                         .arg(&key)
-                        .arg("i")
-                        .arg("a")
+                        .arg(0)
+                        .arg(32)
                         .query_async(conn)
                         .await
                         .map_err(crate::map_redis)?;
-                    if let (Some(idle), Some(absolute)) = ends
-                        && idle.min(absolute) > now
-                    {
+                    if crate::record::ends_at(&header).is_some_and(|ends| ends > now) {
                         live += 1;
                     }
                 }

@@ -122,7 +122,7 @@ async fn an_authenticated_request_costs_one_redis_command() {
     }
     // One read each: no connection check, no write below the refresh
     // threshold.
-    assert_eq!(commands(&server), [("hmget".to_owned(), 50)]);
+    assert_eq!(commands(&server), [("get".to_owned(), 50)]);
 
     // With the local cache in front, none at all.
     let (cached, _) = instance(&server.url()).await;

@@ -45,7 +45,7 @@ async fn cluster_passes_the_conformance_suite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keys_hold_hashes_and_carry_prefix_ttl_and_format() {
+async fn keys_hold_strings_and_carry_prefix_ttl_and_format() {
     let server = RedisServer::start().await;
     let store = RedisStore::from_url(&server.url())
         .unwrap()
@@ -67,12 +67,12 @@ async fn keys_hold_hashes_and_carry_prefix_ttl_and_format() {
             "t1:u:alice".to_owned()
         ]
     );
-    let dump = server.cli(&["HGETALL", keys[0]]).unwrap();
+    let dump = server.cli(&["GET", keys[0]]).unwrap();
     let secret = token.expose().split_once('.').unwrap().1.to_owned();
     assert!(!dump.contains(&secret), "no token secret in Redis");
     assert_eq!(
-        server.cli(&["HGET", keys[0], "f"]).as_deref(),
-        Some("2"),
+        server.cli(&["GETRANGE", keys[0], "0", "0"]).as_deref(),
+        Some("\u{3}"),
         "format version"
     );
     let ttl: i64 = server.cli(&["PTTL", keys[0]]).unwrap().parse().unwrap();
@@ -95,21 +95,40 @@ async fn unknown_format_and_corrupt_records_are_backend_errors_not_absence() {
     let record = sample_record("alice", now, time::Duration::minutes(30));
     store.create(&record).await.unwrap();
     let key = store.session_key(&record.key());
-    server.cli(&["HSET", &key, "f", "99"]).unwrap();
+    // Another format byte.
+    server.cli(&["SETRANGE", &key, "0", "c"]).unwrap();
     let err = store.load(&record.key()).await.unwrap_err();
     assert!(
         matches!(err, StoreError::Backend(_)) && !err.is_retryable(),
         "{err:?}"
     );
-    server
-        .cli(&["HSET", &key, "f", "2", "d", "{not json"])
-        .unwrap();
+    // The right format byte, then bytes that are no record.
+    server.cli(&["SET", &key, "\u{3}not a record"]).unwrap();
     assert!(matches!(
         store.load(&record.key()).await,
         Err(StoreError::Backend(_))
     ));
     // Still there: an error never deletes a session.
     assert_eq!(server.cli(&["EXISTS", &key]).as_deref(), Some("1"));
+}
+
+/// A session an earlier version stored as a hash is not read (its user
+/// signs in again), and a logout everywhere still deletes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_of_the_hash_format_are_absent_and_deleted_with_their_user() {
+    let server = RedisServer::start().await;
+    let store = RedisStore::from_url(&server.url()).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let record = sample_record("alice", now, time::Duration::minutes(30));
+    store.create(&record).await.unwrap();
+    let key = store.session_key(&record.key());
+    server.cli(&["DEL", &key]).unwrap();
+    server
+        .cli(&["HSET", &key, "f", "2", "u", "alice", "d", "{}"])
+        .unwrap();
+    assert_eq!(store.load(&record.key()).await.unwrap(), None);
+    store.delete_user("alice", None).await.unwrap();
+    assert_eq!(server.cli(&["EXISTS", &key]).as_deref(), Some("0"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,6 +41,7 @@
 
 mod announcements;
 mod cache;
+pub mod compact;
 mod instrumented;
 mod memory;
 
