@@ -451,6 +451,15 @@ impl RedisStore {
         .await
     }
 
+    /// A connection from the pool.
+    async fn connect(&self) -> Result<Conn, StoreError> {
+        Ok(match &self.pool {
+            Pool::Single(p) => Conn::Single(p.get().await.map_err(StoreError::unavailable)?),
+            #[cfg(feature = "cluster")]
+            Pool::Cluster(p) => Conn::Cluster(p.get().await.map_err(StoreError::unavailable)?),
+        })
+    }
+
     /// Runs `op` on the shared connection (or, after an error, on one
     /// freshly taken from the pool), within the timeout.
     async fn run<T>(
@@ -462,15 +471,12 @@ impl RedisStore {
             let mut conn = match shared {
                 Some(conn) => conn,
                 None => {
-                    let conn = match &self.pool {
-                        Pool::Single(p) => {
-                            Conn::Single(p.get().await.map_err(StoreError::unavailable)?)
-                        }
-                        #[cfg(feature = "cluster")]
-                        Pool::Cluster(p) => {
-                            Conn::Cluster(p.get().await.map_err(StoreError::unavailable)?)
-                        }
-                    };
+                    // Boxed: taking a connection from the pool (which may
+                    // connect, with TLS) is a future of kilobytes, and
+                    // inline it would make every call's future as large,
+                    // to be copied into its box on every request; it
+                    // happens once, and again only after an error.
+                    let conn = Box::pin(self.connect()).await?;
                     *self.shared.lock() = Some(conn.share());
                     conn
                 }
