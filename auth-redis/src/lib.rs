@@ -569,7 +569,7 @@ impl RedisStore {
         let ends = to_millis(record.expires_at());
         let created: Option<String> = redis::cmd("SET")
             .arg(self.session_key(&record.key()))
-            .arg(record::encode(record)?)
+            .arg(record::encode(record, record.version)?)
             .arg("NX")
             .arg("PXAT")
             .arg(ends)
@@ -636,11 +636,7 @@ impl SessionStore for RedisStore {
 
     async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
         // Written as the next version; the script checks the current one.
-        let next = SessionRecord {
-            version: record.version + 1,
-            ..record.clone()
-        };
-        let value = record::encode(&next)?;
+        let value = record::encode(record, record.version + 1)?;
         self.run(async |conn| {
             let n: i64 = self
                 .scripts

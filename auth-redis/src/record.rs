@@ -29,15 +29,16 @@ pub(crate) const FORMAT: u8 = 3;
 /// Where the user id starts.
 const USER: usize = 35;
 
-/// The value stored for `record`.
-pub(crate) fn encode(record: &SessionRecord) -> Result<Vec<u8>, StoreError> {
+/// The value stored for `record` at `version` (an update writes the next
+/// one, which its script checks against the stored).
+pub(crate) fn encode(record: &SessionRecord, version: u64) -> Result<Vec<u8>, StoreError> {
     let user = record.user_id.as_bytes();
     let user_len = u16::try_from(user.len())
         .map_err(|_| StoreError::backend("a user id longer than 65,535 bytes"))?;
     let body = compact::encode_body(record);
     let mut out = Vec::with_capacity(USER + user.len() + body.len());
     out.push(FORMAT);
-    out.extend_from_slice(&record.version.to_be_bytes());
+    out.extend_from_slice(&version.to_be_bytes());
     for at in [
         record.idle_expires_at,
         record.last_refresh_at,
@@ -123,7 +124,7 @@ mod tests {
     #[test]
     fn a_record_comes_back_whole_and_its_header_is_where_the_scripts_read_it() {
         let record = record();
-        let value = encode(&record).unwrap();
+        let value = encode(&record, record.version).unwrap();
         assert_eq!(decode(&value, &record.key()).unwrap(), record);
         assert_eq!(value[0], 3);
         assert_eq!(u64::from_be_bytes(value[1..9].try_into().unwrap()), 4);
@@ -138,7 +139,7 @@ mod tests {
     #[test]
     fn short_and_foreign_values_are_errors() {
         let record = record();
-        let value = encode(&record).unwrap();
+        let value = encode(&record, record.version).unwrap();
         for end in 0..value.len() {
             assert!(
                 decode(&value[..end], &record.key()).is_err(),
