@@ -120,6 +120,7 @@ pub struct ReadmeDoctests;
 
 mod announce;
 mod record;
+use record::corrupt;
 mod scripts;
 
 /// The Redis client and pool this store is built on, for building the pool
@@ -294,10 +295,6 @@ fn map_redis(err: RedisError) -> StoreError {
     } else {
         StoreError::backend(err)
     }
-}
-
-fn corrupt(what: &str) -> StoreError {
-    StoreError::backend(format!("corrupt session record in Redis: {what}"))
 }
 
 impl RedisStore {

@@ -22,12 +22,15 @@ use auth_core::record::unix_millis::{from_millis, to_millis};
 use auth_core::store::compact::{self, Kept};
 use auth_core::{SessionKey, SessionRecord, StoreError};
 
-use crate::corrupt;
-
 /// The format byte of this layout.
 pub(crate) const FORMAT: u8 = 3;
 /// Where the user id starts.
 const USER: usize = 35;
+
+/// A record Redis holds that is not one this version wrote.
+pub(crate) fn corrupt(what: &str) -> StoreError {
+    StoreError::backend(format!("corrupt session record in Redis: {what}"))
+}
 
 /// The value stored for `record` at `version` (an update writes the next
 /// one, which its script checks against the stored).
