@@ -85,18 +85,19 @@ fn main() {
         }
         let record = last.expect("a session");
         let key = store.session_key(&record.key());
-        let usage = |key: &str| {
+        let number = |args: &[&[u8]]| {
             server
-                .cli(&["MEMORY", "USAGE", key, "SAMPLES", "0"])
-                .and_then(|n| n.parse::<usize>().ok())
+                .cli_bytes(args)
+                .and_then(|n| String::from_utf8(n).ok()?.parse::<usize>().ok())
                 .unwrap_or(0)
         };
-        let length = server.cli(&["STRLEN", &key]).unwrap_or_default();
+        let usage = |key: &[u8]| number(&[b"MEMORY", b"USAGE", key, b"SAMPLES", b"0"]);
+        let length = number(&[b"STRLEN", &key]);
         println!(
             "\nOne session (`MEMORY USAGE`): {} bytes, its value {length} bytes, its key {} bytes; its user's index of {sessions} sessions: {} bytes a session.",
             usage(&key),
             key.len(),
-            usage(&store.index_key(&record.user_id)) / sessions,
+            usage(store.index_key(&record.user_id).as_bytes()) / sessions,
         );
     });
 }

@@ -13,7 +13,9 @@
 //!
 //! # Layout
 //! - `{prefix}s:{key}`: one string per session (a browser session or a
-//!   refresh-token family), under the hex of its id, for its whole life: a
+//!   refresh-token family), under the 16 raw bytes of its id (binary: a
+//!   key of 23 bytes with the default prefix fits a smaller allocation than
+//!   one with the id in hex), for its whole life: a
 //!   fixed header (format 3, version, idle expiry, last refresh, absolute
 //!   expiry), the user id, then the rest of the record in auth-core's
 //!   compact binary form ([`auth_core::store::compact`]: raw digests,
@@ -22,8 +24,9 @@
 //!   of the token's secret, never the token: a dump of Redis logs no one
 //!   in. Sessions stored as hashes by earlier versions are not read (their
 //!   users sign in again); they expire as they would have.
-//! - `{prefix}u:{user}`: a sorted set per user of their session keys (score:
-//!   creation time), the index behind the device list and logout-everywhere.
+//! - `{prefix}u:{user}`: a sorted set per user of their session ids (the
+//!   16 raw bytes; score: creation time), the index behind the device list
+//!   and logout-everywhere.
 //!
 //! Expiry is Redis's own: every write sets `PEXPIREAT` to the session's end
 //! (the earlier of idle and absolute expiry), and the index lives as long as
@@ -426,9 +429,24 @@ impl RedisStore {
         &self.prefix
     }
 
-    /// The Redis key of a session.
-    pub fn session_key(&self, key: &SessionKey) -> String {
-        format!("{}s:{}", self.prefix, key.to_hex())
+    /// The Redis key of a session: the prefix, `s:`, then the id's 16 raw
+    /// bytes.
+    ///
+    /// ```
+    /// use auth_core::SessionKey;
+    /// use auth_redis::RedisStore;
+    ///
+    /// let store = RedisStore::from_url("redis://127.0.0.1:6379")?;
+    /// let key = SessionKey::from_bytes([0xab; 16]);
+    /// assert_eq!(store.session_key(&key), [&b"auth:s:"[..], &[0xab; 16]].concat());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn session_key(&self, key: &SessionKey) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.prefix.len() + 2 + key.as_bytes().len());
+        out.extend_from_slice(self.prefix.as_bytes());
+        out.extend_from_slice(b"s:");
+        out.extend_from_slice(key.as_bytes());
+        out
     }
 
     /// The Redis key of a user's index.
@@ -507,7 +525,7 @@ impl RedisStore {
             .index_add
             .key(self.index_key(&record.user_id))
             .arg(to_millis(record.created_at))
-            .arg(record.key().to_hex())
+            .arg(record.key().as_bytes())
             .arg(to_millis(record.absolute_expires_at))
             .invoke_async::<i64>(conn)
             .await
@@ -519,14 +537,14 @@ impl RedisStore {
         &self,
         conn: &mut Conn,
         user_id: &str,
-        members: &[String],
+        members: &[impl AsRef<[u8]>],
     ) -> Result<(), StoreError> {
         if members.is_empty() {
             return Ok(());
         }
         redis::cmd("ZREM")
             .arg(self.index_key(user_id))
-            .arg(members)
+            .arg(members.iter().map(AsRef::as_ref).collect::<Vec<_>>())
             .query_async::<i64>(conn)
             .await
             .map_err(map_redis)
@@ -597,7 +615,7 @@ impl RedisStore {
         &self,
         conn: &mut Conn,
         user_id: &str,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
         redis::cmd("ZRANGE")
             .arg(self.index_key(user_id))
             .arg(0)
@@ -606,6 +624,12 @@ impl RedisStore {
             .await
             .map_err(map_redis)
     }
+}
+
+/// The session key an index member names; `None` for one that is not 16
+/// bytes (never written by this version).
+fn index_member(member: &[u8]) -> Option<SessionKey> {
+    member.try_into().ok().map(SessionKey::from_bytes)
 }
 
 async fn with_timeout<T>(
@@ -681,7 +705,7 @@ impl SessionStore for RedisStore {
     async fn delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
         self.run(async |conn| match self.delete_with(conn, key).await? {
             Some(user) => {
-                self.index_remove(conn, &user, &[key.to_hex()]).await?;
+                self.index_remove(conn, &user, &[key.as_bytes()]).await?;
                 Ok(true)
             }
             None => Ok(false),
@@ -701,7 +725,7 @@ impl SessionStore for RedisStore {
                 let loads = batch.iter().map(|member| {
                     let mut conn = conn.share();
                     async move {
-                        Ok::<_, StoreError>(match SessionKey::from_hex(member) {
+                        Ok::<_, StoreError>(match index_member(member) {
                             Some(key) => self.load_with(&mut conn, &key).await?,
                             None => None,
                         })
@@ -727,20 +751,19 @@ impl SessionStore for RedisStore {
         user_id: &str,
         keep: Option<&SessionKey>,
     ) -> Result<Vec<SessionKey>, StoreError> {
-        let keep = keep.map(SessionKey::to_hex);
         self.run(async |conn| {
-            let members: Vec<String> = self
+            let members: Vec<Vec<u8>> = self
                 .index_members(conn, user_id)
                 .await?
                 .into_iter()
-                .filter(|m| Some(m) != keep.as_ref())
+                .filter(|m| keep.is_none_or(|keep| m[..] != keep.as_bytes()[..]))
                 .collect();
             let mut deleted = Vec::new();
             for batch in members.chunks(BATCH) {
                 let deletes = batch.iter().map(|member| {
                     let mut conn = conn.share();
                     async move {
-                        let Some(key) = SessionKey::from_hex(member) else {
+                        let Some(key) = index_member(member) else {
                             return Ok(None);
                         };
                         Ok::<_, StoreError>(

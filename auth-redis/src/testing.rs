@@ -46,6 +46,24 @@ fn cli(port: u16, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// `redis-cli` with arguments that may be binary; its raw output without
+/// the final newline.
+fn cli_bytes(port: u16, args: &[&[u8]]) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let out = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args.iter().map(|a| std::ffi::OsStr::from_bytes(a)))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run redis-cli ({e}): {INSTALL_HINT}"));
+    let mut stdout = out.stdout;
+    if stdout.last() == Some(&b'\n') {
+        stdout.pop();
+    }
+    out.status.success().then_some(stdout)
+}
+
 async fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ready() {
@@ -241,6 +259,13 @@ impl RedisServer {
     /// Runs `redis-cli` against the server; its output, or `None` on failure.
     pub fn cli(&self, args: &[&str]) -> Option<String> {
         cli(self.port, args)
+    }
+
+    /// Runs `redis-cli` with arguments that may be binary, as session keys
+    /// are ([`RedisStore::session_key`](crate::RedisStore::session_key));
+    /// its raw output (without the final newline), or `None` on failure.
+    pub fn cli_bytes(&self, args: &[&[u8]]) -> Option<Vec<u8>> {
+        cli_bytes(self.port, args)
     }
 
     /// Stops the server after saving its data to disk (as a clean
@@ -453,7 +478,7 @@ impl auth_core::testing::Inventory for crate::RedisStore {
         self.run(async |conn| {
             let (mut cursor, mut live) = (0_u64, 0);
             loop {
-                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
                     .arg(cursor)
                     .arg("MATCH")
                     .arg(&pattern)

@@ -57,30 +57,40 @@ async fn keys_hold_strings_and_carry_prefix_ttl_and_format() {
     record.verifier = token.verifier();
     store.create(&record).await.unwrap();
 
-    let keys = server.cli(&["KEYS", "*"]).unwrap();
-    let mut keys: Vec<&str> = keys.lines().collect();
-    keys.sort_unstable();
+    // Two keys: the session under its id's raw bytes, and the index.
+    assert_eq!(server.cli(&["DBSIZE"]).as_deref(), Some("2"));
+    let key = [&b"t1:s:"[..], token.key().as_bytes()].concat();
+    assert_eq!(store.session_key(&token.key()), key);
+    assert_eq!(server.cli_bytes(&[b"EXISTS", &key]).unwrap(), b"1");
+    assert_eq!(server.cli(&["TYPE", "t1:u:alice"]).as_deref(), Some("zset"));
+    let members = server
+        .cli_bytes(&[b"ZRANGE", b"t1:u:alice", b"0", b"-1"])
+        .unwrap();
     assert_eq!(
-        keys,
-        [
-            format!("t1:s:{}", token.key().to_hex()),
-            "t1:u:alice".to_owned()
-        ]
+        members,
+        token.key().as_bytes(),
+        "the index names the raw id"
     );
-    let dump = server.cli(&["GET", keys[0]]).unwrap();
+    let dump = server.cli_bytes(&[b"GET", &key]).unwrap();
     let secret = token.expose().split_once('.').unwrap().1.to_owned();
-    assert!(!dump.contains(&secret), "no token secret in Redis");
-    assert_eq!(
-        server.cli(&["GETRANGE", keys[0], "0", "0"]).as_deref(),
-        Some("\u{3}"),
-        "format version"
+    assert!(
+        !String::from_utf8_lossy(&dump).contains(&secret),
+        "no token secret in Redis"
     );
-    let ttl: i64 = server.cli(&["PTTL", keys[0]]).unwrap().parse().unwrap();
+    assert_eq!(dump[0], 3, "format version");
+    let ttl: i64 = String::from_utf8(server.cli_bytes(&[b"PTTL", &key]).unwrap())
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(
         (29 * 60_000..=30 * 60_000).contains(&ttl),
         "Redis expires it: {ttl}"
     );
-    let index_ttl: i64 = server.cli(&["PTTL", keys[1]]).unwrap().parse().unwrap();
+    let index_ttl: i64 = server
+        .cli(&["PTTL", "t1:u:alice"])
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(
         index_ttl >= ttl,
         "the index outlives its sessions: {index_ttl}"
@@ -96,20 +106,22 @@ async fn unknown_format_and_corrupt_records_are_backend_errors_not_absence() {
     store.create(&record).await.unwrap();
     let key = store.session_key(&record.key());
     // Another format byte.
-    server.cli(&["SETRANGE", &key, "0", "c"]).unwrap();
+    server.cli_bytes(&[b"SETRANGE", &key, b"0", b"c"]).unwrap();
     let err = store.load(&record.key()).await.unwrap_err();
     assert!(
         matches!(err, StoreError::Backend(_)) && !err.is_retryable(),
         "{err:?}"
     );
     // The right format byte, then bytes that are no record.
-    server.cli(&["SET", &key, "\u{3}not a record"]).unwrap();
+    server
+        .cli_bytes(&[b"SET", &key, b"\x03not a record"])
+        .unwrap();
     assert!(matches!(
         store.load(&record.key()).await,
         Err(StoreError::Backend(_))
     ));
     // Still there: an error never deletes a session.
-    assert_eq!(server.cli(&["EXISTS", &key]).as_deref(), Some("1"));
+    assert_eq!(server.cli_bytes(&[b"EXISTS", &key]).unwrap(), b"1");
 }
 
 /// A session an earlier version stored as a hash is not read (its user
@@ -122,13 +134,13 @@ async fn sessions_of_the_hash_format_are_absent_and_deleted_with_their_user() {
     let record = sample_record("alice", now, time::Duration::minutes(30));
     store.create(&record).await.unwrap();
     let key = store.session_key(&record.key());
-    server.cli(&["DEL", &key]).unwrap();
+    server.cli_bytes(&[b"DEL", &key]).unwrap();
     server
-        .cli(&["HSET", &key, "f", "2", "u", "alice", "d", "{}"])
+        .cli_bytes(&[b"HSET", &key, b"f", b"2", b"u", b"alice", b"d", b"{}"])
         .unwrap();
     assert_eq!(store.load(&record.key()).await.unwrap(), None);
     store.delete_user("alice", None).await.unwrap();
-    assert_eq!(server.cli(&["EXISTS", &key]).as_deref(), Some("0"));
+    assert_eq!(server.cli_bytes(&[b"EXISTS", &key]).unwrap(), b"0");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -314,15 +314,16 @@ async fn a_stale_feed_refuses_a_token_whose_session_ended() {
     // The session ends where this instance's list does not hear of it
     // (the delete goes straight to Redis), and the feed is lost.
     let family = pair.refresh_token.split('.').next().unwrap();
-    let record_key = format!(
-        "auth:s:{}",
+    let record_key = [
+        &b"auth:s:"[..],
         family
             .parse::<auth_core::SessionId>()
             .unwrap()
             .key()
-            .to_hex()
-    );
-    assert_eq!(server.cli(&["DEL", &record_key]).as_deref(), Some("1"));
+            .as_bytes(),
+    ]
+    .concat();
+    assert_eq!(server.cli_bytes(&[b"DEL", &record_key]).unwrap(), b"1");
     revocations.feed_lost();
     assert_eq!(
         bearer(&a, &pair.access_token).await.unwrap(),

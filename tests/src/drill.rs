@@ -1069,7 +1069,7 @@ pub async fn cluster_node_outage(drill: &Drill) -> ClusterReport {
         .iter()
         .map(|(cookie, user)| {
             let token = SessionToken::parse(cookie.as_bytes()).expect("a token");
-            let slot = key_slot(store.session_key(&token.key()).as_bytes());
+            let slot = key_slot(&store.session_key(&token.key()));
             Probe {
                 credential: Credential::Cookie(cookie.clone()),
                 expect: Expect::User(user.clone()),
