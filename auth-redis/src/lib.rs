@@ -143,6 +143,7 @@ use auth_core::record::unix_millis::to_millis;
 use auth_core::{Announcements, SessionKey, SessionRecord, SessionStore, StoreError};
 use deadpool_redis::redis::aio::ConnectionLike;
 use deadpool_redis::redis::{self, Cmd, Pipeline, RedisError, RedisFuture, Script, Value};
+use futures_util::FutureExt as _;
 use futures_util::future::try_join_all;
 use time::OffsetDateTime;
 
@@ -481,7 +482,10 @@ impl RedisStore {
         &self,
         op: impl AsyncFnOnce(&mut Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let work = async {
+        // Built in place (not bound to a local first): a future moved
+        // from a local into another keeps both slots in the caller's,
+        // and every store call's future is copied into its box.
+        let result = with_timeout(self.timeout, async {
             let shared = self.shared.lock().as_ref().map(Conn::share);
             let mut conn = match shared {
                 Some(conn) => conn,
@@ -497,8 +501,8 @@ impl RedisStore {
                 }
             };
             op(&mut conn).await
-        };
-        let result = with_timeout(self.timeout, work).await;
+        })
+        .await;
         if result.as_ref().is_err_and(StoreError::is_retryable) && self.drops_broken_connections() {
             // The connection may be broken: the next call takes one from
             // the pool, which checks it and reconnects.
@@ -632,16 +636,20 @@ fn index_member(member: &[u8]) -> Option<SessionKey> {
     member.try_into().ok().map(SessionKey::from_bytes)
 }
 
-async fn with_timeout<T>(
+/// `work`, or unavailable after `timeout`. A combinator rather than an
+/// `async fn`, which would hold `work` twice: as its argument and inside
+/// the timeout.
+fn with_timeout<T>(
     timeout: Duration,
     work: impl Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    match tokio::time::timeout(timeout, work).await {
-        Ok(result) => result,
-        Err(_) => Err(StoreError::unavailable(format!(
-            "Redis did not answer within {timeout:?}"
-        ))),
-    }
+) -> impl Future<Output = Result<T, StoreError>> {
+    tokio::time::timeout(timeout, work).map(move |finished| {
+        finished.unwrap_or_else(|_| {
+            Err(StoreError::unavailable(format!(
+                "Redis did not answer within {timeout:?}"
+            )))
+        })
+    })
 }
 
 #[async_trait]
