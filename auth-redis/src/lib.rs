@@ -663,6 +663,17 @@ impl SessionStore for RedisStore {
         self.run(async |conn| self.load_with(conn, key).await).await
     }
 
+    // The default would box `load`'s future a second time inside its own.
+    async fn load_shared(
+        &self,
+        key: &SessionKey,
+    ) -> Result<Option<Arc<SessionRecord>>, StoreError> {
+        let record = self
+            .run(async |conn| self.load_with(conn, key).await)
+            .await?;
+        Ok(record.map(Arc::new))
+    }
+
     async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
         // Written as the next version; the script checks the current one.
         let value = record::encode(record, record.version + 1)?;
