@@ -19,16 +19,21 @@ use auth_behaviour_tests::{
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-/// A `chromedriver` process on a free port, killed on drop.
+/// A `chromedriver` process on a free port, killed on drop. It and its
+/// browsers keep their temporary files (profiles, Chromium's
+/// `org.chromium.Chromium.*` directories) in a directory of their own,
+/// removed with it, so that no test run leaves them behind in `/tmp`.
 struct Driver {
     child: Child,
     url: String,
+    _temp: tempfile::TempDir,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // `_temp` is removed after this, with the processes gone.
     }
 }
 
@@ -42,8 +47,10 @@ fn free_port() -> u16 {
 async fn driver() -> Option<Driver> {
     let required = std::env::var("AUTH_BROWSER_TESTS").is_ok_and(|v| v == "require");
     let port = free_port();
+    let temp = tempfile::tempdir().expect("a temporary directory");
     let child = match Command::new("chromedriver")
         .arg(format!("--port={port}"))
+        .env("TMPDIR", temp.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -64,6 +71,7 @@ async fn driver() -> Option<Driver> {
     let driver = Driver {
         child,
         url: format!("http://127.0.0.1:{port}"),
+        _temp: temp,
     };
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
