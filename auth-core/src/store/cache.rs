@@ -1,6 +1,5 @@
 //! A local cache in front of any store: [`CachedStore`].
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,6 +8,7 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
+use super::keyed::KeyMap;
 use super::{Announcements, SessionStore, StoreError};
 use crate::clock::{Clock, SystemClock};
 use crate::record::SessionRecord;
@@ -68,7 +68,7 @@ struct Entry {
 /// ```
 pub struct CachedStore<S> {
     inner: Arc<S>,
-    shards: Arc<[Mutex<HashMap<SessionKey, Entry>>]>,
+    shards: Arc<[Mutex<KeyMap<Entry>>]>,
     evictions: Revocations,
     ttl: Duration,
     capacity_per_shard: usize,
@@ -168,9 +168,8 @@ impl<S> CachedStore<S> {
         self.len() == 0
     }
 
-    fn shard(&self, key: &SessionKey) -> &Mutex<HashMap<SessionKey, Entry>> {
-        let index = usize::from(key.as_bytes()[0]) % SHARDS;
-        &self.shards[index]
+    fn shard(&self, key: &SessionKey) -> &Mutex<KeyMap<Entry>> {
+        &self.shards[super::keyed::shard_of(key, SHARDS)]
     }
 
     fn cached(&self, key: &SessionKey, now: OffsetDateTime) -> Option<Arc<SessionRecord>> {

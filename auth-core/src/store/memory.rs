@@ -1,9 +1,9 @@
 //! The embedded, in-process store.
 
+use std::collections::HashMap;
 use std::collections::hash_map::{Entry, RandomState};
-use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
 use time::OffsetDateTime;
 
+use super::keyed::{KeyMap, KeySet};
 use super::{Announcements, SessionStore, StoreError};
 use crate::clock::{Clock, SystemClock};
 use crate::record::SessionRecord;
@@ -22,28 +23,6 @@ const SHARDS: usize = 64;
 /// A shard is swept when it has grown to twice its size after the last
 /// sweep, and never below this many entries.
 const MIN_SWEEP: usize = 64;
-
-/// Session keys are SHA-256 outputs of tokens this crate generated, so their
-/// bits are already uniform: hashing them again is wasted work.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes.iter().take(8) {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type KeyMap<V> = HashMap<SessionKey, V, BuildHasherDefault<KeyHasher>>;
-type KeySet = HashSet<SessionKey, BuildHasherDefault<KeyHasher>>;
 
 /// The per-user index: each user's session keys.
 type UserIndex = HashMap<Box<str>, UserKeys>;
@@ -190,7 +169,7 @@ impl fmt::Debug for MemoryStore {
 }
 
 fn shard_of(key: &SessionKey) -> usize {
-    usize::from(key.as_bytes()[8]) % SHARDS
+    super::keyed::shard_of(key, SHARDS)
 }
 
 impl MemoryStore {

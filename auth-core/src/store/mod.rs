@@ -43,6 +43,7 @@ mod announcements;
 mod cache;
 pub mod compact;
 mod instrumented;
+mod keyed;
 mod memory;
 
 use std::error::Error as StdError;
