@@ -293,6 +293,26 @@ fn is_transient(err: &RedisError) -> bool {
         )
 }
 
+/// A pool of connections to one server. Their commands have no response
+/// timeout of their own: every store call runs within the store's
+/// [timeout](RedisStore::with_timeout), which bounds the whole call, and a
+/// second timer per command (redis-rs's default of 500 ms) would cost a
+/// timer's registration on every request for nothing.
+fn single_pool(
+    server: impl redis::IntoConnectionInfo,
+) -> Result<deadpool_redis::Pool, RedisConfigError> {
+    let refused = |e: &dyn fmt::Display| RedisConfigError::Pool(e.to_string());
+    let manager = deadpool_redis::Manager::new_with_config(
+        server,
+        redis::AsyncConnectionConfig::new().set_response_timeout(None),
+    )
+    .map_err(|e| refused(&e))?;
+    deadpool_redis::Pool::builder(manager)
+        .runtime(deadpool_redis::Runtime::Tokio1)
+        .build()
+        .map_err(|e| refused(&e))
+}
+
 fn map_redis(err: RedisError) -> StoreError {
     if is_transient(&err) {
         StoreError::unavailable(err)
@@ -327,9 +347,7 @@ impl RedisStore {
     /// A store on one Redis server, from a `redis://` URL. Connects lazily:
     /// an unreachable server shows up as 503s, not as a failure here.
     pub fn from_url(url: &str) -> Result<Self, RedisConfigError> {
-        let pool = deadpool_redis::Config::from_url(url)
-            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-            .map_err(|e| RedisConfigError::Pool(e.to_string()))?;
+        let pool = single_pool(url)?;
         Ok(Self::from_pool(pool).with_subscription_urls([url]))
     }
 
@@ -343,16 +361,11 @@ impl RedisStore {
             client_tls: None,
             root_cert: Some(root_certificate.to_vec()),
         };
-        let refused = |e: redis::RedisError| RedisConfigError::Pool(e.to_string());
-        let client = redis::Client::build_with_tls(url, certificates.clone()).map_err(refused)?;
+        let client = redis::Client::build_with_tls(url, certificates.clone())
+            .map_err(|e| RedisConfigError::Pool(e.to_string()))?;
         // deadpool's own configuration drops TLS parameters: the manager is
         // built from the client's connection details instead.
-        let manager =
-            deadpool_redis::Manager::new(client.get_connection_info().clone()).map_err(refused)?;
-        let pool = deadpool_redis::Pool::builder(manager)
-            .runtime(deadpool_redis::Runtime::Tokio1)
-            .build()
-            .map_err(|e| RedisConfigError::Pool(e.to_string()))?;
+        let pool = single_pool(client.get_connection_info().clone())?;
         let mut store = Self::from_pool(pool).with_subscription_urls([url]);
         store.tls = Some(Arc::new(certificates));
         Ok(store)
