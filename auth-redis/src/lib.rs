@@ -383,7 +383,12 @@ impl RedisStore {
         redis::Client::open(url)
     }
 
-    /// A store on a pool the application already has.
+    /// A store on a pool the application already has. Every call still
+    /// runs within the store's [timeout](Self::with_timeout); a pool built
+    /// with `deadpool_redis::Manager::new_with_config` and
+    /// `AsyncConnectionConfig::set_response_timeout(None)` (as
+    /// [`from_url`](Self::from_url) builds its own) spares each command
+    /// redis-rs's own timer besides it.
     pub fn from_pool(pool: deadpool_redis::Pool) -> Self {
         Self::new(Pool::Single(pool))
     }
