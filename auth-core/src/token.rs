@@ -58,17 +58,37 @@ pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
     random()
 }
 
+/// The base64url characters, by value.
+const B64URL_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
 /// The value of each base64url character; `INVALID` for the others.
 const B64URL_VALUES: [u8; 256] = {
     let mut table = [INVALID; 256];
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut i = 0;
-    while i < alphabet.len() {
-        table[alphabet[i] as usize] = i as u8;
+    while i < B64URL_ALPHABET.len() {
+        table[B64URL_ALPHABET[i] as usize] = i as u8;
         i += 1;
     }
     table
 };
+
+/// The unpadded base64url text of a session id's 16 bytes, without an
+/// allocation: every session read from a store gets its id this way.
+fn encode_id(bytes: &[u8; ID_BYTES]) -> [u8; ID_LEN] {
+    let char_of = |six: u32| B64URL_ALPHABET[(six & 0x3F) as usize];
+    let mut out = [0u8; ID_LEN];
+    // Five groups of three bytes make twenty characters; the last byte
+    // makes two more (its low four bits padded with zeros).
+    for (group, chars) in bytes.chunks_exact(3).zip(out.chunks_exact_mut(4)) {
+        let n = u32::from(group[0]) << 16 | u32::from(group[1]) << 8 | u32::from(group[2]);
+        chars.copy_from_slice(&[char_of(n >> 18), char_of(n >> 12), char_of(n >> 6), char_of(n)]);
+    }
+    let last = u32::from(bytes[ID_BYTES - 1]);
+    out[ID_LEN - 2] = char_of(last >> 2);
+    out[ID_LEN - 1] = char_of(last << 4);
+    out
+}
 const INVALID: u8 = 0xFF;
 
 /// Decodes exactly `N` bytes from canonical unpadded base64url of length
@@ -351,7 +371,7 @@ impl SessionKey {
     pub fn id(&self) -> SessionId {
         SessionId {
             key: *self,
-            text: URL_SAFE_NO_PAD.encode(self.0).into(),
+            text: encode_id(&self.0),
         }
     }
 }
@@ -428,12 +448,15 @@ impl<'de> Deserialize<'de> for SessionKey {
 /// The public identifier of a session: 128 random bits as 22 characters of
 /// base64url. Safe to show to its owner (device lists) and to put in logs;
 /// it is the first part of the session's token and, as bytes, its
-/// [`SessionKey`]. It stays the same when the token is rotated. Clones
-/// share the text (every request copies its session's id).
+/// [`SessionKey`]. It stays the same when the token is rotated. The text
+/// is kept inline (every session read from a store makes one, and every
+/// request copies its session's), so making or copying an id allocates
+/// nothing.
 #[derive(Clone)]
 pub struct SessionId {
     key: SessionKey,
-    text: std::sync::Arc<str>,
+    /// Base64url: ASCII.
+    text: [u8; ID_LEN],
 }
 
 impl SessionId {
@@ -444,7 +467,9 @@ impl SessionId {
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        &self.text
+        // Base64url is ASCII (every constructor writes it), so this never
+        // takes the empty fallback.
+        std::str::from_utf8(&self.text).unwrap_or_default()
     }
 
     /// The store key of this session.
@@ -485,28 +510,27 @@ impl FromStr for SessionId {
     /// Parses an id as it appears in URLs; anything else is refused.
     fn from_str(s: &str) -> Result<Self, TokenError> {
         let key = decode_exact::<ID_BYTES>(s.as_bytes(), ID_LEN)?;
-        Ok(Self {
-            key: SessionKey(key),
-            text: s.into(),
-        })
+        // The decoding is strict (one spelling a key), so the text is the
+        // key's encoding.
+        Ok(SessionKey(key).id())
     }
 }
 
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SessionId({})", self.text)
+        write!(f, "SessionId({})", self.as_str())
     }
 }
 
 impl Serialize for SessionId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -536,6 +560,25 @@ mod tests {
         // The id is the token's first part, and the key its bytes.
         assert_eq!(text[..ID_LEN], *a.key().id().as_str());
         assert_eq!(a.key().id().key(), a.key());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ids_are_the_base64url_of_their_keys(bytes in proptest::array::uniform16(proptest::num::u8::ANY)) {
+            let id = SessionKey::from_bytes(bytes).id();
+            proptest::prop_assert_eq!(id.as_str(), URL_SAFE_NO_PAD.encode(bytes));
+            proptest::prop_assert_eq!(id.as_str().parse::<SessionId>().unwrap().key(), id.key());
+        }
+    }
+
+    #[test]
+    fn ids_of_extreme_keys_encode_every_bit() {
+        for bytes in [[0_u8; 16], [0xFF; 16], [0x80; 16], [0x01; 16]] {
+            let id = SessionKey::from_bytes(bytes).id();
+            assert_eq!(id.as_str(), URL_SAFE_NO_PAD.encode(bytes));
+            assert_eq!(id.to_string(), id.as_str());
+            assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{id}\""));
+        }
     }
 
     #[test]
