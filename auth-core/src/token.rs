@@ -82,7 +82,12 @@ fn encode_id(bytes: &[u8; ID_BYTES]) -> [u8; ID_LEN] {
     // makes two more (its low four bits padded with zeros).
     for (group, chars) in bytes.chunks_exact(3).zip(out.chunks_exact_mut(4)) {
         let n = u32::from(group[0]) << 16 | u32::from(group[1]) << 8 | u32::from(group[2]);
-        chars.copy_from_slice(&[char_of(n >> 18), char_of(n >> 12), char_of(n >> 6), char_of(n)]);
+        chars.copy_from_slice(&[
+            char_of(n >> 18),
+            char_of(n >> 12),
+            char_of(n >> 6),
+            char_of(n),
+        ]);
     }
     let last = u32::from(bytes[ID_BYTES - 1]);
     out[ID_LEN - 2] = char_of(last >> 2);

@@ -122,6 +122,7 @@
 pub struct ReadmeDoctests;
 
 mod announce;
+mod keys;
 mod record;
 use record::corrupt;
 mod scripts;
@@ -461,11 +462,15 @@ impl RedisStore {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn session_key(&self, key: &SessionKey) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.prefix.len() + 2 + key.as_bytes().len());
-        out.extend_from_slice(self.prefix.as_bytes());
-        out.extend_from_slice(b"s:");
-        out.extend_from_slice(key.as_bytes());
-        out
+        keys::session_key(&self.prefix, key)
+    }
+
+    /// The Redis key of a session, as a command's argument.
+    fn session_arg<'a>(&'a self, key: &'a SessionKey) -> keys::SessionKeyArg<'a> {
+        keys::SessionKeyArg {
+            prefix: &self.prefix,
+            key,
+        }
     }
 
     /// The Redis key of a user's index.
@@ -578,11 +583,10 @@ impl RedisStore {
         conn: &mut Conn,
         key: &SessionKey,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let value: Option<Vec<u8>> = match redis::cmd("GET")
-            .arg(self.session_key(key))
-            .query_async(conn)
-            .await
-        {
+        // Sized up front: the command is built without growing.
+        let mut get = Cmd::with_capacity(2, 3 + keys::len(&self.prefix));
+        get.arg("GET").arg(self.session_arg(key));
+        let value: Option<Vec<u8>> = match get.query_async(conn).await {
             Ok(value) => value,
             // A session an earlier version stored as a hash: not one this
             // version can read (the CHANGELOG says so); its user signs in
@@ -605,7 +609,7 @@ impl RedisStore {
         // and hands out no token.
         let ends = to_millis(record.expires_at());
         let created: Option<String> = redis::cmd("SET")
-            .arg(self.session_key(&record.key()))
+            .arg(self.session_arg(&record.key()))
             .arg(record::encode(record, record.version)?)
             .arg("NX")
             .arg("PXAT")
@@ -627,7 +631,7 @@ impl RedisStore {
     ) -> Result<Option<String>, StoreError> {
         self.scripts
             .delete
-            .key(self.session_key(key))
+            .key(self.session_arg(key))
             .invoke_async::<Option<String>>(conn)
             .await
             .map_err(map_redis)
@@ -699,7 +703,7 @@ impl SessionStore for RedisStore {
             let n: i64 = self
                 .scripts
                 .update
-                .key(self.session_key(&record.key()))
+                .key(self.session_arg(&record.key()))
                 .arg(record.version.to_string())
                 .arg(&record.user_id)
                 .arg(&value)
@@ -728,7 +732,7 @@ impl SessionStore for RedisStore {
             let n: i64 = self
                 .scripts
                 .touch
-                .key(self.session_key(key))
+                .key(self.session_arg(key))
                 .arg(to_millis(idle_expires_at))
                 .arg(to_millis(last_refresh_at))
                 .invoke_async(conn)
