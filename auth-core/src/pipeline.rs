@@ -192,7 +192,12 @@ impl Authenticator {
             };
             let key = token.key();
             let now = self.now();
-            let mut record = match self.inner.store.load_shared(&key).await {
+            // An in-process store answers at once; any other is awaited.
+            let loaded = match self.inner.store.load_now(&key) {
+                Some(answer) => answer,
+                None => self.inner.store.load_shared(&key).await,
+            };
+            let mut record = match loaded {
                 // The secret is checked only once a record was found: an
                 // unknown id costs no hashing.
                 Ok(Some(record)) if !record.is_expired(now) && token.matches(&record.verifier) => {

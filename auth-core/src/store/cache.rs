@@ -265,6 +265,13 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         Ok(record)
     }
 
+    /// A record this cache holds, fresh; otherwise `None`, and
+    /// `load_shared` asks the store.
+    fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Arc<SessionRecord>>, StoreError>> {
+        self.cached(key, self.clock.now())
+            .map(|record| Ok(Some(record)))
+    }
+
     async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
         self.forget(&record.key());
         let version = self.inner.update(record).await?;

@@ -57,6 +57,14 @@ impl InstrumentedStore {
         // The same operation as `load`, for the operator.
         timed!("load", self.0.load_shared(key))
     }
+    /// Not timed: an answer at once did no I/O (see
+    /// [`SessionStore::load_now`]).
+    pub(crate) fn load_now(
+        &self,
+        key: &SessionKey,
+    ) -> Option<Result<Option<Arc<SessionRecord>>, StoreError>> {
+        self.0.load_now(key)
+    }
     pub(crate) async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
         timed!("update", self.0.update(record))
     }
@@ -103,6 +111,9 @@ impl SessionStore for InstrumentedStore {
         key: &SessionKey,
     ) -> Result<Option<Arc<SessionRecord>>, StoreError> {
         InstrumentedStore::load_shared(self, key).await
+    }
+    fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Arc<SessionRecord>>, StoreError>> {
+        InstrumentedStore::load_now(self, key)
     }
     async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
         InstrumentedStore::update(self, record).await

@@ -325,6 +325,10 @@ impl SessionStore for MemoryStore {
         Ok(self.get(key))
     }
 
+    fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Arc<SessionRecord>>, StoreError>> {
+        Some(Ok(self.get(key)))
+    }
+
     async fn update(&self, record: &SessionRecord) -> Result<u64, StoreError> {
         let now = self.inner.clock.now();
         let key = record.key();

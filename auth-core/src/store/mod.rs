@@ -140,6 +140,36 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
         Ok(self.load(key).await?.map(Arc::new))
     }
 
+    /// What [`load_shared`](Self::load_shared) would answer, if this store
+    /// can tell at once, without waiting for anything: a store that keeps
+    /// its records in this process (the [`MemoryStore`], a
+    /// [`CachedStore`] holding the record). `None` (the default) means
+    /// "ask `load_shared`", and the authenticator then does. It spares
+    /// such a store's every request a boxed future and the timing of a
+    /// call that did no I/O. An override must answer as `load_shared`
+    /// would at that moment (the conformance suite checks it).
+    ///
+    /// ```
+    /// use auth_core::{MemoryStore, SessionKind, SessionRecord, SessionStore, SessionToken};
+    /// use time::{Duration, OffsetDateTime};
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let store = MemoryStore::new();
+    /// let token = SessionToken::generate()?;
+    /// let now = OffsetDateTime::now_utc();
+    /// let record = SessionRecord::new(token.key().id(), "alice", SessionKind::Browser, token.verifier(), now, now + Duration::hours(1));
+    /// store.create(&record).await?;
+    /// let found = store.load_now(&token.key()).expect("in memory: answered at once")?;
+    /// assert_eq!(found.as_deref(), Some(&record));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Arc<SessionRecord>>, StoreError>> {
+        let _ = key;
+        None
+    }
+
     /// Compare-and-set: replaces the record if the stored version equals
     /// `record.version`, storing it with `version + 1`, which it returns,
     /// in one atomic step. [`StoreError::Conflict`] if the versions differ,
@@ -219,6 +249,9 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
         Self: 'async_trait,
     {
         (**self).load_shared(key)
+    }
+    fn load_now(&self, key: &SessionKey) -> Option<Result<Option<Arc<SessionRecord>>, StoreError>> {
+        (**self).load_now(key)
     }
     fn update<'life0, 'life1, 'async_trait>(
         &'life0 self,

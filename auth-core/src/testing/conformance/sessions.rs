@@ -187,6 +187,7 @@ pub(super) async fn shared_loads<S: SessionStore>(store: &S) {
     );
     let again = store.load_shared(&key).await.unwrap().unwrap();
     assert_eq!(again.version, version, "load_shared sees the update");
+    answers_now_as_shared(store, &key, Some(&again));
     assert_eq!(again.data.get::<i64>("n").unwrap(), Some(7));
     assert_eq!(
         Some(&*again),
@@ -198,7 +199,25 @@ pub(super) async fn shared_loads<S: SessionStore>(store: &S) {
         store.load_shared(&key).await.unwrap().is_none(),
         "load_shared finds no deleted session"
     );
+    answers_now_as_shared(store, &key, None);
     store.delete_user(&rec.user_id, None).await.unwrap();
+}
+
+/// `load_now`, where a store answers at once, answers as `load_shared`
+/// just did: the same record, or none.
+fn answers_now_as_shared<S: SessionStore>(
+    store: &S,
+    key: &crate::SessionKey,
+    shared: Option<&SessionRecord>,
+) {
+    if let Some(now) = store.load_now(key) {
+        assert_eq!(
+            now.expect("load_now answers as load_shared, which succeeded")
+                .as_deref(),
+            shared,
+            "load_now answers as load_shared does"
+        );
+    }
 }
 
 pub(super) async fn touch_changes_expiry_only<S: SessionStore>(store: &S) {
@@ -385,6 +404,7 @@ pub(super) async fn expiry<S: SessionStore>(store: &S, clock: &ManualClock) {
             store.load(&r.key()).await.unwrap().is_none(),
             "{what}-expired record must not load"
         );
+        answers_now_as_shared(store, &r.key(), None);
         assert!(
             !store
                 .touch(&r.key(), start + Duration::hours(1), clock.now())
