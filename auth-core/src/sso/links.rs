@@ -6,7 +6,7 @@
 //! store keeps them, expires them with the session, and lists them by
 //! owner; they carry no cookie and authenticate no one.
 
-use super::login::SignIn;
+use super::sign_in::{SIGN_IN_KEY, SignIn};
 use crate::authenticator::Authenticator;
 use crate::error::Error;
 use crate::identity::Identity;
@@ -110,7 +110,7 @@ async fn belongs_to(
     };
     let sign_in: Option<SignIn> = record
         .data
-        .get_value(super::login::SIGN_IN_KEY)
+        .get_value(SIGN_IN_KEY)
         .and_then(|v| serde_json::from_value(v.clone()).ok());
     Ok(sign_in.is_some_and(|s| s.issuer == issuer && s.subject == subject))
 }

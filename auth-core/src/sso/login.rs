@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::client::SsoClient;
 use super::id_token::IdTokenError;
 use super::secrets::{code_challenge, fingerprint, random_secret, same_secret};
+use super::sign_in::{SIGN_IN_KEY, SignIn};
 use crate::error::Error;
 use crate::handle::{AuthHandle, Login};
 use crate::identity::Identity;
@@ -16,9 +17,6 @@ use crate::record::SessionData;
 
 /// The key prefix of login attempts in the session's data.
 const ATTEMPT_PREFIX: &str = "auth.sso.attempt.";
-/// The key of what a session signed in through the provider remembers of
-/// it: the issuer, subject, provider session and ID token.
-pub(super) const SIGN_IN_KEY: &str = "auth.sso";
 /// How many attempts a browser may have under way at once (one per tab
 /// that started one); starting another forgets the oldest.
 const MAX_ATTEMPTS: usize = 3;
@@ -33,17 +31,6 @@ struct Attempt {
     next: String,
     /// Unix seconds.
     expires_at: i64,
-}
-
-/// What a session signed in through the provider remembers of it.
-#[derive(Serialize, Deserialize)]
-pub(super) struct SignIn {
-    pub(super) issuer: String,
-    pub(super) subject: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(super) sid: Option<String>,
-    /// For `id_token_hint` at an RP-initiated logout.
-    pub(super) id_token: String,
 }
 
 /// A completed login through the provider.

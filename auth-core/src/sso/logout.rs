@@ -3,7 +3,7 @@
 //! `end_session_endpoint` to end the provider's session too.
 
 use super::client::SsoClient;
-use super::login::{SIGN_IN_KEY, SignIn};
+use super::sign_in::{SIGN_IN_KEY, SignIn};
 use crate::handle::AuthHandle;
 use crate::navigation::percent_encode;
 

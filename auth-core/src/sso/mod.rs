@@ -78,6 +78,7 @@ mod links;
 mod login;
 mod logout;
 mod secrets;
+mod sign_in;
 
 pub use backchannel::{BackchannelError, MAX_LOGOUT_TOKEN_AGE};
 pub use client::{ClientAuth, DEFAULT_ATTEMPT_TTL, SsoClient, SsoClientBuilder};
