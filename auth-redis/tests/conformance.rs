@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use auth_core::testing::{conformance, inventory_conformance, sample_record};
-use auth_core::{SessionStore, SessionToken, StoreError};
+use auth_core::{SessionRecord, SessionStore, SessionToken, StoreError};
 use auth_redis::RedisStore;
 use auth_redis::testing::{RedisCluster, RedisServer};
 
@@ -97,14 +97,21 @@ async fn keys_hold_strings_and_carry_prefix_ttl_and_format() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_format_and_corrupt_records_are_backend_errors_not_absence() {
+/// A server with one session of alice's: the store, the record and its
+/// Redis key.
+async fn alice_stored() -> (RedisServer, RedisStore, SessionRecord, Vec<u8>) {
     let server = RedisServer::start().await;
     let store = RedisStore::from_url(&server.url()).unwrap();
     let now = time::OffsetDateTime::now_utc();
     let record = sample_record("alice", now, time::Duration::minutes(30));
     store.create(&record).await.unwrap();
     let key = store.session_key(&record.key());
+    (server, store, record, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_format_and_corrupt_records_are_backend_errors_not_absence() {
+    let (server, store, record, key) = alice_stored().await;
     // Another format byte.
     server.cli_bytes(&[b"SETRANGE", &key, b"0", b"c"]).unwrap();
     let err = store.load(&record.key()).await.unwrap_err();
@@ -128,12 +135,7 @@ async fn unknown_format_and_corrupt_records_are_backend_errors_not_absence() {
 /// signs in again), and a logout everywhere still deletes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_of_the_hash_format_are_absent_and_deleted_with_their_user() {
-    let server = RedisServer::start().await;
-    let store = RedisStore::from_url(&server.url()).unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    let record = sample_record("alice", now, time::Duration::minutes(30));
-    store.create(&record).await.unwrap();
-    let key = store.session_key(&record.key());
+    let (server, store, record, key) = alice_stored().await;
     server.cli_bytes(&[b"DEL", &key]).unwrap();
     server
         .cli_bytes(&[b"HSET", &key, b"f", b"2", b"u", b"alice", b"d", b"{}"])
