@@ -87,7 +87,7 @@ fn main() {
         let key = store.session_key(&record.key());
         let number = |args: &[&[u8]]| {
             server
-                .cli_bytes(args)
+                .command(args)
                 .and_then(|n| String::from_utf8(n).ok()?.parse::<usize>().ok())
                 .unwrap_or(0)
         };

@@ -46,22 +46,39 @@ fn cli(port: u16, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// `redis-cli` with arguments that may be binary; its raw output without
-/// the final newline.
-fn cli_bytes(port: u16, args: &[&[u8]]) -> Option<Vec<u8>> {
-    use std::os::unix::ffi::OsStrExt;
-    let out = Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(args.iter().map(|a| std::ffi::OsStr::from_bytes(a)))
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run redis-cli ({e}): {INSTALL_HINT}"));
-    let mut stdout = out.stdout;
-    if stdout.last() == Some(&b'\n') {
-        stdout.pop();
+/// Sends one command, whose arguments may be binary, over a connection of
+/// its own: not through `redis-cli`, whose arguments cannot hold a NUL byte
+/// (a random session id has one about once in sixteen). The reply as
+/// `redis-cli` prints it, or `None` for an error or no server.
+fn command(url: &str, args: &[&[u8]]) -> Option<Vec<u8>> {
+    let mut connection = redis::Client::open(url).ok()?.get_connection().ok()?;
+    let mut command = redis::Cmd::new();
+    for arg in args {
+        command.arg(*arg);
     }
-    out.status.success().then_some(stdout)
+    command
+        .query::<redis::Value>(&mut connection)
+        .ok()
+        .map(printed)
+}
+
+/// A reply as `redis-cli` prints it to a pipe: numbers in decimal, strings
+/// raw, the elements of an array one to a line.
+fn printed(reply: redis::Value) -> Vec<u8> {
+    use redis::Value;
+    match reply {
+        Value::Nil => Vec::new(),
+        Value::Int(n) => n.to_string().into_bytes(),
+        Value::BulkString(bytes) => bytes,
+        Value::SimpleString(text) => text.into_bytes(),
+        Value::Okay => b"OK".to_vec(),
+        Value::Array(items) | Value::Set(items) => items
+            .into_iter()
+            .map(printed)
+            .collect::<Vec<_>>()
+            .join(&b'\n'),
+        other => format!("{other:?}").into_bytes(),
+    }
 }
 
 async fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
@@ -261,11 +278,13 @@ impl RedisServer {
         cli(self.port, args)
     }
 
-    /// Runs `redis-cli` with arguments that may be binary, as session keys
-    /// are ([`RedisStore::session_key`](crate::RedisStore::session_key));
-    /// its raw output (without the final newline), or `None` on failure.
-    pub fn cli_bytes(&self, args: &[&[u8]]) -> Option<Vec<u8>> {
-        cli_bytes(self.port, args)
+    /// Sends one command whose arguments may be binary, as session keys
+    /// are ([`RedisStore::session_key`](crate::RedisStore::session_key)),
+    /// over a connection of its own; the reply as `redis-cli` prints it
+    /// (numbers in decimal, strings raw, an array's elements one to a
+    /// line), or `None` for an error reply or no server.
+    pub fn command(&self, args: &[&[u8]]) -> Option<Vec<u8>> {
+        command(&self.url(), args)
     }
 
     /// Stops the server after saving its data to disk (as a clean

@@ -61,24 +61,24 @@ async fn keys_hold_strings_and_carry_prefix_ttl_and_format() {
     assert_eq!(server.cli(&["DBSIZE"]).as_deref(), Some("2"));
     let key = [&b"t1:s:"[..], token.key().as_bytes()].concat();
     assert_eq!(store.session_key(&token.key()), key);
-    assert_eq!(server.cli_bytes(&[b"EXISTS", &key]).unwrap(), b"1");
+    assert_eq!(server.command(&[b"EXISTS", &key]).unwrap(), b"1");
     assert_eq!(server.cli(&["TYPE", "t1:u:alice"]).as_deref(), Some("zset"));
     let members = server
-        .cli_bytes(&[b"ZRANGE", b"t1:u:alice", b"0", b"-1"])
+        .command(&[b"ZRANGE", b"t1:u:alice", b"0", b"-1"])
         .unwrap();
     assert_eq!(
         members,
         token.key().as_bytes(),
         "the index names the raw id"
     );
-    let dump = server.cli_bytes(&[b"GET", &key]).unwrap();
+    let dump = server.command(&[b"GET", &key]).unwrap();
     let secret = token.expose().split_once('.').unwrap().1.to_owned();
     assert!(
         !String::from_utf8_lossy(&dump).contains(&secret),
         "no token secret in Redis"
     );
     assert_eq!(dump[0], 3, "format version");
-    let ttl: i64 = String::from_utf8(server.cli_bytes(&[b"PTTL", &key]).unwrap())
+    let ttl: i64 = String::from_utf8(server.command(&[b"PTTL", &key]).unwrap())
         .unwrap()
         .parse()
         .unwrap();
@@ -97,6 +97,43 @@ async fn keys_hold_strings_and_carry_prefix_ttl_and_format() {
     );
 }
 
+/// A session id is 16 random bytes, any of which may be a NUL or a
+/// newline (one id in sixteen holds a NUL): the key and the index entry
+/// carry them exactly, and a logout everywhere finds the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_with_nul_and_newline_bytes_are_stored_exactly() {
+    let server = RedisServer::start().await;
+    let store = RedisStore::from_url(&server.url()).unwrap();
+    // Whole seconds: Redis keeps times to the millisecond.
+    let now =
+        time::OffsetDateTime::from_unix_timestamp(time::OffsetDateTime::now_utc().unix_timestamp())
+            .unwrap();
+    let mut record = sample_record("alice", now, time::Duration::minutes(30));
+    let id = *b"\0\nsession\0id\r\n\0\xff";
+    record.id = auth_core::SessionKey::from_bytes(id).id();
+    store.create(&record).await.unwrap();
+
+    let key = store.session_key(&record.key());
+    assert_eq!(key, [&b"auth:s:"[..], &id].concat());
+    assert_eq!(server.command(&[b"EXISTS", &key]).unwrap(), b"1");
+    assert_eq!(
+        server
+            .command(&[b"ZRANGE", b"auth:u:alice", b"0", b"-1"])
+            .unwrap(),
+        id,
+        "the index names the raw id"
+    );
+    assert_eq!(
+        store.load(&record.key()).await.unwrap(),
+        Some(record.clone())
+    );
+    assert_eq!(
+        store.delete_user("alice", None).await.unwrap(),
+        vec![record.key()]
+    );
+    assert_eq!(server.command(&[b"EXISTS", &key]).unwrap(), b"0");
+}
+
 /// A server with one session of alice's: the store, the record and its
 /// Redis key.
 async fn alice_stored() -> (RedisServer, RedisStore, SessionRecord, Vec<u8>) {
@@ -113,7 +150,7 @@ async fn alice_stored() -> (RedisServer, RedisStore, SessionRecord, Vec<u8>) {
 async fn unknown_format_and_corrupt_records_are_backend_errors_not_absence() {
     let (server, store, record, key) = alice_stored().await;
     // Another format byte.
-    server.cli_bytes(&[b"SETRANGE", &key, b"0", b"c"]).unwrap();
+    server.command(&[b"SETRANGE", &key, b"0", b"c"]).unwrap();
     let err = store.load(&record.key()).await.unwrap_err();
     assert!(
         matches!(err, StoreError::Backend(_)) && !err.is_retryable(),
@@ -121,14 +158,14 @@ async fn unknown_format_and_corrupt_records_are_backend_errors_not_absence() {
     );
     // The right format byte, then bytes that are no record.
     server
-        .cli_bytes(&[b"SET", &key, b"\x03not a record"])
+        .command(&[b"SET", &key, b"\x03not a record"])
         .unwrap();
     assert!(matches!(
         store.load(&record.key()).await,
         Err(StoreError::Backend(_))
     ));
     // Still there: an error never deletes a session.
-    assert_eq!(server.cli_bytes(&[b"EXISTS", &key]).unwrap(), b"1");
+    assert_eq!(server.command(&[b"EXISTS", &key]).unwrap(), b"1");
 }
 
 /// A session an earlier version stored as a hash is not read (its user
@@ -136,13 +173,13 @@ async fn unknown_format_and_corrupt_records_are_backend_errors_not_absence() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_of_the_hash_format_are_absent_and_deleted_with_their_user() {
     let (server, store, record, key) = alice_stored().await;
-    server.cli_bytes(&[b"DEL", &key]).unwrap();
+    server.command(&[b"DEL", &key]).unwrap();
     server
-        .cli_bytes(&[b"HSET", &key, b"f", b"2", b"u", b"alice", b"d", b"{}"])
+        .command(&[b"HSET", &key, b"f", b"2", b"u", b"alice", b"d", b"{}"])
         .unwrap();
     assert_eq!(store.load(&record.key()).await.unwrap(), None);
     store.delete_user("alice", None).await.unwrap();
-    assert_eq!(server.cli_bytes(&[b"EXISTS", &key]).unwrap(), b"0");
+    assert_eq!(server.command(&[b"EXISTS", &key]).unwrap(), b"0");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

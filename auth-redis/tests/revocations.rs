@@ -323,7 +323,7 @@ async fn a_stale_feed_refuses_a_token_whose_session_ended() {
             .as_bytes(),
     ]
     .concat();
-    assert_eq!(server.cli_bytes(&[b"DEL", &record_key]).unwrap(), b"1");
+    assert_eq!(server.command(&[b"DEL", &record_key]).unwrap(), b"1");
     revocations.feed_lost();
     assert_eq!(
         bearer(&a, &pair.access_token).await.unwrap(),
