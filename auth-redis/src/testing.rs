@@ -51,15 +51,17 @@ fn cli(port: u16, args: &[&str]) -> Option<String> {
 /// (a random session id has one about once in sixteen). The reply as
 /// `redis-cli` prints it, or `None` for an error or no server.
 fn command(url: &str, args: &[&[u8]]) -> Option<Vec<u8>> {
+    query(url, args).map(printed)
+}
+
+/// One command's reply, or `None` for an error or no server.
+fn query(url: &str, args: &[&[u8]]) -> Option<redis::Value> {
     let mut connection = redis::Client::open(url).ok()?.get_connection().ok()?;
     let mut command = redis::Cmd::new();
     for arg in args {
         command.arg(*arg);
     }
-    command
-        .query::<redis::Value>(&mut connection)
-        .ok()
-        .map(printed)
+    command.query(&mut connection).ok()
 }
 
 /// A reply as `redis-cli` prints it to a pipe: numbers in decimal, strings
@@ -285,6 +287,42 @@ impl RedisServer {
     /// line), or `None` for an error reply or no server.
     pub fn command(&self, args: &[&[u8]]) -> Option<Vec<u8>> {
         command(&self.url(), args)
+    }
+
+    /// Every key and its value, as `redis-cli` prints them (a key, then its
+    /// value on the next line; a hash's fields and values and a sorted
+    /// set's members and scores one to a line), read over a connection of
+    /// its own: keys are binary, so a dump is bytes. For asserting what
+    /// the server holds, such as that no credential is among it.
+    pub fn dump(&self) -> Vec<u8> {
+        let keys = self.query(&[b"KEYS", b"*"]);
+        let Some(redis::Value::Array(keys)) = keys else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for key in keys {
+            let redis::Value::BulkString(key) = key else {
+                continue;
+            };
+            let kind = self.command(&[b"TYPE", &key]).unwrap_or_default();
+            let value = match kind.as_slice() {
+                b"string" => self.command(&[b"GET", &key]),
+                b"hash" => self.command(&[b"HGETALL", &key]),
+                b"zset" => self.command(&[b"ZRANGE", &key, b"0", b"-1", b"WITHSCORES"]),
+                b"set" => self.command(&[b"SMEMBERS", &key]),
+                b"list" => self.command(&[b"LRANGE", &key, b"0", b"-1"]),
+                _ => None,
+            };
+            for part in [key, value.unwrap_or_default()] {
+                out.extend_from_slice(&part);
+                out.push(b'\n');
+            }
+        }
+        out
+    }
+
+    fn query(&self, args: &[&[u8]]) -> Option<redis::Value> {
+        query(&self.url(), args)
     }
 
     /// Stops the server after saving its data to disk (as a clean

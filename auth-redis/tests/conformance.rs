@@ -127,6 +127,8 @@ async fn ids_with_nul_and_newline_bytes_are_stored_exactly() {
         store.load(&record.key()).await.unwrap(),
         Some(record.clone())
     );
+    let dump = server.dump();
+    assert!(dump.windows(key.len()).any(|bytes| bytes == key), "dumped");
     assert_eq!(
         store.delete_user("alice", None).await.unwrap(),
         vec![record.key()]

@@ -122,23 +122,12 @@ impl SharedRedis {
         }
     }
 
-    /// Every key and value in the server, as `redis-cli` prints them.
+    /// Every key and value in the server, as `redis-cli` prints them
+    /// (session keys are binary: their bytes that are no UTF-8 are
+    /// replaced).
     pub async fn dump(&self) -> String {
-        let server = self.server.lock().await;
-        let keys = server.cli(&["KEYS", "*"]).unwrap_or_default();
-        let mut out = keys.clone();
-        for key in keys.lines().filter(|k| !k.is_empty()) {
-            let kind = server.cli(&["TYPE", key]).unwrap_or_default();
-            let value = match kind.as_str() {
-                "hash" => server.cli(&["HGETALL", key]),
-                "zset" => server.cli(&["ZRANGE", key, "0", "-1", "WITHSCORES"]),
-                "string" => server.cli(&["GET", key]),
-                _ => None,
-            };
-            out.push('\n');
-            out.push_str(&value.unwrap_or_default());
-        }
-        out
+        let dump = self.server.lock().await.dump();
+        String::from_utf8_lossy(&dump).into_owned()
     }
 }
 
