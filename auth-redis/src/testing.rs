@@ -46,22 +46,21 @@ fn cli(port: u16, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// Sends one command, whose arguments may be binary, over a connection of
-/// its own: not through `redis-cli`, whose arguments cannot hold a NUL byte
-/// (a random session id has one about once in sixteen). The reply as
-/// `redis-cli` prints it, or `None` for an error or no server.
-fn command(url: &str, args: &[&[u8]]) -> Option<Vec<u8>> {
-    query(url, args).map(printed)
+/// A connection of its own to the server at `url`, for commands whose
+/// arguments may be binary: not `redis-cli`, whose arguments cannot hold a
+/// NUL byte (a random session id has one about once in sixteen). `None`
+/// if there is no server.
+fn connect(url: &str) -> Option<redis::Connection> {
+    redis::Client::open(url).ok()?.get_connection().ok()
 }
 
-/// One command's reply, or `None` for an error or no server.
-fn query(url: &str, args: &[&[u8]]) -> Option<redis::Value> {
-    let mut connection = redis::Client::open(url).ok()?.get_connection().ok()?;
+/// One command's reply, or `None` for an error reply or a lost connection.
+fn query(connection: &mut redis::Connection, args: &[&[u8]]) -> Option<redis::Value> {
     let mut command = redis::Cmd::new();
     for arg in args {
         command.arg(*arg);
     }
-    command.query(&mut connection).ok()
+    command.query(connection).ok()
 }
 
 /// A reply as `redis-cli` prints it to a pipe: numbers in decimal, strings
@@ -286,7 +285,7 @@ impl RedisServer {
     /// (numbers in decimal, strings raw, an array's elements one to a
     /// line), or `None` for an error reply or no server.
     pub fn command(&self, args: &[&[u8]]) -> Option<Vec<u8>> {
-        command(&self.url(), args)
+        query(&mut connect(&self.url())?, args).map(printed)
     }
 
     /// Every key and its value, as `redis-cli` prints them (a key, then its
@@ -295,8 +294,11 @@ impl RedisServer {
     /// its own: keys are binary, so a dump is bytes. For asserting what
     /// the server holds, such as that no credential is among it.
     pub fn dump(&self) -> Vec<u8> {
-        let keys = self.query(&[b"KEYS", b"*"]);
-        let Some(redis::Value::Array(keys)) = keys else {
+        // One connection for the whole dump.
+        let Some(mut connection) = connect(&self.url()) else {
+            return Vec::new();
+        };
+        let Some(redis::Value::Array(keys)) = query(&mut connection, &[b"KEYS", b"*"]) else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -304,13 +306,13 @@ impl RedisServer {
             let redis::Value::BulkString(key) = key else {
                 continue;
             };
-            let kind = self.command(&[b"TYPE", &key]).unwrap_or_default();
-            let value = match kind.as_slice() {
-                b"string" => self.command(&[b"GET", &key]),
-                b"hash" => self.command(&[b"HGETALL", &key]),
-                b"zset" => self.command(&[b"ZRANGE", &key, b"0", b"-1", b"WITHSCORES"]),
-                b"set" => self.command(&[b"SMEMBERS", &key]),
-                b"list" => self.command(&[b"LRANGE", &key, b"0", b"-1"]),
+            let mut run = |args: &[&[u8]]| query(&mut connection, args).map(printed);
+            let value = match run(&[b"TYPE", &key]).unwrap_or_default().as_slice() {
+                b"string" => run(&[b"GET", &key]),
+                b"hash" => run(&[b"HGETALL", &key]),
+                b"zset" => run(&[b"ZRANGE", &key, b"0", b"-1", b"WITHSCORES"]),
+                b"set" => run(&[b"SMEMBERS", &key]),
+                b"list" => run(&[b"LRANGE", &key, b"0", b"-1"]),
                 _ => None,
             };
             for part in [key, value.unwrap_or_default()] {
@@ -319,10 +321,6 @@ impl RedisServer {
             }
         }
         out
-    }
-
-    fn query(&self, args: &[&[u8]]) -> Option<redis::Value> {
-        query(&self.url(), args)
     }
 
     /// Stops the server after saving its data to disk (as a clean
